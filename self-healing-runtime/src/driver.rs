@@ -1,0 +1,551 @@
+//! The typed interceptor. `#[self_healing]` expands a function into a loop around its body:
+//!
+//! ```text
+//! let mut driver = Driver::new(&SITE, ops);
+//! loop {
+//!     let attempt = { /* fresh copies of the arguments */ driver.attempt(async { body }).await };
+//!     match driver.settle(attempt).await {
+//!         Step::Return(result) => return result,
+//!         Step::Rerun => {}
+//!         Step::Fallback => return driver.settle_fallback(fallback(args).await),
+//!     }
+//! }
+//! ```
+//!
+//! The success path of a healthy site is one relaxed atomic load in `attempt` and a branch in
+//! `settle`: no allocation, no clock read, no lock. Everything else (the "slow" state, the clock,
+//! the healer lookup) starts at the first error or when the site's flags ask for guarding.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use tokio::time::Instant;
+
+use crate::Rejected;
+use crate::breaker::Admission;
+use crate::decide::{Action, Candidate, Decider};
+use crate::error_ops::ErrorOps;
+use crate::healer::Healer;
+use crate::nesting;
+use crate::site::{Site, flag};
+
+/// The result of one attempt.
+#[derive(Debug)]
+pub enum Attempt<T, E> {
+    /// The body ran to completion.
+    Done(Result<T, E>),
+    /// The body did not run (circuit open, bulkhead full) or was cancelled (timeout).
+    Rejected(Rejected),
+    /// The body panicked (`catch_panic = true`).
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// What the generated loop does next.
+#[derive(Debug)]
+pub enum Step<T, E> {
+    /// Return this to the caller.
+    Return(Result<T, E>),
+    /// Run the body again.
+    Rerun,
+    /// Call the declared fallback and hand its result to [`Driver::settle_fallback`].
+    Fallback,
+}
+
+/// Access to the site's cache of last-good values, for `cache = ".."` sites.
+pub(crate) trait CacheAccess<T> {
+    fn put(&self, driver_key: u64, value: &T, site: &'static Site);
+    fn get(&self, driver_key: u64, site: &'static Site) -> Option<T>;
+}
+
+struct NoCache;
+impl<T> CacheAccess<T> for NoCache {
+    fn put(&self, _: u64, _: &T, _: &'static Site) {}
+    fn get(&self, _: u64, _: &'static Site) -> Option<T> {
+        None
+    }
+}
+
+struct SiteCache;
+impl<T: Clone + Send + Sync + 'static> CacheAccess<T> for SiteCache {
+    fn put(&self, key: u64, value: &T, site: &'static Site) {
+        site.state().cache_put(key, value, Instant::now());
+    }
+    fn get(&self, key: u64, site: &'static Site) -> Option<T> {
+        let max_age = site.options().cache()?;
+        site.state()
+            .cache_get::<T>(key, max_age, Instant::now())
+            .map(|(v, _)| v)
+    }
+}
+
+/// Per-call state of the typed interceptor. Created by generated code; see the module docs.
+#[derive(Debug)]
+pub struct Driver<E> {
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    cache_key: u64,
+    /// Everything beyond the success path, boxed so the success path's future stays small.
+    slow: Option<Box<Decider>>,
+    /// The latest error of the call, returned if healing does not produce a value.
+    original: Option<E>,
+    /// The latest rejection, when the attempt produced no error of type `E`.
+    rejection: Option<Rejected>,
+    /// The panic payload of the latest attempt, resumed if it cannot become an error.
+    panic: Option<Box<dyn Any + Send>>,
+    /// The latest sync attempt overran the site's timeout.
+    overran: bool,
+}
+
+impl<E> Driver<E> {
+    /// A driver for one call of `site`.
+    #[inline(always)]
+    pub fn new(site: &'static Site, ops: ErrorOps<E>) -> Self {
+        Driver {
+            site,
+            ops,
+            cache_key: 0,
+            slow: None,
+            original: None,
+            rejection: None,
+            panic: None,
+            overran: false,
+        }
+    }
+
+    /// Sets the key of the cached last-good value (hash of the arguments).
+    #[inline]
+    pub fn set_cache_key(&mut self, key: u64) {
+        self.cache_key = key;
+    }
+
+    /// Runs one attempt of an async body.
+    #[inline(always)]
+    pub async fn attempt<T, Fut>(&mut self, body: Fut) -> Attempt<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if self.slow.is_none() && self.site.flags() == 0 {
+            return Attempt::Done(body.await);
+        }
+        self.attempt_guarded(body).await
+    }
+
+    /// Runs one attempt of a sync body.
+    #[inline(always)]
+    pub fn attempt_sync<T>(&mut self, body: impl FnOnce() -> Result<T, E>) -> Attempt<T, E> {
+        if self.slow.is_none() && self.site.flags() == 0 {
+            return Attempt::Done(body());
+        }
+        self.attempt_guarded_sync(body)
+    }
+
+    /// Decides what follows an async attempt.
+    #[inline(always)]
+    pub async fn settle<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E> {
+        match attempt {
+            Attempt::Done(Ok(v)) if self.slow.is_none() => Step::Return(Ok(v)),
+            other => self.settle_slow(other, &NoCache).await,
+        }
+    }
+
+    /// [`settle`](Self::settle) for `cache = ".."` sites: good values are kept, and served when
+    /// the `cached_value` strategy is chosen.
+    pub async fn settle_cached<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        self.settle_slow(attempt, &SiteCache).await
+    }
+
+    /// Decides what follows a sync attempt.
+    #[inline(always)]
+    pub fn settle_sync<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E> {
+        match attempt {
+            Attempt::Done(Ok(v)) if self.slow.is_none() => Step::Return(Ok(v)),
+            other => self.settle_slow_sync(other, &NoCache),
+        }
+    }
+
+    /// [`settle_sync`](Self::settle_sync) for `cache = ".."` sites.
+    pub fn settle_cached_sync<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        self.settle_slow_sync(attempt, &SiteCache)
+    }
+
+    /// Takes the fallback's result: a good value heals the call; an error is recorded and the
+    /// call's first error is returned (it says more about what went wrong than the fallback's).
+    pub fn settle_fallback<T>(&mut self, result: Result<T, E>) -> Result<T, E> {
+        let healed = result.is_ok();
+        if let Some(slow) = self.slow.as_mut() {
+            let note = match &result {
+                Ok(_) => None,
+                Err(e) => Some(crate::diagnosis::chain_message_of((self.ops.view)(e))),
+            };
+            slow.finish_fallback(healed, note);
+        }
+        match result {
+            Ok(v) => Ok(v),
+            Err(fallback_error) => match (self.original.take(), self.rejection.take()) {
+                (Some(original), _) => Err(original),
+                (None, Some(r)) if self.ops.reject.is_some() => Err(self.reject_or_resume(r, None)),
+                _ => Err(fallback_error),
+            },
+        }
+    }
+
+    // ----- the guarded path -----
+
+    fn start_slow(&mut self) -> Option<&mut Decider> {
+        if self.slow.is_none() {
+            let healer = Healer::current()?;
+            self.slow = Some(Box::new(Decider::new(self.site, healer)));
+        }
+        self.slow.as_deref_mut()
+    }
+
+    /// Whether this call can turn a rejection into an error of its own type (or be served by a
+    /// fallback or cached value instead). If not, guards must let the call run.
+    fn can_reject(&self) -> bool {
+        let o = self.site.options();
+        self.ops.reject.is_some() || o.fallback().is_some() || o.cache().is_some()
+    }
+
+    /// Guards before an attempt: the circuit, the bulkhead. `Err` means "do not run".
+    fn admit(&mut self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Rejected> {
+        let site = self.site;
+        if site.flags() & flag::FRESH != 0 {
+            site.clear_flag(flag::FRESH);
+        }
+        let can_reject = self.can_reject();
+        let Some(slow) = self.start_slow() else {
+            return Ok(None);
+        };
+        slow.begin_attempt();
+        let flags = site.flags();
+        if flags & flag::CIRCUIT != 0 {
+            match slow.admit_circuit() {
+                Admission::Reject if can_reject => {
+                    return Err(Rejected::CircuitOpen {
+                        source: site.source(),
+                    });
+                }
+                Admission::Reject => slow.note_cannot_reject(),
+                Admission::Allow | Admission::Probe => {}
+            }
+        }
+        if flags & flag::TRACKED != 0 {
+            slow.deposit_budget();
+        }
+        if flags & flag::BULKHEAD != 0 {
+            match slow.try_bulkhead() {
+                Some(permit) => return Ok(Some(permit)),
+                None if can_reject => {
+                    return Err(Rejected::Shed {
+                        source: site.source(),
+                        max_concurrent: slow.bulkhead_limit(),
+                    });
+                }
+                None => slow.note_cannot_reject(),
+            }
+        }
+        Ok(None)
+    }
+
+    async fn attempt_guarded<T, Fut>(&mut self, body: Fut) -> Attempt<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let permit = match self.admit() {
+            Ok(permit) => permit,
+            Err(rejected) => return Attempt::Rejected(rejected),
+        };
+        let Some(slow) = self.slow.as_deref() else {
+            // No healer: the body runs as if unwrapped.
+            return Attempt::Done(body.await);
+        };
+        let rerun = slow.attempts() > 1;
+        let options = *self.site.options();
+        let run = async {
+            let body = CatchUnwind::new(body, options.catch_panic());
+            match options.timeout() {
+                Some(limit) => match tokio::time::timeout(limit, body).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Attempt::Rejected(Rejected::TimedOut {
+                        source: self.site.source(),
+                        after: limit,
+                    }),
+                },
+                None => body.await,
+            }
+        };
+        let attempt = if rerun {
+            nesting::rerun_scope(run).await
+        } else {
+            run.await
+        };
+        drop(permit);
+        self.after_attempt(&attempt);
+        attempt
+    }
+
+    fn attempt_guarded_sync<T>(&mut self, body: impl FnOnce() -> Result<T, E>) -> Attempt<T, E> {
+        let permit = match self.admit() {
+            Ok(permit) => permit,
+            Err(rejected) => return Attempt::Rejected(rejected),
+        };
+        let Some(slow) = self.slow.as_deref() else {
+            return Attempt::Done(body());
+        };
+        let rerun = slow.attempts() > 1;
+        let catch = self.site.options().catch_panic();
+        let deadline = self.site.options().timeout();
+        let started = deadline.map(|_| Instant::now());
+        let run = || {
+            if catch {
+                match std::panic::catch_unwind(AssertUnwindSafe(body)) {
+                    Ok(result) => Attempt::Done(result),
+                    Err(payload) => Attempt::Panicked(payload),
+                }
+            } else {
+                Attempt::Done(body())
+            }
+        };
+        let attempt = if rerun {
+            nesting::rerun_scope_sync(run)
+        } else {
+            run()
+        };
+        drop(permit);
+        // A sync body cannot be interrupted: the deadline is checked when it returns.
+        if let (Some(limit), Some(started)) = (deadline, started) {
+            self.overran = started.elapsed() > limit;
+        }
+        self.after_attempt(&attempt);
+        attempt
+    }
+
+    /// Feeds the breaker and the tracked mode with the attempt's result.
+    fn after_attempt<T>(&mut self, attempt: &Attempt<T, E>) {
+        let ok = matches!(attempt, Attempt::Done(Ok(_)));
+        if let Some(slow) = self.slow.as_deref_mut() {
+            slow.end_attempt(ok, matches!(attempt, Attempt::Rejected(Rejected::CircuitOpen { .. } | Rejected::Shed { .. })));
+        }
+    }
+
+    // ----- settling -----
+
+    /// Shared by sync and async: a successful attempt ends the call; a failed one is diagnosed
+    /// and turned into the first candidate worth trying.
+    fn on_attempt<T>(&mut self, attempt: Attempt<T, E>, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
+        let site = self.site;
+        let (error, rejection, panic) = match attempt {
+            Attempt::Done(Ok(value)) => {
+                cache.put(self.cache_key, &value, site);
+                if let Some(slow) = self.slow.as_mut() {
+                    slow.finish_healed();
+                }
+                self.original = None;
+                self.rejection = None;
+                return Flow::Done(Step::Return(Ok(value)));
+            }
+            Attempt::Done(Err(e)) => (Some(e), None, None),
+            Attempt::Rejected(r) => (None, Some(r), None),
+            Attempt::Panicked(payload) => {
+                let r = Rejected::Panicked {
+                    source: site.source(),
+                    message: panic_message(&*payload),
+                };
+                (None, Some(r), Some(payload))
+            }
+        };
+        if self.start_slow().is_none() {
+            // No healer: the error goes back untouched.
+            return Flow::Done(Step::Return(Err(match (error, rejection) {
+                (Some(e), _) => e,
+                (None, Some(r)) => self.reject_or_resume(r, panic),
+                (None, None) => unreachable_error(),
+            })));
+        }
+        // Keep the latest error: it describes the state the caller will see.
+        match (error, rejection) {
+            (Some(e), _) => {
+                self.original = Some(e);
+                self.rejection = None;
+            }
+            (None, Some(r)) => {
+                self.rejection = Some(r);
+                self.panic = panic;
+            }
+            (None, None) => unreachable_error(),
+        }
+        let overran = std::mem::take(&mut self.overran);
+        let (has_fallback, has_cache) = self.capabilities();
+        let view: &(dyn std::error::Error + 'static) = match (&self.rejection, &self.original) {
+            (Some(r), _) => r,
+            (None, Some(e)) => (self.ops.view)(e),
+            (None, None) => unreachable_error(),
+        };
+        let slow = self.slow.as_deref_mut().expect("started above");
+        if slow.attempts() == 0 {
+            slow.count_unguarded_attempt();
+        }
+        let candidate = slow.on_failure(view, overran, has_fallback, has_cache);
+        self.resolve(candidate, cache)
+    }
+
+    fn capabilities(&self) -> (bool, bool) {
+        let o = self.site.options();
+        (o.fallback().is_some(), o.cache().is_some())
+    }
+
+    /// Turns a candidate into a step, looking cached values up on the way.
+    fn resolve<T>(&mut self, mut candidate: Candidate, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
+        let (has_fallback, _) = self.capabilities();
+        loop {
+            match candidate {
+                Candidate::Rerun(action) => return Flow::Act(action),
+                Candidate::Fallback => return Flow::Done(Step::Fallback),
+                Candidate::Cached => {
+                    let found = cache.get(self.cache_key, self.site);
+                    let slow = self.slow.as_deref_mut().expect("a candidate needs the slow state");
+                    match found {
+                        Some(value) => {
+                            slow.cached(true, has_fallback);
+                            self.original = None;
+                            self.rejection = None;
+                            return Flow::Done(Step::Return(Ok(value)));
+                        }
+                        None => {
+                            candidate = slow
+                                .cached(false, has_fallback)
+                                .expect("a miss moves on to the next candidate");
+                        }
+                    }
+                }
+                Candidate::GiveUp => return Flow::Done(Step::Return(Err(self.take_error()))),
+            }
+        }
+    }
+
+    /// The error to give back: the last error, or the last rejection as an error of type `E`.
+    fn take_error(&mut self) -> E {
+        if let Some(r) = self.rejection.take() {
+            let panic = self.panic.take();
+            return self.reject_or_resume(r, panic);
+        }
+        match self.original.take() {
+            Some(e) => e,
+            None => unreachable_error(),
+        }
+    }
+
+    fn reject_or_resume(&self, rejection: Rejected, panic: Option<Box<dyn Any + Send>>) -> E {
+        match (self.ops.reject, panic) {
+            (Some(reject), _) => reject(rejection),
+            (None, Some(payload)) => std::panic::resume_unwind(payload),
+            // Guards only reject when the error type can say so (see `can_reject`).
+            (None, None) => panic!("self-healing: {rejection} (and the error type cannot represent it)"),
+        }
+    }
+
+    async fn settle_slow<T>(&mut self, attempt: Attempt<T, E>, cache: &dyn CacheAccess<T>) -> Step<T, E> {
+        let mut flow = self.on_attempt(attempt, cache);
+        loop {
+            let action = match flow {
+                Flow::Done(step) => return step,
+                Flow::Act(action) => action,
+            };
+            let slow = self.slow.as_deref_mut().expect("an action needs the slow state");
+            match slow.perform(&action).await {
+                Ok(()) => return self.rerun(),
+                Err(why) => flow = self.after_failed_action(why, cache),
+            }
+        }
+    }
+
+    fn settle_slow_sync<T>(&mut self, attempt: Attempt<T, E>, cache: &dyn CacheAccess<T>) -> Step<T, E> {
+        let mut flow = self.on_attempt(attempt, cache);
+        loop {
+            let action = match flow {
+                Flow::Done(step) => return step,
+                Flow::Act(action) => action,
+            };
+            let slow = self.slow.as_deref_mut().expect("an action needs the slow state");
+            match slow.perform_blocking(&action) {
+                Ok(()) => return self.rerun(),
+                Err(why) => flow = self.after_failed_action(why, cache),
+            }
+        }
+    }
+
+    fn after_failed_action<T>(&mut self, why: String, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
+        let (has_fallback, has_cache) = self.capabilities();
+        let slow = self.slow.as_deref_mut().expect("an action needs the slow state");
+        let candidate = slow.action_failed(why, has_fallback, has_cache);
+        self.resolve(candidate, cache)
+    }
+
+    /// Before a re-run: a pending rejection is kept as an error of type `E` (when the type can
+    /// hold one) so a later give-up has something to return.
+    fn rerun<T>(&mut self) -> Step<T, E> {
+        if let (Some(r), Some(reject)) = (self.rejection.take(), self.ops.reject) {
+            self.original = Some(reject(r));
+        }
+        self.panic = None;
+        Step::Rerun
+    }
+}
+
+/// Where settling stands.
+enum Flow<T, E> {
+    Done(Step<T, E>),
+    Act(Action),
+}
+
+#[cold]
+fn unreachable_error() -> ! {
+    panic!("self-healing: a failed attempt carried neither an error nor a rejection")
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Catches a panic while polling the body, when the site asked for it.
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+        catch: bool,
+    }
+}
+
+impl<F> CatchUnwind<F> {
+    fn new(inner: F, catch: bool) -> Self {
+        CatchUnwind { inner, catch }
+    }
+}
+
+impl<T, E, F: Future<Output = Result<T, E>>> Future for CatchUnwind<F> {
+    type Output = Attempt<T, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        if !*this.catch {
+            return this.inner.poll(cx).map(Attempt::Done);
+        }
+        let inner = this.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Attempt::Done),
+            Err(payload) => std::task::Poll::Ready(Attempt::Panicked(payload)),
+        }
+    }
+}

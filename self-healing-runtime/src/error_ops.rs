@@ -1,0 +1,201 @@
+//! How the typed interceptor sees a function's error type, chosen at the call site.
+//!
+//! `#[self_healing]` accepts any `E: std::error::Error + 'static`, `anyhow::Error`, and boxed
+//! `dyn Error`s. No single blanket impl covers all three (coherence forbids it), so the generated
+//! code picks a view with autoref specialisation on the concrete error type: a method call on
+//! `&&&&Probe<E>` resolves to the first impl whose bounds hold. Only the error path calls the
+//! resulting function pointers.
+
+use std::error::Error;
+use std::marker::PhantomData;
+
+use crate::Rejected;
+
+/// Views an error as `dyn Error` for diagnosis.
+pub type ViewFn<E> = fn(&E) -> &(dyn Error + 'static);
+/// Turns a [`Rejected`] into the function's error type, when it supports that.
+pub type RejectFn<E> = fn(Rejected) -> E;
+
+/// The error-type facts the interceptor needs; built once per call, two constant stores.
+#[derive(Debug)]
+pub struct ErrorOps<E> {
+    pub(crate) view: ViewFn<E>,
+    pub(crate) reject: Option<RejectFn<E>>,
+}
+
+impl<E> Clone for ErrorOps<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for ErrorOps<E> {}
+
+impl<E> ErrorOps<E> {
+    /// Built by generated code from the probes below.
+    #[inline(always)]
+    pub fn new(view: impl IntoViewFn<E>, reject: Option<RejectFn<E>>) -> Self {
+        ErrorOps {
+            view: view.into_view_fn(),
+            reject,
+        }
+    }
+
+    /// Ops for an error type known to implement `Error` (used by the `heal` functions).
+    #[inline(always)]
+    pub fn of_error() -> Self
+    where
+        E: Error + 'static,
+    {
+        ErrorOps {
+            view: |e| e,
+            reject: None,
+        }
+    }
+
+    /// Lets rejections become errors of this type.
+    #[inline(always)]
+    pub fn with_reject(mut self, reject: RejectFn<E>) -> Self {
+        self.reject = Some(reject);
+        self
+    }
+}
+
+/// A zero-sized probe on which the view and reject methods are resolved.
+#[derive(Debug)]
+pub struct Probe<E>(PhantomData<fn() -> E>);
+
+impl<E> Probe<E> {
+    /// A probe for `E`.
+    #[inline(always)]
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+impl<E> Default for Probe<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The marker returned when the error type is none of the supported kinds.
+#[derive(Debug)]
+pub struct MissingErrorImpl<E>(PhantomData<fn() -> E>);
+
+/// Accepted by [`ErrorOps::new`]; not implemented for [`MissingErrorImpl`], which is what turns an
+/// unsupported error type into a readable compile error.
+#[diagnostic::on_unimplemented(
+    message = "the error type `{E}` of a `#[self_healing]` function must implement `std::error::Error + 'static`",
+    label = "this function's error type cannot be diagnosed",
+    note = "use your error type, `anyhow::Error` or `Box<dyn std::error::Error + Send + Sync>`"
+)]
+pub trait IntoViewFn<E> {
+    /// The view as a function pointer.
+    fn into_view_fn(self) -> ViewFn<E>;
+}
+
+impl<E> IntoViewFn<E> for ViewFn<E> {
+    #[inline(always)]
+    fn into_view_fn(self) -> ViewFn<E> {
+        self
+    }
+}
+
+/// First choice: `E: Error + 'static`.
+pub trait ViaStdError<E> {
+    /// The view.
+    fn __self_healing_view(&self) -> ViewFn<E>;
+}
+impl<E: Error + 'static> ViaStdError<E> for &&&Probe<E> {
+    #[inline(always)]
+    fn __self_healing_view(&self) -> ViewFn<E> {
+        |e| e
+    }
+}
+
+/// Second choice: `anyhow::Error`, `Box<dyn Error + Send + Sync>` (deref to a `Send + Sync` error).
+pub trait ViaDerefSendSync<E> {
+    /// The view.
+    fn __self_healing_view(&self) -> ViewFn<E>;
+}
+impl<E> ViaDerefSendSync<E> for &&Probe<E>
+where
+    E: std::ops::Deref<Target = dyn Error + Send + Sync + 'static>,
+{
+    #[inline(always)]
+    fn __self_healing_view(&self) -> ViewFn<E> {
+        |e| {
+            let inner: &(dyn Error + Send + Sync + 'static) = &**e;
+            inner
+        }
+    }
+}
+
+/// Third choice: `Box<dyn Error>`.
+pub trait ViaDeref<E> {
+    /// The view.
+    fn __self_healing_view(&self) -> ViewFn<E>;
+}
+impl<E> ViaDeref<E> for &Probe<E>
+where
+    E: std::ops::Deref<Target = dyn Error + 'static>,
+{
+    #[inline(always)]
+    fn __self_healing_view(&self) -> ViewFn<E> {
+        |e| &**e
+    }
+}
+
+/// Last resort: reports the unsupported type through [`IntoViewFn`].
+pub trait ViaMissing<E> {
+    /// The marker.
+    fn __self_healing_view(&self) -> MissingErrorImpl<E>;
+}
+impl<E> ViaMissing<E> for Probe<E> {
+    #[inline(always)]
+    fn __self_healing_view(&self) -> MissingErrorImpl<E> {
+        MissingErrorImpl(PhantomData)
+    }
+}
+
+/// First choice: `E: From<Rejected>`.
+pub trait ViaRejectFrom<E> {
+    /// The conversion.
+    fn __self_healing_reject(&self) -> Option<RejectFn<E>>;
+}
+impl<E: From<Rejected>> ViaRejectFrom<E> for &Probe<E> {
+    #[inline(always)]
+    fn __self_healing_reject(&self) -> Option<RejectFn<E>> {
+        Some(E::from)
+    }
+}
+
+/// Fallback: the error type cannot represent a rejection.
+pub trait ViaNoReject<E> {
+    /// No conversion.
+    fn __self_healing_reject(&self) -> Option<RejectFn<E>>;
+}
+impl<E> ViaNoReject<E> for Probe<E> {
+    #[inline(always)]
+    fn __self_healing_reject(&self) -> Option<RejectFn<E>> {
+        None
+    }
+}
+
+/// Splits a function's return type into its `Ok` and `Err` parts.
+#[diagnostic::on_unimplemented(
+    message = "`#[self_healing]` functions must return `Result<T, E>`, found `{Self}`",
+    label = "expected a `Result` here",
+    note = "a function that cannot fail has nothing to heal; return `Result<T, E>` or remove the attribute"
+)]
+pub trait ResultParts {
+    /// The success type.
+    type Ok;
+    /// The error type.
+    type Err;
+}
+
+impl<T, E> ResultParts for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+}

@@ -1,0 +1,250 @@
+//! Healing events: what happened to one failing call, and the stores that keep them.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::Category;
+use crate::diagnosis::{ErrorClass, Fingerprint, Severity};
+
+/// How a failing call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// A strategy produced a good value of the function's own type.
+    Healed,
+    /// Strategies ran and the error went back to the caller (escalations included).
+    Failed,
+    /// The circuit was open: the call failed fast without reaching the dependency.
+    FastFailed,
+    /// A re-run would have been tried, but the site's retry budget was spent.
+    BudgetExhausted,
+    /// No strategy could act on this failure.
+    NotApplicable,
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Healed,
+        Outcome::Failed,
+        Outcome::FastFailed,
+        Outcome::BudgetExhausted,
+        Outcome::NotApplicable,
+    ];
+
+    /// The snake_case name used in storage and the dashboard.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Healed => "healed",
+            Outcome::Failed => "failed",
+            Outcome::FastFailed => "fast_failed",
+            Outcome::BudgetExhausted => "budget_exhausted",
+            Outcome::NotApplicable => "not_applicable",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str).
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One failing call and what healing did about it.
+///
+/// Under an error storm, events with the same site, fingerprint, strategy and outcome are folded
+/// into one record: `count` says how many calls it stands for, and `duration` is their total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealingEvent {
+    /// When the call started.
+    pub time: SystemTime,
+    /// Which process produced it (see `HealerBuilder::instance_id`).
+    pub instance: Arc<str>,
+    /// The site's `source`.
+    pub source: Cow<'static, str>,
+    /// The site's category.
+    pub category: Category,
+    /// The family of the failure.
+    pub fingerprint: Fingerprint,
+    /// The kind of failure.
+    pub class: ErrorClass,
+    /// The error chain as one line, scrubbed of secrets and capped at 2 KiB.
+    pub message: String,
+    /// How bad it was (raised by escalation).
+    pub severity: Severity,
+    /// The strategy that healed it, or the last one tried; `None` when none applied.
+    pub strategy: Option<Cow<'static, str>>,
+    /// How the call ended.
+    pub outcome: Outcome,
+    /// Attempts made, the first one included (the maximum when folded).
+    pub attempts: u32,
+    /// Time from the call's start to its end (the total when folded).
+    pub duration: Duration,
+    /// How the failure was diagnosed.
+    pub diagnosis: DiagnosisRecord,
+    /// How many calls this record stands for (1 unless folded).
+    pub count: u64,
+}
+
+impl HealingEvent {
+    /// The key events are folded by.
+    pub fn fold_key(&self) -> (Cow<'static, str>, Fingerprint, Option<Cow<'static, str>>, Outcome) {
+        (
+            self.source.clone(),
+            self.fingerprint,
+            self.strategy.clone(),
+            self.outcome,
+        )
+    }
+
+    /// Adds `other` (same fold key) into this record.
+    pub fn absorb(&mut self, other: &HealingEvent) {
+        self.count += other.count;
+        self.duration += other.duration;
+        self.attempts = self.attempts.max(other.attempts);
+        self.severity = self.severity.max(other.severity);
+    }
+}
+
+/// How a failure was diagnosed, as stored with its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosisRecord {
+    /// Which analyzer decided (`"rules"`, `"llm"`).
+    pub analyzer: Cow<'static, str>,
+    /// Its confidence, 0 to 1.
+    pub confidence: f32,
+    /// The rule or reasoning, in one line.
+    pub reason: Cow<'static, str>,
+    /// Whether the call provably never reached the dependency.
+    pub never_reached: bool,
+    /// The strategies tried, in order, with what each did.
+    pub steps: Vec<Step>,
+}
+
+/// One strategy decision within a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The strategy's name.
+    pub strategy: Cow<'static, str>,
+    /// Whether it acted, and how that ended.
+    pub result: StepResult,
+    /// Time from its action to the result (zero when skipped).
+    pub took: Duration,
+    /// What happened, in words: "healed", "not applicable: …", "refused: …".
+    pub note: Cow<'static, str>,
+}
+
+/// How one strategy's turn ended. Learned statistics are exactly the `Healed`/`Failed` steps,
+/// credited to the strategy that acted (so a store can rebuild them from events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepResult {
+    /// It acted and the call produced a good value.
+    Healed,
+    /// It acted and the call failed again.
+    Failed,
+    /// It did not act (not applicable, refused, hook failed, or a terminal decision).
+    Skipped,
+}
+
+impl StepResult {
+    /// The snake_case name.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            StepResult::Healed => "healed",
+            StepResult::Failed => "failed",
+            StepResult::Skipped => "skipped",
+        }
+    }
+}
+
+/// The error a store returns.
+pub type StoreError = Box<dyn Error + Send + Sync>;
+
+/// A boxed future, for object-safe async traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where healing events go. Writes arrive in batches from the background worker, never from the
+/// caller's path.
+///
+/// ```
+/// use self_healing_runtime::event::{BoxFuture, EventStore, HealingEvent, StoreError};
+///
+/// /// Prints events instead of keeping them.
+/// #[derive(Debug)]
+/// struct Stdout;
+///
+/// impl EventStore for Stdout {
+///     fn write_batch<'a>(&'a self, events: &'a [HealingEvent]) -> BoxFuture<'a, Result<(), StoreError>> {
+///         Box::pin(async move {
+///             for e in events {
+///                 println!("{} {} {:?}", e.source, e.outcome, e.strategy);
+///             }
+///             Ok(())
+///         })
+///     }
+/// }
+/// ```
+pub trait EventStore: Send + Sync + fmt::Debug + 'static {
+    /// Persists a batch. An error makes the worker retry the batch a few times, then count it as
+    /// lost; it never reaches the caller of a wrapped function.
+    fn write_batch<'a>(&'a self, events: &'a [HealingEvent]) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// An event store in memory, for tests and for programs that only want the dashboard's live view.
+///
+/// Cloning shares the events.
+///
+/// ```
+/// let store = self_healing_runtime::InMemoryStore::new();
+/// assert!(store.events().is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStore {
+    events: Arc<Mutex<Vec<HealingEvent>>>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of every event written so far, oldest first.
+    pub fn events(&self) -> Vec<HealingEvent> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The number of calls the stored records stand for (folded records count their `count`).
+    pub fn total_count(&self) -> u64 {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|e| e.count)
+            .sum()
+    }
+
+    /// Forgets every event.
+    pub fn clear(&self) {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl EventStore for InMemoryStore {
+    fn write_batch<'a>(&'a self, events: &'a [HealingEvent]) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(events);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

@@ -1,0 +1,46 @@
+//! The runtime of self-healing: what happens between an error in a wrapped function and the value
+//! its caller gets back.
+//!
+//! Most users depend on the `self-healing` facade and never name this crate. The pieces:
+//!
+//! - [`Healer`]: the configured healer, installed once per process (or scoped for tests);
+//! - the typed interceptor that `#[self_healing]` expands into;
+//! - diagnosis ([`Analyzer`], [`RuleAnalyzer`], [`Diagnosis`]);
+//! - the ten built-in [`Strategy`] implementations and the selector that ranks them;
+//! - events ([`HealingEvent`], [`Outcome`], [`EventStore`], [`InMemoryStore`]).
+
+pub mod backoff;
+pub mod breaker;
+pub mod budget;
+mod decide;
+pub mod diagnosis;
+mod driver;
+mod error_ops;
+pub mod event;
+mod heal_fn;
+mod healer;
+pub mod hooks;
+mod nesting;
+mod queue;
+mod rejected;
+pub mod scrub;
+pub mod selection;
+mod site;
+mod site_state;
+pub mod strategy;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use breaker::{BreakerConfig, CircuitState};
+pub use budget::BudgetConfig;
+pub use diagnosis::{Analyzer, Diagnosis, ErrorClass, Fingerprint, RuleAnalyzer, Severity};
+pub use error_ops::ErrorOps;
+pub use event::{EventStore, HealingEvent, InMemoryStore, Outcome};
+pub use heal_fn::{heal, heal_blocking, heal_blocking_with, heal_with};
+pub use healer::{ConfigError, Healer, HealerBuilder, WithHealer, WithHealerExt, with_healer};
+pub use hooks::{HookKind, HookScope};
+pub use queue::QueueStats;
+pub use rejected::Rejected;
+pub use site::{Category, Site, SiteInfo, SiteOptions, SiteReport, UnknownCategory, sites};
+pub use strategy::{Plan, Strategy};

@@ -1,0 +1,265 @@
+//! The bounded event queue between callers and the store, and the background worker draining it.
+//!
+//! Callers never wait: `push` is a `try_send`. When the queue is full, the event is folded into an
+//! overflow record with the same (source, fingerprint, strategy, outcome) and its count bumped;
+//! only when the overflow table itself is full (more than `OVERFLOW_KEYS` distinct families at
+//! once) is an event dropped, and then it is counted. The worker folds again within each batch,
+//! so an error storm becomes a handful of rows with counts.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::diagnosis::Fingerprint;
+use crate::event::{EventStore, HealingEvent, Outcome};
+
+/// Distinct event families the overflow table holds before events are dropped.
+const OVERFLOW_KEYS: usize = 4096;
+/// Events written per store call at most.
+const BATCH: usize = 1024;
+/// Store attempts per batch before it is counted as lost.
+const STORE_ATTEMPTS: u32 = 3;
+
+type FoldKey = (Cow<'static, str>, Fingerprint, Option<Cow<'static, str>>, Outcome);
+
+enum Msg {
+    Event(HealingEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters of the event pipeline, readable at any time.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Calls whose events were handed to the queue (or folded/dropped on the way).
+    pub(crate) recorded: AtomicU64,
+    /// Records merged into another record (queue full, or folded within a batch).
+    pub(crate) folded: AtomicU64,
+    /// Events lost because the overflow table was full or the worker was gone.
+    pub(crate) dropped: AtomicU64,
+    /// Calls whose records reached the store (a folded record counts its `count`).
+    pub(crate) written: AtomicU64,
+    /// Records lost because the store failed `STORE_ATTEMPTS` times.
+    pub(crate) lost_to_store: AtomicU64,
+    /// Events waiting in the queue.
+    pub(crate) depth: AtomicU64,
+}
+
+/// A snapshot of the event pipeline's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Failing calls recorded since the healer was built.
+    pub recorded: u64,
+    /// Records folded into another record (they are still counted in its `count`).
+    pub folded: u64,
+    /// Events dropped (overflow table full, or no worker).
+    pub dropped: u64,
+    /// Failing calls whose records reached the store.
+    pub written: u64,
+    /// Failing calls whose records the store refused repeatedly.
+    pub lost_to_store: u64,
+    /// Events waiting in the queue now.
+    pub depth: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct EventQueue {
+    tx: mpsc::Sender<Msg>,
+    overflow: Arc<Mutex<HashMap<FoldKey, HealingEvent>>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Event(e) => f.debug_tuple("Event").field(&e.source).finish(),
+            Msg::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl EventQueue {
+    /// A queue of `capacity` events and its worker, spawned on the current tokio runtime, or on a
+    /// thread of its own when there is none.
+    pub(crate) fn start(capacity: usize, store: Arc<dyn EventStore>) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let overflow = Arc::new(Mutex::new(HashMap::new()));
+        let counters = Arc::new(Counters::default());
+        let worker = Worker {
+            rx,
+            store,
+            overflow: overflow.clone(),
+            counters: counters.clone(),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(worker.run());
+            }
+            Err(_) => {
+                let spawned = std::thread::Builder::new()
+                    .name("self-healing-worker".into())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                            Ok(rt) => rt.block_on(worker.run()),
+                            Err(e) => tracing::error!(error = %e, "self-healing: event worker could not start"),
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "self-healing: event worker thread could not start");
+                }
+            }
+        }
+        EventQueue {
+            tx,
+            overflow,
+            counters,
+        }
+    }
+
+    /// Hands an event over without waiting.
+    pub(crate) fn push(&self, event: HealingEvent) {
+        self.counters.recorded.fetch_add(event.count, Ordering::Relaxed);
+        match self.tx.try_send(Msg::Event(event)) {
+            Ok(()) => {
+                self.counters.depth.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => self.overflow(event),
+            Err(mpsc::error::TrySendError::Closed(Msg::Event(event))) => {
+                self.counters.dropped.fetch_add(event.count, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn overflow(&self, event: HealingEvent) {
+        let mut table = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+        let len = table.len();
+        match table.entry(event.fold_key()) {
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                slot.get_mut().absorb(&event);
+                self.counters.folded.fetch_add(1, Ordering::Relaxed);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) if len < OVERFLOW_KEYS => {
+                slot.insert(event);
+            }
+            std::collections::hash_map::Entry::Vacant(_) => {
+                self.counters.dropped.fetch_add(event.count, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Waits until every event pushed before this call reached the store (or was given up on).
+    pub(crate) async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    pub(crate) fn stats(&self) -> QueueStats {
+        let c = &self.counters;
+        QueueStats {
+            recorded: c.recorded.load(Ordering::Relaxed),
+            folded: c.folded.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            written: c.written.load(Ordering::Relaxed),
+            lost_to_store: c.lost_to_store.load(Ordering::Relaxed),
+            depth: c.depth.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Worker {
+    rx: mpsc::Receiver<Msg>,
+    store: Arc<dyn EventStore>,
+    overflow: Arc<Mutex<HashMap<FoldKey, HealingEvent>>>,
+    counters: Arc<Counters>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut inbox = Vec::with_capacity(BATCH);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                n = self.rx.recv_many(&mut inbox, BATCH) => {
+                    if n == 0 {
+                        self.write(Vec::new()).await;
+                        return;
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            let mut events = Vec::with_capacity(inbox.len());
+            let mut flushes = Vec::new();
+            for msg in inbox.drain(..) {
+                match msg {
+                    Msg::Event(e) => events.push(e),
+                    Msg::Flush(done) => flushes.push(done),
+                }
+            }
+            self.counters
+                .depth
+                .fetch_sub(events.len() as u64, Ordering::Relaxed);
+            self.write(events).await;
+            for done in flushes {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Folds the batch with the overflow table and writes it.
+    async fn write(&self, events: Vec<HealingEvent>) {
+        let overflow: Vec<HealingEvent> = {
+            let mut table = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+            table.drain().map(|(_, e)| e).collect()
+        };
+        let batch = fold(events.into_iter().chain(overflow), &self.counters);
+        for chunk in batch.chunks(BATCH) {
+            self.write_chunk(chunk).await;
+        }
+    }
+
+    async fn write_chunk(&self, chunk: &[HealingEvent]) {
+        let calls: u64 = chunk.iter().map(|e| e.count).sum();
+        for attempt in 1..=STORE_ATTEMPTS {
+            match self.store.write_batch(chunk).await {
+                Ok(()) => {
+                    self.counters.written.fetch_add(calls, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) if attempt < STORE_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "self-healing: store write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, records = chunk.len(), calls, "self-healing: store write failed; events lost");
+                }
+            }
+        }
+        self.counters.lost_to_store.fetch_add(calls, Ordering::Relaxed);
+    }
+}
+
+/// Merges events of the same family, keeping the first one's details and order.
+fn fold(events: impl Iterator<Item = HealingEvent>, counters: &Counters) -> Vec<HealingEvent> {
+    let mut out: Vec<HealingEvent> = Vec::new();
+    let mut index: HashMap<FoldKey, usize> = HashMap::new();
+    for e in events {
+        match index.get(&e.fold_key()) {
+            Some(&i) => {
+                out[i].absorb(&e);
+                counters.folded.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                index.insert(e.fold_key(), out.len());
+                out.push(e);
+            }
+        }
+    }
+    out
+}

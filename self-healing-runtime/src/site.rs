@@ -1,0 +1,359 @@
+//! Call sites: the static record every wrapped function carries, and the registry that lists them.
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use crate::site_state::SiteState;
+
+/// What kind of work a wrapped function does. It biases diagnosis and strategy choice.
+///
+/// The four categories of the integration guide:
+///
+/// | category | when to use | examples |
+/// |---|---|---|
+/// | [`Database`](Category::Database) | database queries, ORM operations | contacts, deals, projects CRUD |
+/// | [`Api`](Category::Api) | calls to external APIs | LLMs, email, SMS, uploads |
+/// | [`Runtime`](Category::Runtime) | general application logic | business rules, calculations |
+/// | [`Performance`](Category::Performance) | performance-sensitive operations | large data processing |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    /// Database queries and ORM operations.
+    Database,
+    /// Calls to external APIs.
+    Api,
+    /// General application logic.
+    Runtime,
+    /// Performance-sensitive operations.
+    Performance,
+}
+
+impl Category {
+    /// Every category, in the order the guide lists them.
+    pub const ALL: [Category; 4] = [
+        Category::Database,
+        Category::Api,
+        Category::Runtime,
+        Category::Performance,
+    ];
+
+    /// The name used in the attribute, events and the dashboard (`"database"`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Category::Database => "database",
+            Category::Api => "api",
+            Category::Runtime => "runtime",
+            Category::Performance => "performance",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Category {
+    type Err = UnknownCategory;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownCategory(s.to_owned()))
+    }
+}
+
+/// A category name that is not one of `database`, `api`, `runtime`, `performance`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCategory(pub String);
+
+impl fmt::Display for UnknownCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown category `{}`: expected one of database, api, runtime, performance",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownCategory {}
+
+/// The options given in `#[self_healing(...)]`, fixed at compile time.
+///
+/// Built with `const` methods by the generated code; read by the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteOptions {
+    idempotent: bool,
+    timeout: Option<Duration>,
+    max_attempts: Option<u32>,
+    cache: Option<Duration>,
+    fallback: Option<&'static str>,
+    catch_panic: bool,
+    is_async: bool,
+}
+
+impl SiteOptions {
+    /// The defaults: idempotent, no timeout, the healer's attempt cap, no cache, no fallback.
+    pub const fn new() -> Self {
+        SiteOptions {
+            idempotent: true,
+            timeout: None,
+            max_attempts: None,
+            cache: None,
+            fallback: None,
+            catch_panic: false,
+            is_async: false,
+        }
+    }
+
+    /// `idempotent = false`: never re-run unless the call provably never reached the other side.
+    pub const fn with_idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// `timeout = "2s"`: the deadline of each attempt.
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// `max_attempts = N`: attempts in all, the first one included.
+    pub const fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// `cache = "30s"`: keep the last good value per arguments, served for this long after it.
+    pub const fn with_cache(mut self, max_age: Duration) -> Self {
+        self.cache = Some(max_age);
+        self
+    }
+
+    /// `fallback = path`: the path of the declared fallback, as written.
+    pub const fn with_fallback(mut self, path: &'static str) -> Self {
+        self.fallback = Some(path);
+        self
+    }
+
+    /// `catch_panic = true`: a panic in the body becomes a failure of class `bug`.
+    pub const fn with_catch_panic(mut self, catch_panic: bool) -> Self {
+        self.catch_panic = catch_panic;
+        self
+    }
+
+    /// Whether the wrapped function is `async`.
+    pub const fn with_async(mut self, is_async: bool) -> Self {
+        self.is_async = is_async;
+        self
+    }
+
+    /// Whether the function may be re-run after a failure that reached the other side.
+    pub const fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    /// The per-attempt deadline, if any.
+    pub const fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The attempt cap given in the attribute, if any.
+    pub const fn max_attempts(&self) -> Option<u32> {
+        self.max_attempts
+    }
+
+    /// The max age of a cached last-good value, if caching is on.
+    pub const fn cache(&self) -> Option<Duration> {
+        self.cache
+    }
+
+    /// The declared fallback's path, if any.
+    pub const fn fallback(&self) -> Option<&'static str> {
+        self.fallback
+    }
+
+    /// Whether panics are caught and treated as failures.
+    pub const fn catch_panic(&self) -> bool {
+        self.catch_panic
+    }
+
+    /// Whether the wrapped function is `async`.
+    pub const fn is_async(&self) -> bool {
+        self.is_async
+    }
+}
+
+impl Default for SiteOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a wrapped function lives and how it was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteInfo {
+    /// The `source` name: the function name unless given.
+    pub source: &'static str,
+    /// The category.
+    pub category: Category,
+    /// The Rust function name (`"closure"` for the `site!` form).
+    pub function: &'static str,
+    /// `module_path!()` at the definition.
+    pub module_path: &'static str,
+    /// `file!()` at the definition.
+    pub file: &'static str,
+    /// `line!()` at the definition.
+    pub line: u32,
+    /// The attribute's options.
+    pub options: SiteOptions,
+}
+
+/// Bits of [`Site::flags`]: any set bit sends a call through the slower, guarded path.
+pub(crate) mod flag {
+    /// The site failed recently: outcomes are tracked for the breaker and the retry budget.
+    pub(crate) const TRACKED: u8 = 1;
+    /// The breaker is open or half-open.
+    pub(crate) const CIRCUIT: u8 = 1 << 1;
+    /// A bulkhead caps the concurrent calls of this site.
+    pub(crate) const BULKHEAD: u8 = 1 << 2;
+    /// Static options that need work on every call (timeout, cache, catch_panic).
+    pub(crate) const STATIC: u8 = 1 << 3;
+    /// Never called yet: the first call clears it (the checklist's "exercised").
+    pub(crate) const FRESH: u8 = 1 << 4;
+}
+
+/// The static record of one wrapped function: what it is, plus its process-wide healing state.
+///
+/// Generated by `#[self_healing]` and `site!`; listed by [`sites()`].
+pub struct Site {
+    info: SiteInfo,
+    flags: AtomicU8,
+    state: OnceLock<SiteState>,
+}
+
+impl Site {
+    /// A site for `info`. Called in a `static` initializer by generated code.
+    pub const fn new(info: SiteInfo) -> Self {
+        let o = &info.options;
+        let needs_static = o.timeout.is_some() || o.cache.is_some() || o.catch_panic;
+        Site {
+            info,
+            flags: AtomicU8::new(if needs_static { flag::STATIC | flag::FRESH } else { flag::FRESH }),
+            state: OnceLock::new(),
+        }
+    }
+
+    /// What the attribute declared.
+    pub fn info(&self) -> &SiteInfo {
+        &self.info
+    }
+
+    /// The `source` name.
+    pub fn source(&self) -> &'static str {
+        self.info.source
+    }
+
+    /// The category.
+    pub fn category(&self) -> Category {
+        self.info.category
+    }
+
+    /// The attribute's options.
+    pub fn options(&self) -> &SiteOptions {
+        &self.info.options
+    }
+
+    /// The state of the circuit breaker of this site.
+    pub fn circuit(&self) -> crate::CircuitState {
+        match self.state.get() {
+            Some(state) => state.circuit_state(),
+            None => crate::CircuitState::Closed,
+        }
+    }
+
+    /// The one load the success path pays: zero means "nothing to guard, just run".
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u8 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_flag(&self, bit: u8) {
+        self.flags.fetch_or(bit, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clear_flag(&self, bit: u8) {
+        self.flags.fetch_and(!bit, Ordering::Relaxed);
+    }
+
+    /// The runtime state of this site, created on first need (never on the success path of a
+    /// healthy site).
+    pub(crate) fn state(&self) -> &SiteState {
+        self.state.get_or_init(SiteState::default)
+    }
+
+    /// What this process saw of the site so far: the integration checklist's row.
+    pub fn report(&self) -> SiteReport {
+        let state = self.state.get();
+        let count = |f: fn(&SiteState) -> u64| state.map_or(0, f);
+        SiteReport {
+            exercised: self.flags() & flag::FRESH == 0,
+            failures: count(|s| s.failures.load(Ordering::Relaxed)),
+            healed: count(|s| s.healed.load(Ordering::Relaxed)),
+            last_error: state.and_then(SiteState::last_error),
+            last_healed: state.and_then(SiteState::last_healed),
+            circuit: self.circuit(),
+            can_fail_fast: !state.is_some_and(|s| s.cannot_reject.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The integration checklist's row for one site, as seen by this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteReport {
+    /// The site was called at least once.
+    pub exercised: bool,
+    /// Failed attempts seen.
+    pub failures: u64,
+    /// Calls healed.
+    pub healed: u64,
+    /// When the last failure happened.
+    pub last_error: Option<std::time::SystemTime>,
+    /// When the last call was healed.
+    pub last_healed: Option<std::time::SystemTime>,
+    /// The circuit's state.
+    pub circuit: crate::CircuitState,
+    /// False once a guard wanted to fail fast but the error type has no `From<Rejected>`.
+    pub can_fail_fast: bool,
+}
+
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Site")
+            .field("source", &self.info.source)
+            .field("category", &self.info.category)
+            .field("location", &format_args!("{}:{}", self.info.file, self.info.line))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every call site registered at link time. Generated code adds entries; read it with [`sites()`].
+#[linkme::distributed_slice]
+#[doc(hidden)]
+pub static SITES: [&'static Site];
+
+/// Every function wrapped by `#[self_healing]` (and every `site!`) in the program, known at
+/// startup without any call having failed: the integration checklist.
+///
+/// ```
+/// for site in self_healing_runtime::sites() {
+///     println!("{} ({}) at {}:{}", site.source(), site.category(), site.info().file, site.info().line);
+/// }
+/// ```
+pub fn sites() -> impl ExactSizeIterator<Item = &'static Site> + Clone {
+    SITES.iter().copied()
+}

@@ -1,0 +1,108 @@
+//! Make fallible functions heal themselves.
+//!
+//! Annotate a function that returns `Result` and leave its body alone:
+//!
+//! ```
+//! use self_healing::self_healing;
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("database unavailable: deadlock detected")]
+//! struct DbError;
+//!
+//! #[self_healing(source = "createContact", category = "database")]
+//! async fn create_contact(name: String) -> Result<u64, DbError> {
+//!     # let _ = name;
+//!     Ok(42)
+//! }
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # assert_eq!(create_contact("Ada".into()).await.unwrap(), 42);
+//! # }
+//! ```
+//!
+//! When the function fails, the installed [`Healer`] diagnoses the error (typed rules first, then
+//! message rules biased by the category), picks a healing strategy from what has worked before for
+//! that family of errors, runs it, and returns either a healed value of the function's own type or
+//! the original error. Each healing event goes to an [`EventStore`] through a bounded queue; the
+//! caller never waits for it.
+//!
+//! With no healer installed, a wrapped function behaves exactly like the original and its success
+//! path costs one atomic load.
+//!
+//! # Installing a healer
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use self_healing::{Category, Healer, InMemoryStore};
+//!
+//! let store = InMemoryStore::new();
+//! Healer::builder()
+//!     .store(store.clone())
+//!     .on_reconnect(Category::Database, || async { /* rebuild the pool */ Ok(()) })
+//!     .build()?
+//!     .install()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # The attribute's options
+//!
+//! | option | meaning |
+//! |---|---|
+//! | `source = "createContact"` | the name in events and on the dashboard (default: the function name) |
+//! | `category = "database"` | `database`, `api`, `runtime` (default) or `performance` |
+//! | `fallback = path::to_fn` | a function with the same signature, served when healing by re-running fails |
+//! | `idempotent = false` | never re-run unless the call provably never reached the other side |
+//! | `timeout = "2s"` | deadline of each attempt (async: cancels it) |
+//! | `max_attempts = 3` | attempts in all, the first included |
+//! | `cache = "30s"` | keep the last good value per arguments and serve it while the dependency is down |
+//! | `cache_skip(db)` | arguments left out of the cache key |
+//! | `catch_panic = true` | a panic in the body becomes a failure of class `bug` |
+//! | `crate = "path"` | where to find this crate if it is renamed |
+//!
+//! Misuse is a compile error that points at the offending tokens: applying the attribute twice, an
+//! unknown category or option, a placeholder `source`, a function that does not return `Result`,
+//! an owned argument that is not `Clone`, a `fallback` whose signature does not match.
+//!
+//! # Closures and blocks
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use self_healing::{heal, site};
+//!
+//! let rates = heal(site!(source = "fetchRates", category = "api"), || async {
+//!     Ok::<_, std::io::Error>(vec![1.08, 0.86])
+//! })
+//! .await;
+//! assert!(rates.is_ok());
+//! # }
+//! ```
+//!
+//! # The integration checklist
+//!
+//! [`sites()`] lists every wrapped function of the program at startup, before any call failed.
+
+pub use self_healing_macros::{self_healing, site};
+pub use self_healing_runtime::{
+    Analyzer, BreakerConfig, BudgetConfig, Category, CircuitState, ConfigError, Diagnosis,
+    ErrorClass, ErrorOps, EventStore, Fingerprint, HealingEvent, Healer, HealerBuilder, HookKind,
+    HookScope, InMemoryStore, Outcome, Plan, QueueStats, Rejected, RuleAnalyzer, Severity, Site,
+    SiteInfo, SiteOptions, SiteReport, Strategy, UnknownCategory, WithHealer, WithHealerExt, heal,
+    heal_blocking, heal_blocking_with, heal_with, sites, with_healer,
+};
+
+/// Diagnosis: error classes, severities, fingerprints and analyzers.
+pub use self_healing_runtime::diagnosis;
+/// Healing events and the stores that keep them.
+pub use self_healing_runtime::event;
+/// Hooks run by strategies before a re-run.
+pub use self_healing_runtime::hooks;
+/// Scrubbing secrets and personal data out of messages.
+pub use self_healing_runtime::scrub;
+/// Learned statistics and strategy selection.
+pub use self_healing_runtime::selection;
+/// The healing strategies and the trait to write your own.
+pub use self_healing_runtime::strategy;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use self_healing_runtime::__private::*;
+}

@@ -132,7 +132,9 @@ impl Breaker {
         self.buckets
             .iter()
             .filter(|b| b.calls > 0 && current.saturating_sub(b.slot) < BUCKETS as u64)
-            .fold((0, 0, 0), |(c, f, s), b| (c + b.calls, f + b.failures, s + b.slow))
+            .fold((0, 0, 0), |(c, f, s), b| {
+                (c + b.calls, f + b.failures, s + b.slow)
+            })
     }
 
     /// Asks whether a call may run now.
@@ -192,7 +194,8 @@ impl Breaker {
                     let failure_rate = f64::from(failures) / f64::from(calls);
                     let slow_rate = f64::from(slows) / f64::from(calls);
                     if failure_rate >= self.config.failure_rate
-                        || (self.config.slow_call.is_some() && slow_rate >= self.config.slow_call_rate)
+                        || (self.config.slow_call.is_some()
+                            && slow_rate >= self.config.slow_call_rate)
                     {
                         self.open(now);
                     }
@@ -258,14 +261,22 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Breaker::new(cfg(), t0);
         for _ in 0..3 {
-            assert_eq!(b.record(t0, false, Duration::ZERO), CircuitState::Closed, "below minimum_calls");
+            assert_eq!(
+                b.record(t0, false, Duration::ZERO),
+                CircuitState::Closed,
+                "below minimum_calls"
+            );
         }
         assert_eq!(b.record(t0, false, Duration::ZERO), CircuitState::Open);
         assert_eq!(b.admit(t0 + Duration::from_secs(1)), Admission::Reject);
         let later = t0 + Duration::from_secs(5);
         assert_eq!(b.admit(later), Admission::Probe);
         assert_eq!(b.admit(later), Admission::Probe);
-        assert_eq!(b.admit(later), Admission::Reject, "only two probes at a time");
+        assert_eq!(
+            b.admit(later),
+            Admission::Reject,
+            "only two probes at a time"
+        );
         b.record(later, true, Duration::ZERO);
         assert_eq!(b.record(later, true, Duration::ZERO), CircuitState::Closed);
     }
@@ -297,7 +308,10 @@ mod tests {
         for _ in 0..3 {
             b.record(t0, true, Duration::from_millis(200));
         }
-        assert_eq!(b.record(t0, true, Duration::from_millis(200)), CircuitState::Open);
+        assert_eq!(
+            b.record(t0, true, Duration::from_millis(200)),
+            CircuitState::Open
+        );
     }
 
     #[test]

@@ -101,6 +101,9 @@ mod tests {
         let mut b = RetryBudget::new(BudgetConfig::default(), t0);
         while b.withdraw(t0) {}
         assert!(!b.withdraw(t0));
-        assert!(b.withdraw(t0 + Duration::from_millis(200)), "10/s floor gives 2 after 200 ms");
+        assert!(
+            b.withdraw(t0 + Duration::from_millis(200)),
+            "10/s floor gives 2 after 200 ms"
+        );
     }
 }

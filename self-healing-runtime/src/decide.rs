@@ -72,6 +72,8 @@ pub(crate) struct Decider {
     escalated: bool,
     fast_failed: bool,
     inner_gave_up: bool,
+    /// The failed attempt was refused by the open circuit (the body did not run).
+    refused_by_circuit: bool,
     /// The mark outer sites look for when this call gives up (see `nesting`).
     mark: u64,
     finished: bool,
@@ -105,6 +107,7 @@ impl Decider {
             escalated: false,
             fast_failed: false,
             inner_gave_up: false,
+            refused_by_circuit: false,
             mark: 0,
             finished: false,
         }
@@ -130,7 +133,10 @@ impl Decider {
     pub(crate) fn admit_circuit(&mut self) -> Admission {
         let config = self.healer.inner.config.breaker;
         let now = Instant::now();
-        let admission = self.site.state().with_breaker(config, now, |b| b.admit(now));
+        let admission = self
+            .site
+            .state()
+            .with_breaker(config, now, |b| b.admit(now));
         self.admission = admission;
         admission
     }
@@ -138,7 +144,9 @@ impl Decider {
     pub(crate) fn deposit_budget(&mut self) {
         let config = self.healer.inner.config.budget;
         let now = Instant::now();
-        self.site.state().with_budget(config, now, |b| b.deposit(now));
+        self.site
+            .state()
+            .with_budget(config, now, |b| b.deposit(now));
     }
 
     fn bulkhead(&self) -> Arc<tokio::sync::Semaphore> {
@@ -212,8 +220,16 @@ impl Decider {
         let healer = self.healer.clone();
         if let Some(p) = self.pending.take() {
             let took = p.started.elapsed();
-            healer.inner.patterns.record(self.fingerprint(), p.strategy, false, took);
-            self.steps.push(acted(p.strategy, StepResult::Failed, took, "re-ran; failed again".into()));
+            healer
+                .inner
+                .patterns
+                .record(self.fingerprint(), p.strategy, false, took);
+            self.steps.push(acted(
+                p.strategy,
+                StepResult::Failed,
+                took,
+                "re-ran; failed again".into(),
+            ));
         }
         let failure = Failure {
             site: self.site,
@@ -225,6 +241,10 @@ impl Decider {
         if overran && diagnosis.class.is_retryable() {
             diagnosis.class = ErrorClass::Timeout;
         }
+        self.refused_by_circuit = matches!(
+            error.downcast_ref::<crate::Rejected>(),
+            Some(crate::Rejected::CircuitOpen { .. })
+        );
         self.mark = nesting::mark_of(&error.to_string());
         self.message = scrub(&chain_message_of(error));
         self.site.state().note_failure();
@@ -235,10 +255,11 @@ impl Decider {
                 .collect();
             self.inner_gave_up = nesting::take_gave_up(&marks);
         }
-        self.ranked = crate::selection::rank(&healer.inner.strategies, &diagnosis, &healer.inner.patterns)
-            .into_iter()
-            .cloned()
-            .collect();
+        self.ranked =
+            crate::selection::rank(&healer.inner.strategies, &diagnosis, &healer.inner.patterns)
+                .into_iter()
+                .cloned()
+                .collect();
         self.cursor = 0;
         self.diagnosis = Some(diagnosis);
         self.next(has_fallback, has_cache)
@@ -251,7 +272,10 @@ impl Decider {
     }
 
     fn uses_of(&self, name: &'static str) -> u32 {
-        self.uses.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c)
+        self.uses
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, c)| *c)
     }
 
     fn count_use(&mut self, name: &'static str) {
@@ -283,8 +307,11 @@ impl Decider {
                 has_cache,
                 has_bulkhead: self.site.flags() & flag::BULKHEAD != 0,
                 has_reconnect_hook: healer.inner.hooks.has(HookKind::Reconnect, self.site),
-                has_refresh_hook: healer.inner.hooks.has(HookKind::RefreshCredentials, self.site),
-                circuit_open: self.site.circuit() == CircuitState::Open,
+                has_refresh_hook: healer
+                    .inner
+                    .hooks
+                    .has(HookKind::RefreshCredentials, self.site),
+                circuit_open: self.refused_by_circuit,
                 uses: self.uses_of(name),
                 backoff: config.backoff,
                 random: healer.random(),
@@ -310,14 +337,16 @@ impl Decider {
                         Some(kind) => match healer.inner.hooks.find(kind, self.site) {
                             Some(h) => Some(h.clone()),
                             None => {
-                                self.steps.push(step(name, "its hook is not registered for this site"));
+                                self.steps
+                                    .push(step(name, "its hook is not registered for this site"));
                                 continue;
                             }
                         },
                         None => None,
                     };
                     if !self.withdraw_budget() {
-                        self.steps.push(step(name, "refused: the site's retry budget is spent"));
+                        self.steps
+                            .push(step(name, "refused: the site's retry budget is spent"));
                         self.budget_spent = true;
                         continue;
                     }
@@ -335,7 +364,8 @@ impl Decider {
                         continue;
                     }
                     if !self.withdraw_budget() {
-                        self.steps.push(step(name, "refused: the site's retry budget is spent"));
+                        self.steps
+                            .push(step(name, "refused: the site's retry budget is spent"));
                         self.budget_spent = true;
                         continue;
                     }
@@ -364,7 +394,8 @@ impl Decider {
                     return self.give_up();
                 }
                 Plan::Escalate => {
-                    self.steps.push(step(name, "escalated: severity raised, admins notified"));
+                    self.steps
+                        .push(step(name, "escalated: severity raised, admins notified"));
                     self.escalated = true;
                     self.last_actor = Some(name);
                     return self.give_up();
@@ -401,7 +432,9 @@ impl Decider {
     fn withdraw_budget(&self) -> bool {
         let config = self.healer.inner.config.budget;
         let now = Instant::now();
-        self.site.state().with_budget(config, now, |b| b.withdraw(now))
+        self.site
+            .state()
+            .with_budget(config, now, |b| b.withdraw(now))
     }
 
     fn act(&mut self, name: &'static str) {
@@ -420,16 +453,29 @@ impl Decider {
             None
         } else {
             if let Some(p) = self.pending.take() {
-                self.steps.push(step(p.strategy, "no fresh value cached for these arguments"));
+                self.steps.push(step(
+                    p.strategy,
+                    "no fresh value cached for these arguments",
+                ));
             }
             Some(self.next(has_fallback, true))
         }
     }
 
     /// A re-run's preparation failed (hook failed, no bulkhead slot): move on.
-    pub(crate) fn action_failed(&mut self, why: String, has_fallback: bool, has_cache: bool) -> Candidate {
+    pub(crate) fn action_failed(
+        &mut self,
+        why: String,
+        has_fallback: bool,
+        has_cache: bool,
+    ) -> Candidate {
         if let Some(p) = self.pending.take() {
-            self.steps.push(acted(p.strategy, StepResult::Skipped, Duration::ZERO, why.into()));
+            self.steps.push(acted(
+                p.strategy,
+                StepResult::Skipped,
+                Duration::ZERO,
+                why.into(),
+            ));
         }
         self.next(has_fallback, has_cache)
     }
@@ -439,12 +485,20 @@ impl Decider {
     /// Waits, runs the hook, or waits for capacity, before a re-run.
     pub(crate) async fn perform(&self, action: &Action) -> Result<(), String> {
         if let Some(hook) = &action.hook {
-            if let HookRun::Failed(why) = hook.run(self.attempt_started, self.healer.inner.hooks.timeout).await {
+            if let HookRun::Failed(why) = hook
+                .run(self.attempt_started, self.healer.inner.hooks.timeout)
+                .await
+            {
                 return Err(format!("hook failed: {why}"));
             }
         }
         if action.capacity {
-            let wait = self.healer.inner.config.bulkhead_wait.max(Duration::from_millis(100));
+            let wait = self
+                .healer
+                .inner
+                .config
+                .bulkhead_wait
+                .max(Duration::from_millis(100));
             let permit = tokio::time::timeout(wait, self.bulkhead().acquire_owned()).await;
             // The slot is only awaited, not kept: the re-run acquires its own when it starts.
             return match permit {
@@ -461,12 +515,19 @@ impl Decider {
     /// [`perform`](Self::perform) for sync sites.
     pub(crate) fn perform_blocking(&self, action: &Action) -> Result<(), String> {
         if let Some(hook) = &action.hook {
-            if let HookRun::Failed(why) = hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout) {
+            if let HookRun::Failed(why) =
+                hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout)
+            {
                 return Err(format!("hook failed: {why}"));
             }
         }
         if action.capacity {
-            let wait = self.healer.inner.config.bulkhead_wait.max(Duration::from_millis(100));
+            let wait = self
+                .healer
+                .inner
+                .config
+                .bulkhead_wait
+                .max(Duration::from_millis(100));
             let deadline = Instant::now() + wait;
             let semaphore = self.bulkhead();
             while semaphore.available_permits() == 0 {
@@ -496,7 +557,8 @@ impl Decider {
             .inner
             .patterns
             .record(self.fingerprint(), p.strategy, true, took);
-        self.steps.push(acted(p.strategy, StepResult::Healed, took, "healed".into()));
+        self.steps
+            .push(acted(p.strategy, StepResult::Healed, took, "healed".into()));
         self.site.state().note_healed();
         self.record(Outcome::Healed, Some(p.strategy));
     }
@@ -514,7 +576,8 @@ impl Decider {
                 .patterns
                 .record(self.fingerprint(), p.strategy, false, took);
             let note = format!("fallback failed too: {}", scrub(&error.unwrap_or_default()));
-            self.steps.push(acted(p.strategy, StepResult::Failed, took, note.into()));
+            self.steps
+                .push(acted(p.strategy, StepResult::Failed, took, note.into()));
         }
         self.give_up();
     }
@@ -558,7 +621,11 @@ impl Decider {
             outcome = outcome.as_str(),
         );
         let _entered = span.enter();
-        tracing::info!(class = diagnosis.class.as_str(), severity = severity.as_str(), "self-healing outcome");
+        tracing::info!(
+            class = diagnosis.class.as_str(),
+            severity = severity.as_str(),
+            "self-healing outcome"
+        );
         let event = HealingEvent {
             time: self.started_wall,
             instance: self.healer.inner.config.instance.clone(),
@@ -587,10 +654,20 @@ impl Decider {
 
 /// A strategy that did not act.
 fn step(strategy: &'static str, note: &'static str) -> Step {
-    acted(strategy, StepResult::Skipped, Duration::ZERO, Cow::Borrowed(note))
+    acted(
+        strategy,
+        StepResult::Skipped,
+        Duration::ZERO,
+        Cow::Borrowed(note),
+    )
 }
 
-fn acted(strategy: &'static str, result: StepResult, took: Duration, note: Cow<'static, str>) -> Step {
+fn acted(
+    strategy: &'static str,
+    result: StepResult,
+    took: Duration,
+    note: Cow<'static, str>,
+) -> Step {
     Step {
         strategy: Cow::Borrowed(strategy),
         result,

@@ -330,7 +330,13 @@ impl<E> Driver<E> {
     fn after_attempt<T>(&mut self, attempt: &Attempt<T, E>) {
         let ok = matches!(attempt, Attempt::Done(Ok(_)));
         if let Some(slow) = self.slow.as_deref_mut() {
-            slow.end_attempt(ok, matches!(attempt, Attempt::Rejected(Rejected::CircuitOpen { .. } | Rejected::Shed { .. })));
+            slow.end_attempt(
+                ok,
+                matches!(
+                    attempt,
+                    Attempt::Rejected(Rejected::CircuitOpen { .. } | Rejected::Shed { .. })
+                ),
+            );
         }
     }
 
@@ -409,7 +415,10 @@ impl<E> Driver<E> {
                 Candidate::Fallback => return Flow::Done(Step::Fallback),
                 Candidate::Cached => {
                     let found = cache.get(self.cache_key, self.site);
-                    let slow = self.slow.as_deref_mut().expect("a candidate needs the slow state");
+                    let slow = self
+                        .slow
+                        .as_deref_mut()
+                        .expect("a candidate needs the slow state");
                     match found {
                         Some(value) => {
                             slow.cached(true, has_fallback);
@@ -446,18 +455,27 @@ impl<E> Driver<E> {
             (Some(reject), _) => reject(rejection),
             (None, Some(payload)) => std::panic::resume_unwind(payload),
             // Guards only reject when the error type can say so (see `can_reject`).
-            (None, None) => panic!("self-healing: {rejection} (and the error type cannot represent it)"),
+            (None, None) => {
+                panic!("self-healing: {rejection} (and the error type cannot represent it)")
+            }
         }
     }
 
-    async fn settle_slow<T>(&mut self, attempt: Attempt<T, E>, cache: &dyn CacheAccess<T>) -> Step<T, E> {
+    async fn settle_slow<T>(
+        &mut self,
+        attempt: Attempt<T, E>,
+        cache: &dyn CacheAccess<T>,
+    ) -> Step<T, E> {
         let mut flow = self.on_attempt(attempt, cache);
         loop {
             let action = match flow {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            let slow = self.slow.as_deref_mut().expect("an action needs the slow state");
+            let slow = self
+                .slow
+                .as_deref_mut()
+                .expect("an action needs the slow state");
             match slow.perform(&action).await {
                 Ok(()) => return self.rerun(),
                 Err(why) => flow = self.after_failed_action(why, cache),
@@ -465,14 +483,21 @@ impl<E> Driver<E> {
         }
     }
 
-    fn settle_slow_sync<T>(&mut self, attempt: Attempt<T, E>, cache: &dyn CacheAccess<T>) -> Step<T, E> {
+    fn settle_slow_sync<T>(
+        &mut self,
+        attempt: Attempt<T, E>,
+        cache: &dyn CacheAccess<T>,
+    ) -> Step<T, E> {
         let mut flow = self.on_attempt(attempt, cache);
         loop {
             let action = match flow {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            let slow = self.slow.as_deref_mut().expect("an action needs the slow state");
+            let slow = self
+                .slow
+                .as_deref_mut()
+                .expect("an action needs the slow state");
             match slow.perform_blocking(&action) {
                 Ok(()) => return self.rerun(),
                 Err(why) => flow = self.after_failed_action(why, cache),
@@ -482,7 +507,10 @@ impl<E> Driver<E> {
 
     fn after_failed_action<T>(&mut self, why: String, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
         let (has_fallback, has_cache) = self.capabilities();
-        let slow = self.slow.as_deref_mut().expect("an action needs the slow state");
+        let slow = self
+            .slow
+            .as_deref_mut()
+            .expect("an action needs the slow state");
         let candidate = slow.action_failed(why, has_fallback, has_cache);
         self.resolve(candidate, cache)
     }
@@ -537,7 +565,10 @@ impl<F> CatchUnwind<F> {
 impl<T, E, F: Future<Output = Result<T, E>>> Future for CatchUnwind<F> {
     type Output = Attempt<T, E>;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         let this = self.project();
         if !*this.catch {
             return this.inner.poll(cx).map(Attempt::Done);

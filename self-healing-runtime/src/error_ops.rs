@@ -52,11 +52,30 @@ impl<E> ErrorOps<E> {
         }
     }
 
+    /// Ops from a view function.
+    #[inline(always)]
+    pub fn from_view(view: ViewFn<E>) -> Self {
+        ErrorOps { view, reject: None }
+    }
+
     /// Lets rejections become errors of this type.
     #[inline(always)]
     pub fn with_reject(mut self, reject: RejectFn<E>) -> Self {
         self.reject = Some(reject);
         self
+    }
+}
+
+impl ErrorOps<Box<dyn Error + Send + Sync>> {
+    /// Ops for boxed errors; rejections become boxed [`Rejected`]s.
+    pub fn boxed() -> Self {
+        ErrorOps {
+            view: |e| {
+                let inner: &(dyn Error + Send + Sync + 'static) = &**e;
+                inner
+            },
+            reject: Some(|r| Box::new(r)),
+        }
     }
 }
 

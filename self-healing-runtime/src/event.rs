@@ -97,7 +97,14 @@ pub struct HealingEvent {
 
 impl HealingEvent {
     /// The key events are folded by.
-    pub fn fold_key(&self) -> (Cow<'static, str>, Fingerprint, Option<Cow<'static, str>>, Outcome) {
+    pub fn fold_key(
+        &self,
+    ) -> (
+        Cow<'static, str>,
+        Fingerprint,
+        Option<Cow<'static, str>>,
+        Outcome,
+    ) {
         (
             self.source.clone(),
             self.fingerprint,
@@ -196,7 +203,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     /// Persists a batch. An error makes the worker retry the batch a few times, then count it as
     /// lost; it never reaches the caller of a wrapped function.
-    fn write_batch<'a>(&'a self, events: &'a [HealingEvent]) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn write_batch<'a>(
+        &'a self,
+        events: &'a [HealingEvent],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// An event store in memory, for tests and for programs that only want the dashboard's live view.
@@ -220,7 +230,10 @@ impl InMemoryStore {
 
     /// A copy of every event written so far, oldest first.
     pub fn events(&self) -> Vec<HealingEvent> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The number of calls the stored records stand for (folded records count their `count`).
@@ -235,12 +248,18 @@ impl InMemoryStore {
 
     /// Forgets every event.
     pub fn clear(&self) {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
 impl EventStore for InMemoryStore {
-    fn write_batch<'a>(&'a self, events: &'a [HealingEvent]) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn write_batch<'a>(
+        &'a self,
+        events: &'a [HealingEvent],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.events
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -35,7 +35,11 @@ where
 
 /// [`heal`] for error types that are not `std::error::Error` themselves (`anyhow::Error`, boxed
 /// errors), or to let guards fail fast: pass `ErrorOps::new(..)` built for your type.
-pub async fn heal_with<T, E, F, Fut>(site: &'static Site, ops: ErrorOps<E>, mut op: F) -> Result<T, E>
+pub async fn heal_with<T, E, F, Fut>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    mut op: F,
+) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,

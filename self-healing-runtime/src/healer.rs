@@ -109,7 +109,12 @@ impl fmt::Debug for Healer {
             .field("instance", &self.inner.config.instance)
             .field(
                 "strategies",
-                &self.inner.strategies.iter().map(|s| s.name()).collect::<Vec<_>>(),
+                &self
+                    .inner
+                    .strategies
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>(),
             )
             .field("analyzer", &self.inner.analyzer.name())
             .finish_non_exhaustive()
@@ -249,6 +254,7 @@ pub struct HealerBuilder {
     hooks: Hooks,
     store: Arc<dyn EventStore>,
     queue_capacity: usize,
+    fold_window: Duration,
     seed: Option<u64>,
     blocking_sleep: Arc<dyn Fn(Duration) + Send + Sync>,
 }
@@ -279,6 +285,7 @@ impl Default for HealerBuilder {
             hooks: Hooks::default(),
             store: Arc::new(InMemoryStore::new()),
             queue_capacity: 4096,
+            fold_window: Duration::from_millis(250),
             seed: None,
             blocking_sleep: Arc::new(std::thread::sleep),
         }
@@ -364,6 +371,14 @@ impl HealerBuilder {
         self
     }
 
+    /// How long the event worker collects events before writing, folding identical failures
+    /// (same source, fingerprint, strategy and outcome) into one record with a count (default
+    /// 250 ms).
+    pub fn fold_window(mut self, d: Duration) -> Self {
+        self.fold_window = d;
+        self
+    }
+
     /// Seeds the jitter generator: the same seed gives the same delays (tests, simulations).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -421,7 +436,10 @@ impl HealerBuilder {
             reason: reason.to_owned(),
         };
         if !(1..=100).contains(&self.max_attempts) {
-            return Err(invalid("max_attempts", "must be between 1 and 100 (the first call counts)"));
+            return Err(invalid(
+                "max_attempts",
+                "must be between 1 and 100 (the first call counts)",
+            ));
         }
         if self.backoff.base > self.backoff.max {
             return Err(invalid("backoff", "`base` must not exceed `max`"));
@@ -439,7 +457,10 @@ impl HealerBuilder {
         if b.window.is_zero() {
             return Err(invalid("breaker.window", "must be longer than zero"));
         }
-        if self.budget.ratio < 0.0 || self.budget.floor_per_sec < 0.0 || self.budget.max_tokens < 1.0 {
+        if self.budget.ratio < 0.0
+            || self.budget.floor_per_sec < 0.0
+            || self.budget.max_tokens < 1.0
+        {
             return Err(invalid(
                 "retry_budget",
                 "ratio and floor_per_sec must not be negative, max_tokens at least 1",
@@ -465,7 +486,9 @@ impl HealerBuilder {
         }
         for site in sites() {
             if let Some(&n) = self.bulkheads.get(site.source()) {
-                site.state().bulkhead_limit.store(n as u64, std::sync::atomic::Ordering::Relaxed);
+                site.state()
+                    .bulkhead_limit
+                    .store(n as u64, std::sync::atomic::Ordering::Relaxed);
                 site.set_flag(flag::BULKHEAD);
             }
         }
@@ -496,7 +519,7 @@ impl HealerBuilder {
                 analyzer: self.analyzer,
                 hooks: self.hooks,
                 patterns: PatternTable::new(),
-                queue: EventQueue::start(self.queue_capacity, self.store),
+                queue: EventQueue::start(self.queue_capacity, self.fold_window, self.store),
                 rng: Mutex::new(rng),
             }),
         })

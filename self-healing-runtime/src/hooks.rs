@@ -172,7 +172,11 @@ impl Hook {
     /// Runs the hook from a sync site: on the current multi-thread runtime when there is one,
     /// on a private current-thread runtime when there is none. On a current-thread runtime a
     /// sync caller cannot wait for async work without deadlocking, so the hook is not run.
-    pub(crate) fn run_blocking(&self, attempt_started: Instant, timeout: Option<Duration>) -> HookRun {
+    pub(crate) fn run_blocking(
+        &self,
+        attempt_started: Instant,
+        timeout: Option<Duration>,
+    ) -> HookRun {
         use tokio::runtime::{Builder, Handle, RuntimeFlavor};
         if self.already_done(attempt_started) {
             return HookRun::AlreadyDone;

@@ -19,12 +19,17 @@ use crate::event::{EventStore, HealingEvent, Outcome};
 
 /// Distinct event families the overflow table holds before events are dropped.
 const OVERFLOW_KEYS: usize = 4096;
-/// Events written per store call at most.
+/// Events written per store call at most, and distinct families per fold window.
 const BATCH: usize = 1024;
 /// Store attempts per batch before it is counted as lost.
 const STORE_ATTEMPTS: u32 = 3;
 
-type FoldKey = (Cow<'static, str>, Fingerprint, Option<Cow<'static, str>>, Outcome);
+type FoldKey = (
+    Cow<'static, str>,
+    Fingerprint,
+    Option<Cow<'static, str>>,
+    Outcome,
+);
 
 enum Msg {
     Event(HealingEvent),
@@ -84,12 +89,13 @@ impl std::fmt::Debug for Msg {
 impl EventQueue {
     /// A queue of `capacity` events and its worker, spawned on the current tokio runtime, or on a
     /// thread of its own when there is none.
-    pub(crate) fn start(capacity: usize, store: Arc<dyn EventStore>) -> Self {
+    pub(crate) fn start(capacity: usize, window: Duration, store: Arc<dyn EventStore>) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Mutex::new(HashMap::new()));
         let counters = Arc::new(Counters::default());
         let worker = Worker {
             rx,
+            window,
             store,
             overflow: overflow.clone(),
             counters: counters.clone(),
@@ -121,14 +127,18 @@ impl EventQueue {
 
     /// Hands an event over without waiting.
     pub(crate) fn push(&self, event: HealingEvent) {
-        self.counters.recorded.fetch_add(event.count, Ordering::Relaxed);
+        self.counters
+            .recorded
+            .fetch_add(event.count, Ordering::Relaxed);
         match self.tx.try_send(Msg::Event(event)) {
             Ok(()) => {
                 self.counters.depth.fetch_add(1, Ordering::Relaxed);
             }
             Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => self.overflow(event),
             Err(mpsc::error::TrySendError::Closed(Msg::Event(event))) => {
-                self.counters.dropped.fetch_add(event.count, Ordering::Relaxed);
+                self.counters
+                    .dropped
+                    .fetch_add(event.count, Ordering::Relaxed);
             }
             Err(_) => {}
         }
@@ -146,7 +156,9 @@ impl EventQueue {
                 slot.insert(event);
             }
             std::collections::hash_map::Entry::Vacant(_) => {
-                self.counters.dropped.fetch_add(event.count, Ordering::Relaxed);
+                self.counters
+                    .dropped
+                    .fetch_add(event.count, Ordering::Relaxed);
             }
         }
     }
@@ -174,6 +186,7 @@ impl EventQueue {
 
 struct Worker {
     rx: mpsc::Receiver<Msg>,
+    window: Duration,
     store: Arc<dyn EventStore>,
     overflow: Arc<Mutex<HashMap<FoldKey, HealingEvent>>>,
     counters: Arc<Counters>,
@@ -182,44 +195,52 @@ struct Worker {
 impl Worker {
     async fn run(mut self) {
         let mut inbox = Vec::with_capacity(BATCH);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                n = self.rx.recv_many(&mut inbox, BATCH) => {
-                    if n == 0 {
-                        self.write(Vec::new()).await;
-                        return;
+            // Wait for something to do, then keep collecting for one fold window so a storm of
+            // identical failures becomes one record with a count.
+            let received = self.rx.recv_many(&mut inbox, BATCH).await;
+            let mut closed = received == 0;
+            let mut batch = Fold::default();
+            let mut flushes = Vec::new();
+            let deadline = tokio::time::Instant::now() + self.window;
+            loop {
+                for msg in inbox.drain(..) {
+                    match msg {
+                        Msg::Event(e) => {
+                            self.counters.depth.fetch_sub(1, Ordering::Relaxed);
+                            batch.add(e, &self.counters);
+                        }
+                        Msg::Flush(done) => flushes.push(done),
                     }
                 }
-                _ = tick.tick() => {}
-            }
-            let mut events = Vec::with_capacity(inbox.len());
-            let mut flushes = Vec::new();
-            for msg in inbox.drain(..) {
-                match msg {
-                    Msg::Event(e) => events.push(e),
-                    Msg::Flush(done) => flushes.push(done),
+                if closed || !flushes.is_empty() || batch.len() >= BATCH {
+                    break;
+                }
+                tokio::select! {
+                    n = self.rx.recv_many(&mut inbox, BATCH) => closed = n == 0,
+                    _ = tokio::time::sleep_until(deadline) => break,
                 }
             }
-            self.counters
-                .depth
-                .fetch_sub(events.len() as u64, Ordering::Relaxed);
-            self.write(events).await;
+            self.write(batch).await;
             for done in flushes {
                 let _ = done.send(());
+            }
+            if closed {
+                return;
             }
         }
     }
 
-    /// Folds the batch with the overflow table and writes it.
-    async fn write(&self, events: Vec<HealingEvent>) {
+    /// Folds the overflow table into the batch and writes it.
+    async fn write(&self, mut batch: Fold) {
         let overflow: Vec<HealingEvent> = {
             let mut table = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
             table.drain().map(|(_, e)| e).collect()
         };
-        let batch = fold(events.into_iter().chain(overflow), &self.counters);
-        for chunk in batch.chunks(BATCH) {
+        for e in overflow {
+            batch.add(e, &self.counters);
+        }
+        for chunk in batch.events.chunks(BATCH) {
             self.write_chunk(chunk).await;
         }
     }
@@ -241,25 +262,34 @@ impl Worker {
                 }
             }
         }
-        self.counters.lost_to_store.fetch_add(calls, Ordering::Relaxed);
+        self.counters
+            .lost_to_store
+            .fetch_add(calls, Ordering::Relaxed);
     }
 }
 
-/// Merges events of the same family, keeping the first one's details and order.
-fn fold(events: impl Iterator<Item = HealingEvent>, counters: &Counters) -> Vec<HealingEvent> {
-    let mut out: Vec<HealingEvent> = Vec::new();
-    let mut index: HashMap<FoldKey, usize> = HashMap::new();
-    for e in events {
-        match index.get(&e.fold_key()) {
+/// Events of one fold window, merged by family, in order of first appearance.
+#[derive(Default)]
+struct Fold {
+    events: Vec<HealingEvent>,
+    index: HashMap<FoldKey, usize>,
+}
+
+impl Fold {
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    fn add(&mut self, e: HealingEvent, counters: &Counters) {
+        match self.index.get(&e.fold_key()) {
             Some(&i) => {
-                out[i].absorb(&e);
+                self.events[i].absorb(&e);
                 counters.folded.fetch_add(1, Ordering::Relaxed);
             }
             None => {
-                index.insert(e.fold_key(), out.len());
-                out.push(e);
+                self.index.insert(e.fold_key(), self.events.len());
+                self.events.push(e);
             }
         }
     }
-    out
 }

@@ -58,7 +58,10 @@ impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejected::CircuitOpen { source } => {
-                write!(f, "`{source}` was not called: its circuit is open after repeated failures")
+                write!(
+                    f,
+                    "`{source}` was not called: its circuit is open after repeated failures"
+                )
             }
             Rejected::Shed {
                 source,

@@ -37,9 +37,26 @@ pub fn scrub(message: &str) -> String {
 }
 
 const SECRET_KEYS: &[&str] = &[
-    "password", "passwd", "pwd", "token", "secret", "api_key", "apikey", "api-key", "authorization",
-    "auth", "session_id", "sessionid", "session", "credit_card", "card", "ssn", "private_key",
-    "access_key", "client_secret", "cookie",
+    "password",
+    "passwd",
+    "pwd",
+    "token",
+    "secret",
+    "api_key",
+    "apikey",
+    "api-key",
+    "authorization",
+    "auth",
+    "session_id",
+    "sessionid",
+    "session",
+    "credit_card",
+    "card",
+    "ssn",
+    "private_key",
+    "access_key",
+    "client_secret",
+    "cookie",
 ];
 
 fn scrub_word(word: &str) -> String {
@@ -49,13 +66,19 @@ fn scrub_word(word: &str) -> String {
             let k = key
                 .trim_start_matches(|c: char| !c.is_alphanumeric())
                 .to_ascii_lowercase();
-            if !value.is_empty() && !value.starts_with("//") && SECRET_KEYS.iter().any(|s| k.ends_with(s)) {
+            if !value.is_empty()
+                && !value.starts_with("//")
+                && SECRET_KEYS.iter().any(|s| k.ends_with(s))
+            {
                 let trail: String = value
                     .chars()
                     .rev()
                     .take_while(|c| matches!(c, ',' | ';' | ')' | '"' | '\''))
                     .collect();
-                return format!("{key}{sep}[redacted]{}", trail.chars().rev().collect::<String>());
+                return format!(
+                    "{key}{sep}[redacted]{}",
+                    trail.chars().rev().collect::<String>()
+                );
             }
         }
     }
@@ -74,7 +97,8 @@ fn scrub_word(word: &str) -> String {
         }
         return word.to_owned();
     }
-    let core = word.trim_matches(|c: char| matches!(c, ',' | ';' | '(' | ')' | '"' | '\'' | '.' | '<' | '>'));
+    let core = word
+        .trim_matches(|c: char| matches!(c, ',' | ';' | '(' | ')' | '"' | '\'' | '.' | '<' | '>'));
     if core.is_empty() {
         return word.to_owned();
     }
@@ -100,7 +124,10 @@ fn scrub_word(word: &str) -> String {
 fn is_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((user, domain)) => {
-            !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         }
         None => false,
     }
@@ -111,17 +138,31 @@ fn is_jwt(s: &str) -> bool {
     parts.len() == 3
         && s.starts_with("eyJ")
         && parts.iter().all(|p| {
-            p.len() >= 4 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            p.len() >= 4
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
 fn is_api_key(s: &str) -> bool {
-    let prefixed = ["sk-", "sk_", "pk_", "rk_", "xoxb-", "xoxp-", "ghp_", "gho_", "github_pat_", "glpat-"]
-        .iter()
-        .any(|p| s.starts_with(p) && s.len() >= p.len() + 8);
+    let prefixed = [
+        "sk-",
+        "sk_",
+        "pk_",
+        "rk_",
+        "xoxb-",
+        "xoxp-",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "glpat-",
+    ]
+    .iter()
+    .any(|p| s.starts_with(p) && s.len() >= p.len() + 8);
     let aws = (s.starts_with("AKIA") || s.starts_with("ASIA"))
         && s.len() == 20
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     prefixed || aws
 }
 
@@ -140,20 +181,32 @@ fn is_card(s: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
         .sum();
     sum % 10 == 0
 }
 
 fn is_random_token(s: &str) -> bool {
-    if s.len() < 32 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'=')) {
+    if s.len() < 32
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'='))
+    {
         return false;
     }
     let digits = s.bytes().filter(u8::is_ascii_digit).count();
     let upper = s.bytes().filter(u8::is_ascii_uppercase).count();
     let lower = s.bytes().filter(u8::is_ascii_lowercase).count();
     // Mixed classes: random material, not a long word or a path.
-    digits > 0 && (upper > 0 || lower > 0) && [digits, upper, lower].iter().filter(|n| **n > 0).count() >= 2
+    digits > 0
+        && (upper > 0 || lower > 0)
+        && [digits, upper, lower].iter().filter(|n| **n > 0).count() >= 2
 }
 
 #[cfg(test)]
@@ -163,12 +216,21 @@ mod tests {
     #[test]
     fn redacts_known_shapes() {
         let cases = [
-            ("Authorization: Bearer abc.def.ghi", "Authorization: Bearer [redacted]"),
-            ("postgres://app:s3cret@db:5432/crm refused", "postgres://app:[redacted]@db:5432/crm refused"),
+            (
+                "Authorization: Bearer abc.def.ghi",
+                "Authorization: Bearer [redacted]",
+            ),
+            (
+                "postgres://app:s3cret@db:5432/crm refused",
+                "postgres://app:[redacted]@db:5432/crm refused",
+            ),
             ("key sk-live-1234567890abcdef", "key [redacted:key]"),
             ("token=abc123", "token=[redacted]"),
             ("card 4111 1111 1111 1111", "card 4111 1111 1111 1111"),
-            ("card 4111111111111111 declined", "card [redacted:card] declined"),
+            (
+                "card 4111111111111111 declined",
+                "card [redacted:card] declined",
+            ),
             ("aws AKIAIOSFODNN7EXAMPLE", "aws [redacted:key]"),
             ("user 42 not found", "user 42 not found"),
         ];

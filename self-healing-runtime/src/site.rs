@@ -243,7 +243,11 @@ impl Site {
         let needs_static = o.timeout.is_some() || o.cache.is_some() || o.catch_panic;
         Site {
             info,
-            flags: AtomicU8::new(if needs_static { flag::STATIC | flag::FRESH } else { flag::FRESH }),
+            flags: AtomicU8::new(if needs_static {
+                flag::STATIC | flag::FRESH
+            } else {
+                flag::FRESH
+            }),
             state: OnceLock::new(),
         }
     }
@@ -336,7 +340,10 @@ impl fmt::Debug for Site {
         f.debug_struct("Site")
             .field("source", &self.info.source)
             .field("category", &self.info.category)
-            .field("location", &format_args!("{}:{}", self.info.file, self.info.line))
+            .field(
+                "location",
+                &format_args!("{}:{}", self.info.file, self.info.line),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -99,7 +99,12 @@ impl SiteState {
         *lock(&self.last_healed)
     }
 
-    pub(crate) fn cache_put<T: Clone + Send + Sync + 'static>(&self, key: u64, value: &T, now: Instant) {
+    pub(crate) fn cache_put<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: u64,
+        value: &T,
+        now: Instant,
+    ) {
         let mut cache = lock(&self.cache);
         if cache.len() >= CACHE_ENTRIES && !cache.contains_key(&key) {
             if let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.stored).map(|(k, _)| *k) {
@@ -116,7 +121,12 @@ impl SiteState {
     }
 
     /// The value stored for `key` if it is younger than `max_age` and of type `T`.
-    pub(crate) fn cache_get<T: Clone + 'static>(&self, key: u64, max_age: Duration, now: Instant) -> Option<(T, Duration)> {
+    pub(crate) fn cache_get<T: Clone + 'static>(
+        &self,
+        key: u64,
+        max_age: Duration,
+        now: Instant,
+    ) -> Option<(T, Duration)> {
         let cache = lock(&self.cache);
         let entry = cache.get(&key)?;
         let age = now.saturating_duration_since(entry.stored);

@@ -99,7 +99,13 @@ fn placeholder_at(s: &str) -> Option<(&'static str, usize)> {
             .map(|end| ("<str>", end + 2));
     }
     let word_len = s
-        .find(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '[' | ']' | '<' | '>' | '"' | '\''))
+        .find(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ',' | ';' | '(' | ')' | '[' | ']' | '<' | '>' | '"' | '\''
+                )
+        })
         .unwrap_or(s.len());
     let word = &s[..word_len];
     if word.contains("://") {
@@ -120,20 +126,39 @@ fn placeholder_at(s: &str) -> Option<(&'static str, usize)> {
         return Some(("<ip>", token.len()));
     }
     if first.is_ascii_digit() || first == b'0' {
-        if token.starts_with("0x") && token.len() > 2 && token[2..].bytes().all(|c| c.is_ascii_hexdigit()) {
+        if token.starts_with("0x")
+            && token.len() > 2
+            && token[2..].bytes().all(|c| c.is_ascii_hexdigit())
+        {
             return Some(("<hex>", token.len()));
         }
     }
-    let alnum_len = b.iter().position(|c| !c.is_ascii_alphanumeric()).unwrap_or(b.len());
+    let alnum_len = b
+        .iter()
+        .position(|c| !c.is_ascii_alphanumeric())
+        .unwrap_or(b.len());
     let alnum = &s[..alnum_len];
-    if alnum_len >= 8 && alnum.bytes().all(|c| c.is_ascii_hexdigit()) && alnum.bytes().any(|c| c.is_ascii_digit()) {
+    if alnum_len >= 8
+        && alnum.bytes().all(|c| c.is_ascii_hexdigit())
+        && alnum.bytes().any(|c| c.is_ascii_digit())
+    {
         return Some(("<hex>", alnum_len));
     }
     if first.is_ascii_digit() {
-        let digits = b.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')).unwrap_or(b.len());
-        let digits = if b[digits - 1] == b'.' { digits - 1 } else { digits };
+        let digits = b
+            .iter()
+            .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+            .unwrap_or(b.len());
+        let digits = if b[digits - 1] == b'.' {
+            digits - 1
+        } else {
+            digits
+        };
         // Units glued to numbers ("250ms", "3s") stay one placeholder.
-        let unit = b[digits..].iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        let unit = b[digits..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
         if unit <= 2 {
             return Some(("<num>", digits + unit));
         }
@@ -185,12 +210,18 @@ mod tests {
     #[test]
     fn replaces_variable_parts() {
         let cases = [
-            ("connection to 10.0.0.7:5432 refused", "connection to <ip> refused"),
+            (
+                "connection to 10.0.0.7:5432 refused",
+                "connection to <ip> refused",
+            ),
             (
                 "row 550e8400-e29b-41d4-a716-446655440000 locked",
                 "row <uuid> locked",
             ),
-            ("GET https://api.example.com/v1/x?id=3 failed", "GET <url> failed"),
+            (
+                "GET https://api.example.com/v1/x?id=3 failed",
+                "GET <url> failed",
+            ),
             ("timed out after 250ms", "timed out after <num>"),
             ("bad pointer 0xdeadbeef", "bad pointer <hex>"),
             ("commit a1b2c3d4e5 missing", "commit <hex> missing"),
@@ -218,6 +249,9 @@ mod tests {
         let f = Fingerprint::new("createContact", &ErrorClass::Transient, "deadlock detected");
         assert_eq!(f.to_hex(), format!("{:016x}", f.0));
         assert_eq!(Fingerprint::from_hex(&f.to_hex()), Some(f));
-        assert_eq!(f, Fingerprint::new("createContact", &ErrorClass::Transient, "deadlock detected"));
+        assert_eq!(
+            f,
+            Fingerprint::new("createContact", &ErrorClass::Transient, "deadlock detected")
+        );
     }
 }

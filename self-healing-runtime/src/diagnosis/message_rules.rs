@@ -32,7 +32,13 @@ const fn rule(
 /// First match wins, so the specific rules come before the general ones.
 const RULES: &[Rule] = &[
     rule(
-        &["out of memory", "disk full", "no space left", "data loss", "corrupt"],
+        &[
+            "out of memory",
+            "disk full",
+            "no space left",
+            "data loss",
+            "corrupt",
+        ],
         ErrorClass::ResourceExhausted,
         Severity::Critical,
         "rule: resources critically exhausted",
@@ -40,22 +46,41 @@ const RULES: &[Rule] = &[
     Rule {
         never_reached: true,
         ..rule(
-            &["connection refused", "econnrefused", "could not connect", "failed to connect"],
+            &[
+                "connection refused",
+                "econnrefused",
+                "could not connect",
+                "failed to connect",
+            ],
             ErrorClass::ConnectionLost,
             Severity::High,
             "rule: connection refused",
         )
     },
     rule(
-        &["rate limit", "ratelimit", "too many requests", "429", "quota exceeded", "throttl"],
+        &[
+            "rate limit",
+            "ratelimit",
+            "too many requests",
+            "429",
+            "quota exceeded",
+            "throttl",
+        ],
         ErrorClass::RateLimited { retry_after: None },
         Severity::Low,
         "rule: rate limited",
     ),
     rule(
         &[
-            "unauthorized", "401", "token expired", "expired token", "jwt expired",
-            "invalid token", "token has expired", "credentials expired", "authentication failed",
+            "unauthorized",
+            "401",
+            "token expired",
+            "expired token",
+            "jwt expired",
+            "invalid token",
+            "token has expired",
+            "credentials expired",
+            "authentication failed",
         ],
         ErrorClass::AuthExpired,
         Severity::High,
@@ -63,9 +88,16 @@ const RULES: &[Rule] = &[
     ),
     rule(
         &[
-            "connection reset", "connection closed", "connection lost", "broken pipe",
-            "server closed the connection", "terminating connection", "econnreset",
-            "connection aborted", "not connected", "lost connection",
+            "connection reset",
+            "connection closed",
+            "connection lost",
+            "broken pipe",
+            "server closed the connection",
+            "terminating connection",
+            "econnreset",
+            "connection aborted",
+            "not connected",
+            "lost connection",
         ],
         ErrorClass::ConnectionLost,
         Severity::High,
@@ -79,10 +111,22 @@ const RULES: &[Rule] = &[
     ),
     rule(
         &[
-            "deadlock", "serialization failure", "could not serialize", "database is locked",
-            "database table is locked", "lock wait", "try again", "temporarily unavailable",
-            "service unavailable", "bad gateway", "gateway timeout", "503", "502", "504",
-            "transaction", "econnaborted",
+            "deadlock",
+            "serialization failure",
+            "could not serialize",
+            "database is locked",
+            "database table is locked",
+            "lock wait",
+            "try again",
+            "temporarily unavailable",
+            "service unavailable",
+            "bad gateway",
+            "gateway timeout",
+            "503",
+            "502",
+            "504",
+            "transaction",
+            "econnaborted",
         ],
         ErrorClass::Transient,
         Severity::Low,
@@ -90,8 +134,14 @@ const RULES: &[Rule] = &[
     ),
     rule(
         &[
-            "too many connections", "pool exhausted", "pool timed out", "resource exhausted",
-            "overloaded", "capacity", "too many open files", "backpressure",
+            "too many connections",
+            "pool exhausted",
+            "pool timed out",
+            "resource exhausted",
+            "overloaded",
+            "capacity",
+            "too many open files",
+            "backpressure",
         ],
         ErrorClass::ResourceExhausted,
         Severity::High,
@@ -99,8 +149,15 @@ const RULES: &[Rule] = &[
     ),
     rule(
         &[
-            "null", "undefined", "unwrap", "index out of bounds", "panicked", "overflow",
-            "invariant", "unreachable", "assertion",
+            "null",
+            "undefined",
+            "unwrap",
+            "index out of bounds",
+            "panicked",
+            "overflow",
+            "invariant",
+            "unreachable",
+            "assertion",
         ],
         ErrorClass::Bug,
         Severity::High,
@@ -108,8 +165,19 @@ const RULES: &[Rule] = &[
     ),
     rule(
         &[
-            "not found", "404", "unique constraint", "duplicate key", "already exists", "violates",
-            "permission denied", "forbidden", "403", "bad request", "400", "invalid", "validation",
+            "not found",
+            "404",
+            "unique constraint",
+            "duplicate key",
+            "already exists",
+            "violates",
+            "permission denied",
+            "forbidden",
+            "403",
+            "bad request",
+            "400",
+            "invalid",
+            "validation",
             "insufficient",
         ],
         ErrorClass::Permanent,
@@ -145,24 +213,67 @@ pub(crate) fn classify_message(lower: &str) -> Option<MessageVerdict> {
     })
 }
 
-/// `needle` in `haystack`, where numeric needles (status codes) must not be part of a longer number.
+/// `needle` in `haystack`. Numeric needles are HTTP status codes: they match only as a whole
+/// number that reads as a status (after "status", "http", "code", "error", "returned", "got",
+/// "responded", a colon, or in brackets), so ids such as "order 401" are not taken for one.
 fn contains_word(haystack: &str, needle: &str) -> bool {
     if !needle.bytes().all(|b| b.is_ascii_digit()) {
         return haystack.contains(needle);
     }
     haystack.match_indices(needle).any(|(i, _)| {
-        let before = haystack[..i].bytes().next_back();
-        let after = haystack[i + needle.len()..].bytes().next();
-        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+        let before = &haystack[..i];
+        let after = &haystack[i + needle.len()..];
+        let whole = !before
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_digit())
+            && !after.bytes().next().is_some_and(|b| b.is_ascii_digit());
+        whole && reads_as_status(before, after)
     })
+}
+
+fn reads_as_status(before: &str, after: &str) -> bool {
+    let before = before.trim_end();
+    if before.ends_with(['(', '[', ':', '=']) || after.starts_with([')', ']']) {
+        return true;
+    }
+    let previous = before
+        .rsplit(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric() && c != '/');
+    matches!(
+        previous,
+        "status"
+            | "http"
+            | "code"
+            | "error"
+            | "returned"
+            | "got"
+            | "responded"
+            | "statuscode"
+            | "status_code"
+            | "http/1.1"
+            | "http/2"
+            | "received"
+    ) || previous.starts_with("http/")
 }
 
 /// A `retry after N` / `retry-after: N` / `retry in Ns` hint in a message, in seconds or ms.
 pub(crate) fn retry_after(lower: &str) -> Option<Duration> {
-    for key in ["retry-after:", "retry-after", "retry after", "retry in", "try again in"] {
+    for key in [
+        "retry-after:",
+        "retry-after",
+        "retry after",
+        "retry in",
+        "try again in",
+    ] {
         if let Some(pos) = lower.find(key) {
             let rest = lower[pos + key.len()..].trim_start_matches([' ', ':', '=']);
-            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            let digits: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
             let value: f64 = digits.parse().ok()?;
             let unit = rest[digits.len()..].trim_start();
             let seconds = if unit.starts_with("ms") || unit.starts_with("millisecond") {
@@ -191,7 +302,10 @@ mod tests {
             ("null value in column \"id\"", "bug"),
             ("HTTP 429 Too Many Requests", "rate_limited"),
             ("jwt expired", "auth_expired"),
-            ("duplicate key value violates unique constraint", "permanent"),
+            (
+                "duplicate key value violates unique constraint",
+                "permanent",
+            ),
         ];
         for (message, class) in cases {
             let verdict = classify_message(&message.to_lowercase()).expect(message);
@@ -200,15 +314,24 @@ mod tests {
     }
 
     #[test]
-    fn status_codes_match_whole_numbers_only() {
+    fn status_codes_need_a_status_context() {
         assert!(classify_message("order 14290 shipped").is_none());
+        assert!(classify_message("order 401 shipped").is_none());
         assert!(classify_message("got 429 from upstream").is_some());
+        assert!(classify_message("upstream responded (503)").is_some());
+        assert!(classify_message("http 401 for /me").is_some());
     }
 
     #[test]
     fn retry_after_hints() {
-        assert_eq!(retry_after("429: retry-after: 3"), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after("slow down, retry in 250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            retry_after("429: retry-after: 3"),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after("slow down, retry in 250ms"),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(retry_after("rate limited"), None);
     }
 }

@@ -79,7 +79,13 @@ impl Analyzer for RuleAnalyzer {
                 (v.class, v.severity, v.never_reached, v.reason, 0.7)
             } else {
                 let (class, severity) = by_category(failure.site.category());
-                (class, severity, false, "rule: unknown error, category default", 0.3)
+                (
+                    class,
+                    severity,
+                    false,
+                    "rule: unknown error, category default",
+                    0.3,
+                )
             };
         Diagnosis {
             fingerprint: Fingerprint::new(failure.site.source(), &class, &message),
@@ -150,7 +156,10 @@ mod tests {
         let e = Wrapped(io::Error::from(io::ErrorKind::ConnectionRefused));
         let d = diagnose(&e);
         assert_eq!(d.class, ErrorClass::ConnectionLost);
-        assert!(d.never_reached, "a refused connection never reached the server");
+        assert!(
+            d.never_reached,
+            "a refused connection never reached the server"
+        );
         assert_eq!(d.reason, "io: connection refused");
     }
 

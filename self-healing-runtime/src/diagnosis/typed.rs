@@ -37,7 +37,11 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
         return Some(classify_rejected(r));
     }
     if error.is::<tokio::time::error::Elapsed>() {
-        return Some(verdict(ErrorClass::Timeout, Severity::Medium, "tokio timeout elapsed"));
+        return Some(verdict(
+            ErrorClass::Timeout,
+            Severity::Medium,
+            "tokio timeout elapsed",
+        ));
     }
     None
 }
@@ -47,21 +51,41 @@ fn classify_io(e: &io::Error) -> Option<TypedVerdict> {
     let v = match e.kind() {
         K::ConnectionRefused => TypedVerdict {
             never_reached: true,
-            ..verdict(ErrorClass::ConnectionLost, Severity::High, "io: connection refused")
+            ..verdict(
+                ErrorClass::ConnectionLost,
+                Severity::High,
+                "io: connection refused",
+            )
         },
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::NotConnected => {
-            verdict(ErrorClass::ConnectionLost, Severity::High, "io: connection lost")
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::NotConnected => verdict(
+            ErrorClass::ConnectionLost,
+            Severity::High,
+            "io: connection lost",
+        ),
+        K::UnexpectedEof => verdict(
+            ErrorClass::ConnectionLost,
+            Severity::Medium,
+            "io: unexpected eof",
+        ),
+        K::TimedOut | K::WouldBlock => {
+            verdict(ErrorClass::Timeout, Severity::Medium, "io: timed out")
         }
-        K::UnexpectedEof => verdict(ErrorClass::ConnectionLost, Severity::Medium, "io: unexpected eof"),
-        K::TimedOut | K::WouldBlock => verdict(ErrorClass::Timeout, Severity::Medium, "io: timed out"),
         K::Interrupted => verdict(ErrorClass::Transient, Severity::Low, "io: interrupted"),
         K::AddrInUse | K::AddrNotAvailable | K::OutOfMemory | K::StorageFull | K::QuotaExceeded => {
-            verdict(ErrorClass::ResourceExhausted, Severity::High, "io: out of resources")
+            verdict(
+                ErrorClass::ResourceExhausted,
+                Severity::High,
+                "io: out of resources",
+            )
         }
         K::NotFound | K::AlreadyExists | K::InvalidInput | K::Unsupported => {
             verdict(ErrorClass::Permanent, Severity::Medium, "io: permanent")
         }
-        K::PermissionDenied => verdict(ErrorClass::Permanent, Severity::High, "io: permission denied"),
+        K::PermissionDenied => verdict(
+            ErrorClass::Permanent,
+            Severity::High,
+            "io: permission denied",
+        ),
         K::InvalidData => verdict(ErrorClass::Bug, Severity::High, "io: invalid data"),
         // `Other` and friends say nothing by their kind: let the message rules look.
         _ => return None,
@@ -77,9 +101,15 @@ fn classify_rejected(r: &Rejected) -> TypedVerdict {
         },
         Rejected::Shed { .. } => TypedVerdict {
             never_reached: true,
-            ..verdict(ErrorClass::ResourceExhausted, Severity::High, "bulkhead full")
+            ..verdict(
+                ErrorClass::ResourceExhausted,
+                Severity::High,
+                "bulkhead full",
+            )
         },
-        Rejected::TimedOut { .. } => verdict(ErrorClass::Timeout, Severity::Medium, "attempt timed out"),
+        Rejected::TimedOut { .. } => {
+            verdict(ErrorClass::Timeout, Severity::Medium, "attempt timed out")
+        }
         Rejected::Panicked { .. } => verdict(ErrorClass::Bug, Severity::Critical, "panicked"),
     }
 }

@@ -63,7 +63,7 @@ pub struct Context<'a> {
     pub has_reconnect_hook: bool,
     /// Whether a credential-refresh hook is registered for this site.
     pub has_refresh_hook: bool,
-    /// Whether the site's circuit is open.
+    /// Whether this attempt was refused by the site's open circuit (the body did not run).
     pub circuit_open: bool,
     /// How many times this strategy already acted during this call.
     pub uses: u32,

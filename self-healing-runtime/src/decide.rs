@@ -117,6 +117,18 @@ impl Decider {
         self.attempts
     }
 
+    /// A span for one healing attempt (a re-run), with its outcome recorded when it ends.
+    pub(crate) fn attempt_span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "self_healing.attempt",
+            source = self.site.source(),
+            category = self.site.category().as_str(),
+            strategy = self.pending.map_or("none", |p| p.strategy),
+            attempt = self.attempts,
+            outcome = tracing::field::Empty,
+        )
+    }
+
     /// Counts an attempt that ran before the slow state existed (the first, unguarded one).
     pub(crate) fn count_unguarded_attempt(&mut self) {
         self.attempts += 1;

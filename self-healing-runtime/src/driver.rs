@@ -281,7 +281,11 @@ impl<E> Driver<E> {
             }
         };
         let attempt = if rerun {
-            nesting::rerun_scope(run).await
+            let span = slow.attempt_span();
+            let attempt =
+                tracing::Instrument::instrument(nesting::rerun_scope(run), span.clone()).await;
+            span.record("outcome", attempt_outcome(&attempt));
+            attempt
         } else {
             run.await
         };
@@ -313,7 +317,10 @@ impl<E> Driver<E> {
             }
         };
         let attempt = if rerun {
-            nesting::rerun_scope_sync(run)
+            let span = slow.attempt_span();
+            let attempt = span.in_scope(|| nesting::rerun_scope_sync(run));
+            span.record("outcome", attempt_outcome(&attempt));
+            attempt
         } else {
             run()
         };
@@ -530,6 +537,15 @@ impl<E> Driver<E> {
 enum Flow<T, E> {
     Done(Step<T, E>),
     Act(Action),
+}
+
+fn attempt_outcome<T, E>(attempt: &Attempt<T, E>) -> &'static str {
+    match attempt {
+        Attempt::Done(Ok(_)) => "healed",
+        Attempt::Done(Err(_)) => "failed",
+        Attempt::Rejected(_) => "rejected",
+        Attempt::Panicked(_) => "panicked",
+    }
 }
 
 #[cold]

@@ -4,6 +4,10 @@ mod fingerprint;
 mod message_rules;
 pub(crate) mod rules;
 mod typed;
+#[cfg(feature = "diesel")]
+mod typed_diesel;
+#[cfg(feature = "reqwest")]
+mod typed_reqwest;
 
 use std::error::Error;
 use std::fmt;

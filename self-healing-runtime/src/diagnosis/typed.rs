@@ -15,7 +15,11 @@ pub(crate) struct TypedVerdict {
     pub(crate) reason: &'static str,
 }
 
-const fn verdict(class: ErrorClass, severity: Severity, reason: &'static str) -> TypedVerdict {
+pub(crate) const fn verdict(
+    class: ErrorClass,
+    severity: Severity,
+    reason: &'static str,
+) -> TypedVerdict {
     TypedVerdict {
         class,
         severity,
@@ -42,6 +46,14 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
             Severity::Medium,
             "tokio timeout elapsed",
         ));
+    }
+    #[cfg(feature = "diesel")]
+    if let Some(v) = super::typed_diesel::classify(error) {
+        return Some(v);
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(v) = super::typed_reqwest::classify(error) {
+        return Some(v);
     }
     None
 }

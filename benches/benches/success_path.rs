@@ -1,0 +1,132 @@
+//! Success path: a wrapped call that succeeds, against the same call bare and against peers doing
+//! the same job. Overhead = wrapper − bare, compared within one run.
+//!
+//! Run: `cargo bench -p self-healing-benches --bench success_path`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use self_healing::{heal, heal_blocking, site};
+use self_healing_benches::{OpError, op, op_async, runtime};
+
+mod wrapped {
+    use self_healing::self_healing;
+    use self_healing_benches::{OpError, op};
+
+    #[self_healing(source = "benchSync", category = "runtime")]
+    #[inline(never)]
+    pub fn sync_op(x: u64) -> Result<u64, OpError> {
+        op(x)
+    }
+
+    #[self_healing(source = "benchAsync", category = "runtime")]
+    #[inline(never)]
+    pub async fn async_op(x: u64) -> Result<u64, OpError> {
+        op(x)
+    }
+}
+
+fn sync_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("success_path_sync");
+    g.bench_function("bare", |b| b.iter(|| op(black_box(7))));
+    g.bench_function("self_healing_attribute", |b| b.iter(|| wrapped::sync_op(black_box(7))));
+    let site = site!(source = "benchHealBlocking", category = "runtime");
+    g.bench_function("self_healing_heal_blocking", |b| {
+        b.iter(|| heal_blocking(site, || op(black_box(7))))
+    });
+    g.bench_function("backon_blocking", |b| {
+        use backon::{BlockingRetryable, ExponentialBuilder};
+        b.iter(|| (|| op(black_box(7))).retry(ExponentialBuilder::default()).call())
+    });
+    let recloser = recloser::Recloser::default();
+    g.bench_function("recloser", |b| b.iter(|| recloser.call(|| op(black_box(7)))));
+    let failsafe = failsafe::Config::new().build();
+    g.bench_function("failsafe", |b| {
+        use failsafe::CircuitBreaker;
+        b.iter(|| failsafe.call(|| op(black_box(7))))
+    });
+    g.finish();
+}
+
+/// Awaits `iters` calls inside one `block_on`, so the runtime's entry is not measured.
+fn async_loop<F, Fut, T>(rt: &tokio::runtime::Runtime, iters: u64, mut call: F) -> Duration
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            black_box(call(black_box(i)).await);
+        }
+        start.elapsed()
+    })
+}
+
+#[derive(Clone)]
+struct Attempts(usize);
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Attempts {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        match result {
+            Ok(_) => None,
+            Err(_) if self.0 > 0 => {
+                self.0 -= 1;
+                Some(std::future::ready(()))
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+fn async_group(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("success_path_async");
+    g.bench_function("bare", |b| b.iter_custom(|n| async_loop(&rt, n, op_async)));
+    g.bench_function("self_healing_attribute", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, wrapped::async_op))
+    });
+    let site = site!(source = "benchHeal", category = "runtime");
+    g.bench_function("self_healing_heal", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, |x| heal(site, move || op_async(x))))
+    });
+    g.bench_function("backon_async", |b| {
+        use backon::{ExponentialBuilder, Retryable};
+        b.iter_custom(|n| {
+            async_loop(&rt, n, |x| (move || op_async(x)).retry(ExponentialBuilder::default()))
+        })
+    });
+    let recloser = recloser::AsyncRecloser::from(recloser::Recloser::default());
+    g.bench_function("recloser_async", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, |x| recloser.call(op_async(x))))
+    });
+    let failsafe = failsafe::Config::new().build();
+    g.bench_function("failsafe_async", |b| {
+        use failsafe::futures::CircuitBreaker;
+        b.iter_custom(|n| async_loop(&rt, n, |x| failsafe.call(op_async(x))))
+    });
+    g.bench_function("tower_retry", |b| {
+        use tower::{Service, ServiceBuilder, ServiceExt};
+        let mut svc = ServiceBuilder::new()
+            .retry(Attempts(3))
+            .service(tower::service_fn(|x: u64| async move { op(x) }));
+        b.iter_custom(|n| {
+            async_loop(&rt, n, |x| {
+                let svc = &mut svc;
+                async move { svc.ready().await?.call(x).await }
+            })
+        })
+    });
+    g.finish();
+    let _ = OpError("unused");
+}
+
+criterion_group!(benches, sync_group, async_group);
+criterion_main!(benches);

@@ -267,11 +267,16 @@ impl Decider {
                 .collect();
             self.inner_gave_up = nesting::take_gave_up(&marks);
         }
-        self.ranked =
-            crate::selection::rank(&healer.inner.strategies, &diagnosis, &healer.inner.patterns)
-                .into_iter()
-                .cloned()
-                .collect();
+        let mut random = || healer.random();
+        self.ranked = crate::selection::rank(
+            &healer.inner.strategies,
+            &diagnosis,
+            &healer.inner.patterns,
+            &mut random,
+        )
+        .into_iter()
+        .cloned()
+        .collect();
         self.cursor = 0;
         self.diagnosis = Some(diagnosis);
         self.next(has_fallback, has_cache)

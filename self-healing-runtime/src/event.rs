@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::Category;
 use crate::diagnosis::{ErrorClass, Fingerprint, Severity};
+use crate::selection::{Advice, PatternRow};
 
 /// How a failing call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -207,6 +208,51 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
         &'a self,
         events: &'a [HealingEvent],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Persists an analyzer's advice for a family of failures (stores without a place for it
+    /// keep nothing).
+    fn write_advice<'a>(
+        &'a self,
+        fingerprint: Fingerprint,
+        advice: &'a Advice,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (fingerprint, advice);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Learned statistics shared by every instance using this store (warm start and refresh).
+    fn load_patterns(&self) -> BoxFuture<'_, Result<Vec<PatternRow>, StoreError>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// Advice stored for families of failures.
+    fn load_advice(&self) -> BoxFuture<'_, Result<Vec<(Fingerprint, Advice)>, StoreError>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+}
+
+/// Sees every batch of events the worker wrote (notifiers, background analyzers, live feeds).
+///
+/// Called on the event worker, after the store: it must return quickly. Do slow work (HTTP, an
+/// LLM) in a task of your own, fed by a bounded channel, so a slow receiver can never stall the
+/// worker.
+pub trait EventObserver: Send + Sync + fmt::Debug + 'static {
+    /// A batch was written.
+    fn observe(&self, batch: Observed<'_>);
+}
+
+/// A written batch and the healer's shared state, as an [`EventObserver`] sees it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Observed<'a> {
+    /// The records written (folded records stand for `count` calls).
+    pub events: &'a [HealingEvent],
+    /// The healer's learned statistics; analyzers put their advice here.
+    pub patterns: &'a crate::selection::PatternTable,
+    /// The healer's store (to persist advice, for instance).
+    pub store: &'a Arc<dyn EventStore>,
+    /// The names of the healer's strategies (advice naming anything else is ignored).
+    pub strategies: &'a [&'static str],
 }
 
 /// An event store in memory, for tests and for programs that only want the dashboard's live view.

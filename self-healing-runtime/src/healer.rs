@@ -14,7 +14,7 @@ use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
 use crate::budget::BudgetConfig;
 use crate::diagnosis::{Analyzer, RuleAnalyzer};
-use crate::event::{EventStore, InMemoryStore};
+use crate::event::{EventObserver, EventStore, InMemoryStore};
 use crate::hooks::{HookError, HookKind, HookScope, Hooks};
 use crate::queue::{EventQueue, QueueStats};
 use crate::selection::PatternTable;
@@ -69,6 +69,7 @@ pub(crate) struct Config {
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
+    pub(crate) store: Arc<dyn EventStore>,
     pub(crate) strategies: Vec<Arc<dyn Strategy>>,
     pub(crate) analyzer: Arc<dyn Analyzer>,
     pub(crate) hooks: Hooks,
@@ -147,6 +148,26 @@ impl Healer {
         SCOPED
             .with(|s| s.borrow().clone())
             .or_else(|| GLOBAL.get().cloned())
+    }
+
+    /// Loads what the store learned (this or other instances): statistics and advice. Call it at
+    /// startup for a warm start, and periodically in a fleet to pick up what others learned.
+    ///
+    /// # Errors
+    /// The store's error; the healer keeps working with what it had.
+    pub async fn refresh_from_store(&self) -> Result<(), crate::event::StoreError> {
+        let names: Vec<&'static str> = self.inner.strategies.iter().map(|s| s.name()).collect();
+        let rows = self.inner.store.load_patterns().await?;
+        self.inner.patterns.replace(&rows, &names);
+        for (fingerprint, advice) in self.inner.store.load_advice().await? {
+            self.inner.patterns.set_advice(fingerprint, advice);
+        }
+        Ok(())
+    }
+
+    /// The store events go to.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.inner.store
     }
 
     /// Waits until every event recorded so far reached the store.
@@ -253,6 +274,7 @@ pub struct HealerBuilder {
     analyzer: Arc<dyn Analyzer>,
     hooks: Hooks,
     store: Arc<dyn EventStore>,
+    observers: Vec<Arc<dyn EventObserver>>,
     queue_capacity: usize,
     fold_window: Duration,
     seed: Option<u64>,
@@ -284,6 +306,7 @@ impl Default for HealerBuilder {
             analyzer: Arc::new(RuleAnalyzer::new()),
             hooks: Hooks::default(),
             store: Arc::new(InMemoryStore::new()),
+            observers: Vec::new(),
             queue_capacity: 4096,
             fold_window: Duration::from_millis(250),
             seed: None,
@@ -362,6 +385,12 @@ impl HealerBuilder {
     /// Where events go (default: an [`InMemoryStore`]).
     pub fn store(mut self, store: impl EventStore) -> Self {
         self.store = Arc::new(store);
+        self
+    }
+
+    /// Adds an observer of written events (a notifier, a background analyzer, a live feed).
+    pub fn observer(mut self, observer: impl EventObserver) -> Self {
+        self.observers.push(Arc::new(observer));
         self
     }
 
@@ -499,6 +528,8 @@ impl HealerBuilder {
                 format!("{host}-{}", std::process::id())
             })
             .into();
+        let patterns = PatternTable::new();
+        let strategy_names = self.strategies.iter().map(|s| s.name()).collect();
         let rng = match self.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
@@ -518,8 +549,16 @@ impl HealerBuilder {
                 strategies: self.strategies,
                 analyzer: self.analyzer,
                 hooks: self.hooks,
-                patterns: PatternTable::new(),
-                queue: EventQueue::start(self.queue_capacity, self.fold_window, self.store),
+                store: self.store.clone(),
+                queue: EventQueue::start(
+                    self.queue_capacity,
+                    self.fold_window,
+                    self.store,
+                    self.observers,
+                    patterns.clone(),
+                    strategy_names,
+                ),
+                patterns,
                 rng: Mutex::new(rng),
             }),
         })

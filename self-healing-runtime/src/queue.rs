@@ -15,7 +15,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::diagnosis::Fingerprint;
-use crate::event::{EventStore, HealingEvent, Outcome};
+use crate::event::{EventObserver, EventStore, HealingEvent, Outcome};
+use crate::selection::PatternTable;
 
 /// Distinct event families the overflow table holds before events are dropped.
 const OVERFLOW_KEYS: usize = 4096;
@@ -89,13 +90,23 @@ impl std::fmt::Debug for Msg {
 impl EventQueue {
     /// A queue of `capacity` events and its worker, spawned on the current tokio runtime, or on a
     /// thread of its own when there is none.
-    pub(crate) fn start(capacity: usize, window: Duration, store: Arc<dyn EventStore>) -> Self {
+    pub(crate) fn start(
+        capacity: usize,
+        window: Duration,
+        store: Arc<dyn EventStore>,
+        observers: Vec<Arc<dyn EventObserver>>,
+        patterns: PatternTable,
+        strategies: Vec<&'static str>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Mutex::new(HashMap::new()));
         let counters = Arc::new(Counters::default());
         let worker = Worker {
             rx,
             window,
+            observers,
+            patterns,
+            strategies,
             store,
             overflow: overflow.clone(),
             counters: counters.clone(),
@@ -187,6 +198,9 @@ impl EventQueue {
 struct Worker {
     rx: mpsc::Receiver<Msg>,
     window: Duration,
+    observers: Vec<Arc<dyn EventObserver>>,
+    patterns: PatternTable,
+    strategies: Vec<&'static str>,
     store: Arc<dyn EventStore>,
     overflow: Arc<Mutex<HashMap<FoldKey, HealingEvent>>>,
     counters: Arc<Counters>,
@@ -242,6 +256,16 @@ impl Worker {
         }
         for chunk in batch.events.chunks(BATCH) {
             self.write_chunk(chunk).await;
+        }
+        if !batch.events.is_empty() {
+            for observer in &self.observers {
+                observer.observe(crate::event::Observed {
+                    events: &batch.events,
+                    patterns: &self.patterns,
+                    store: &self.store,
+                    strategies: &self.strategies,
+                });
+            }
         }
     }
 

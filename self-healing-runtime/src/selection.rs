@@ -1,9 +1,17 @@
 //! Strategy selection: the rule table's priors, refined by what has healed before.
 //!
-//! Each strategy's score for a fingerprint is the posterior mean of its heal rate with the prior
-//! as pseudo-counts: `(healed + prior·k) / (tried + k)`. A strategy that keeps failing for a
-//! family of errors sinks below one that heals it, however the rule table ranked them; with no
-//! history the rule table decides. Ties keep registration order, so the ranking is deterministic.
+//! For each failure family (fingerprint) and strategy the table keeps raw counts (persisted and
+//! shared across instances by a store) and a recency-weighted pair of counts (each new
+//! observation discounts the older ones by [`DECAY`], so a world that changes is noticed within a
+//! few dozen calls). The prior of a strategy (the rule table, boosted when an analyzer such as an
+//! LLM recommends it) acts as `PRIOR_WEIGHT` pseudo-observations: the posterior of its heal rate
+//! is `Beta(healed + prior·k, failed + (1 − prior)·k)`.
+//!
+//! Ranking: guards first (in registration order); then, until a family has `MIN_SAMPLE` recorded
+//! tries, the rule table decides (posterior means, ties in registration order). Afterwards the
+//! best posterior mean leads, except on an `EXPLORATION` share of calls where Thompson sampling
+//! (one draw from each posterior) orders them, so learning costs at most that share of calls. All
+//! randomness comes from the healer's seeded generator: the same seed gives the same choices.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,9 +22,15 @@ use crate::strategy::Strategy;
 
 /// How many observations the prior is worth.
 const PRIOR_WEIGHT: f64 = 4.0;
+/// Weight kept by older observations at each new one (an effective memory of ~20 tries).
+pub const DECAY: f64 = 0.95;
+/// Tries of a family before statistics may reorder the rule table.
+pub const MIN_SAMPLE: u64 = 3;
+/// Share of calls whose order is explored by Thompson sampling instead of exploited.
+pub const EXPLORATION: f64 = 0.05;
 
 /// Statistics of one strategy on one fingerprint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PatternStat {
     /// Times the strategy acted (re-ran, served a fallback or a cached value).
     pub tried: u64,
@@ -29,14 +43,72 @@ pub struct PatternStat {
 }
 
 impl PatternStat {
-    /// The posterior mean heal rate under `prior`.
+    /// The posterior mean heal rate under `prior`, from raw counts.
     pub fn score(&self, prior: f64) -> f64 {
         (self.healed as f64 + prior * PRIOR_WEIGHT) / (self.tried as f64 + PRIOR_WEIGHT)
     }
 }
 
+/// Recency-weighted counts used for ranking.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Recent {
+    healed: f64,
+    failed: f64,
+}
+
+impl Recent {
+    fn observe(&mut self, healed: bool) {
+        self.healed *= DECAY;
+        self.failed *= DECAY;
+        if healed {
+            self.healed += 1.0;
+        } else {
+            self.failed += 1.0;
+        }
+    }
+
+    /// Counts learned elsewhere, squeezed into the effective memory so they do not drown what
+    /// this instance sees next.
+    fn from_counts(healed: u64, failed: u64) -> Self {
+        let memory = 1.0 / (1.0 - DECAY);
+        let total = (healed + failed) as f64;
+        let scale = if total > memory { memory / total } else { 1.0 };
+        Recent {
+            healed: healed as f64 * scale,
+            failed: failed as f64 * scale,
+        }
+    }
+
+    fn posterior(&self, prior: f64) -> (f64, f64) {
+        let prior = prior.clamp(0.01, 0.99);
+        (
+            self.healed + prior * PRIOR_WEIGHT,
+            self.failed + (1.0 - prior) * PRIOR_WEIGHT,
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    stat: PatternStat,
+    recent: Recent,
+}
+
+/// What an analyzer (an LLM, say) advised for a family of failures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advice {
+    /// The recommended strategy, by name (ignored unless a registered strategy has this name).
+    pub strategy: String,
+    /// How sure the analyzer was, 0 to 1.
+    pub confidence: f32,
+    /// The analyzer's diagnosis, in words (capped by the analyzer).
+    pub diagnosis: String,
+    /// Which analyzer gave it.
+    pub analyzer: String,
+}
+
 /// One row of learned statistics, for persistence and sharing between instances.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PatternRow {
     /// The failure family.
     pub fingerprint: Fingerprint,
@@ -46,17 +118,27 @@ pub struct PatternRow {
     pub stat: PatternStat,
 }
 
+#[derive(Debug, Default)]
+struct Tables {
+    entries: HashMap<(Fingerprint, &'static str), Entry>,
+    advice: HashMap<Fingerprint, Advice>,
+}
+
 /// Learned statistics per fingerprint × strategy, in memory. Stores persist and share them
 /// through [`snapshot`](Self::snapshot) and [`merge`](Self::merge).
 #[derive(Debug, Default, Clone)]
 pub struct PatternTable {
-    map: Arc<Mutex<HashMap<(Fingerprint, &'static str), PatternStat>>>,
+    inner: Arc<Mutex<Tables>>,
 }
 
 impl PatternTable {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records what one strategy did for one failure.
@@ -67,34 +149,37 @@ impl PatternTable {
         healed: bool,
         took: Duration,
     ) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let stat = map.entry((fingerprint, strategy)).or_default();
-        stat.tried += 1;
+        let mut tables = self.lock();
+        let entry = tables.entries.entry((fingerprint, strategy)).or_default();
+        entry.stat.tried += 1;
         if healed {
-            stat.healed += 1;
+            entry.stat.healed += 1;
         } else {
-            stat.failed += 1;
+            entry.stat.failed += 1;
         }
-        stat.total_duration += took;
+        entry.stat.total_duration += took;
+        entry.recent.observe(healed);
     }
 
     /// The statistics of one strategy on one fingerprint.
     pub fn get(&self, fingerprint: Fingerprint, strategy: &str) -> PatternStat {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter()
+        self.lock()
+            .entries
+            .iter()
             .find(|((f, s), _)| *f == fingerprint && *s == strategy)
-            .map(|(_, v)| *v)
+            .map(|(_, e)| e.stat)
             .unwrap_or_default()
     }
 
     /// Every row.
     pub fn snapshot(&self) -> Vec<PatternRow> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter()
-            .map(|((f, s), stat)| PatternRow {
+        self.lock()
+            .entries
+            .iter()
+            .map(|((f, s), e)| PatternRow {
                 fingerprint: *f,
                 strategy: (*s).to_owned(),
-                stat: *stat,
+                stat: e.stat,
             })
             .collect()
     }
@@ -102,55 +187,139 @@ impl PatternTable {
     /// Adds rows learned elsewhere (another instance, a previous run) for the strategies named in
     /// `known`; rows of unknown strategies are ignored.
     pub fn merge(&self, rows: &[PatternRow], known: &[&'static str]) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tables = self.lock();
         for row in rows {
             if let Some(name) = known.iter().find(|n| **n == row.strategy) {
-                let stat = map.entry((row.fingerprint, name)).or_default();
-                stat.tried += row.stat.tried;
-                stat.healed += row.stat.healed;
-                stat.failed += row.stat.failed;
-                stat.total_duration += row.stat.total_duration;
+                let entry = tables.entries.entry((row.fingerprint, name)).or_default();
+                entry.stat.tried += row.stat.tried;
+                entry.stat.healed += row.stat.healed;
+                entry.stat.failed += row.stat.failed;
+                entry.stat.total_duration += row.stat.total_duration;
+                entry.recent = Recent::from_counts(entry.stat.healed, entry.stat.failed);
             }
         }
     }
 
-    fn stats_for(&self, fingerprint: Fingerprint) -> HashMap<&'static str, PatternStat> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter()
+    /// Replaces the rows of this table with `rows` (a store's totals, which include what this
+    /// instance recorded): the periodic refresh of a fleet member.
+    pub fn replace(&self, rows: &[PatternRow], known: &[&'static str]) {
+        let mut tables = self.lock();
+        for row in rows {
+            if let Some(name) = known.iter().find(|n| **n == row.strategy) {
+                let entry = tables.entries.entry((row.fingerprint, name)).or_default();
+                if row.stat.tried > entry.stat.tried {
+                    entry.stat = row.stat;
+                    entry.recent = Recent::from_counts(row.stat.healed, row.stat.failed);
+                }
+            }
+        }
+    }
+
+    /// Stores an analyzer's advice for a family; it becomes a prior of the named strategy.
+    pub fn set_advice(&self, fingerprint: Fingerprint, advice: Advice) {
+        self.lock().advice.insert(fingerprint, advice);
+    }
+
+    /// The advice stored for a family, if any.
+    pub fn advice(&self, fingerprint: Fingerprint) -> Option<Advice> {
+        self.lock().advice.get(&fingerprint).cloned()
+    }
+
+    fn family(&self, fingerprint: Fingerprint) -> (HashMap<&'static str, Entry>, Option<Advice>) {
+        let tables = self.lock();
+        let entries = tables
+            .entries
+            .iter()
             .filter(|((f, _), _)| *f == fingerprint)
-            .map(|((_, s), v)| (*s, *v))
-            .collect()
+            .map(|((_, s), e)| (*s, *e))
+            .collect();
+        (entries, tables.advice.get(&fingerprint).cloned())
     }
 }
 
-/// The candidate strategies for a diagnosis, best first: guards in registration order, then the
-/// others by score. Strategies with a zero prior are left out.
+/// The prior of `strategy` for `diagnosis`: the rule table, raised when an analyzer recommends it.
+fn prior_of(strategy: &dyn Strategy, diagnosis: &Diagnosis, advice: Option<&Advice>) -> f64 {
+    let mut prior = strategy.prior(diagnosis);
+    let recommended = diagnosis.recommended == Some(strategy.name())
+        || advice.is_some_and(|a| a.strategy == strategy.name());
+    if recommended && prior > 0.0 {
+        let confidence = advice.map_or(0.5, |a| f64::from(a.confidence.clamp(0.0, 1.0)));
+        prior = prior.max(0.5 + 0.45 * confidence);
+    }
+    prior
+}
+
+/// The candidate strategies for a diagnosis, best first (see the module docs). Strategies with a
+/// zero prior never apply and are left out. `random` draws uniform numbers in [0, 1).
 pub(crate) fn rank<'s>(
     strategies: &'s [Arc<dyn Strategy>],
     diagnosis: &Diagnosis,
     table: &PatternTable,
+    random: &mut dyn FnMut() -> f64,
 ) -> Vec<&'s Arc<dyn Strategy>> {
-    let stats = table.stats_for(diagnosis.fingerprint);
+    let (entries, advice) = table.family(diagnosis.fingerprint);
+    let tried: u64 = entries.values().map(|e| e.stat.tried).sum();
+    let explore = tried >= MIN_SAMPLE && random() < EXPLORATION;
     let mut scored: Vec<(bool, f64, usize, &Arc<dyn Strategy>)> = strategies
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let mut prior = s.prior(diagnosis);
-            if diagnosis.recommended == Some(s.name()) {
-                prior = prior.max(0.5) + 0.25;
+            let prior = prior_of(&**s, diagnosis, advice.as_ref());
+            if prior <= 0.0 {
+                return None;
             }
-            (prior > 0.0).then(|| {
-                let score = stats
-                    .get(s.name())
-                    .copied()
-                    .unwrap_or_default()
-                    .score(prior);
-                (s.is_guard(), score, i, s)
-            })
+            let recent = if tried >= MIN_SAMPLE {
+                entries.get(s.name()).map(|e| e.recent).unwrap_or_default()
+            } else {
+                Recent::default()
+            };
+            let (a, b) = recent.posterior(prior);
+            let score = if explore {
+                beta(a, b, random)
+            } else {
+                a / (a + b)
+            };
+            Some((s.is_guard(), score, i, s))
         })
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)));
     scored.into_iter().map(|(_, _, _, s)| s).collect()
+}
+
+/// One draw from Beta(a, b), as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b).
+fn beta(a: f64, b: f64, random: &mut dyn FnMut() -> f64) -> f64 {
+    let x = gamma(a, random);
+    let y = gamma(b, random);
+    if x + y > 0.0 { x / (x + y) } else { 0.5 }
+}
+
+/// One draw from Gamma(shape, 1): Marsaglia and Tsang's method, with the usual boost for
+/// shapes below one.
+fn gamma(shape: f64, random: &mut dyn FnMut() -> f64) -> f64 {
+    if shape < 1.0 {
+        let u = random().max(f64::MIN_POSITIVE);
+        return gamma(shape + 1.0, random) * u.powf(1.0 / shape);
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / (9.0 * d).sqrt();
+    loop {
+        let x = normal(random);
+        let v = (1.0 + c * x).powi(3);
+        if v <= 0.0 {
+            continue;
+        }
+        let u = random().max(f64::MIN_POSITIVE);
+        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+            return d * v;
+        }
+    }
+}
+
+/// A standard normal draw (Box–Muller).
+fn normal(random: &mut dyn FnMut() -> f64) -> f64 {
+    let u1 = random().max(f64::MIN_POSITIVE);
+    let u2 = random();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[cfg(test)]
@@ -183,6 +352,7 @@ mod tests {
             &all,
             &diagnosis(ErrorClass::ConnectionLost),
             &PatternTable::new(),
+            &mut || 0.5,
         ));
         assert_eq!(ranked[0], "circuit_breaker", "guards come first");
         assert_eq!(ranked[1], "reconnect");
@@ -197,7 +367,12 @@ mod tests {
             table.record(Fingerprint(7), "reconnect", false, Duration::ZERO);
             table.record(Fingerprint(7), "retry", true, Duration::ZERO);
         }
-        let ranked = names(rank(&all, &diagnosis(ErrorClass::ConnectionLost), &table));
+        let ranked = names(rank(
+            &all,
+            &diagnosis(ErrorClass::ConnectionLost),
+            &table,
+            &mut || 0.5,
+        ));
         assert_eq!(ranked[1], "retry", "{ranked:?}");
         let reconnect = ranked.iter().position(|n| *n == "reconnect").unwrap();
         let fallback = ranked.iter().position(|n| *n == "fallback").unwrap();
@@ -214,8 +389,70 @@ mod tests {
             &all,
             &diagnosis(ErrorClass::Permanent),
             &PatternTable::new(),
+            &mut || 0.5,
         ));
         assert!(!ranked.contains(&"retry"));
         assert!(ranked.contains(&"escalate"));
+    }
+
+    /// The learning simulation: for a family where retry never heals but reconnect always does,
+    /// the selector must learn to pick reconnect first, and must adapt when the world changes.
+    #[test]
+    fn learns_which_strategy_heals_and_adapts_when_the_world_changes() {
+        use crate::strategy::{Reconnect, Retry};
+        let all: Vec<Arc<dyn Strategy>> = vec![Arc::new(Retry), Arc::new(Reconnect)];
+        let d = diagnosis(ErrorClass::Transient); // the rule table prefers retry here
+        let table = PatternTable::new();
+        let mut rng = fastrand::Rng::with_seed(42);
+        let mut random = || rng.f64();
+        let heals = |strategy: &str, world: u8| match world {
+            0 => strategy == "reconnect",
+            _ => strategy == "retry",
+        };
+        // Each call: the first-ranked strategy acts; if it fails, the next one acts.
+        let call = |world: u8,
+                    table: &PatternTable,
+                    random: &mut dyn FnMut() -> f64|
+         -> (&'static str, u32) {
+            let ranked = rank(&all, &d, table, random);
+            let mut failures = 0;
+            for s in &ranked {
+                let healed = heals(s.name(), world);
+                table.record(d.fingerprint, s.name(), healed, Duration::ZERO);
+                if healed {
+                    break;
+                }
+                failures += 1;
+            }
+            (ranked[0].name(), failures)
+        };
+        assert_eq!(
+            call(0, &table, &mut random).0,
+            "retry",
+            "the rule table decides at first"
+        );
+        let mut failures = 1;
+        while call(0, &table, &mut random).0 != "reconnect" {
+            failures += 1;
+        }
+        assert!(failures <= 20, "learned after {failures} failed tries");
+        let picks = (0..1000)
+            .filter(|_| call(0, &table, &mut random).0 == "reconnect")
+            .count();
+        assert!(picks >= 950, "reconnect first in {picks}/1000 calls");
+        // The world changes: reconnect stops healing, retry heals again.
+        let mut calls = 0;
+        while call(1, &table, &mut random).0 != "retry" {
+            calls += 1;
+            assert!(calls < 100, "adapts within 100 calls");
+        }
+        let picks = (0..1000)
+            .filter(|_| call(1, &table, &mut random).0 == "retry")
+            .count();
+        assert!(
+            picks >= 950,
+            "retry first in {picks}/1000 calls after the change"
+        );
+        eprintln!("learned in {failures} failures; adapted in {calls} calls");
     }
 }

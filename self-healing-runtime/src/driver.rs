@@ -84,8 +84,15 @@ pub struct Driver<E> {
     site: &'static Site,
     ops: ErrorOps<E>,
     cache_key: u64,
-    /// Everything beyond the success path, boxed so the success path's future stays small.
-    slow: Option<Box<Decider>>,
+    /// Everything beyond the success path, boxed so that the success path only initialises
+    /// and drops one null pointer, and the success path's future stays small.
+    slow: Option<Box<Slow<E>>>,
+}
+
+/// The typed part of the state beyond the success path.
+#[derive(Debug)]
+struct Slow<E> {
+    decider: Decider,
     /// The latest error of the call, returned if healing does not produce a value.
     original: Option<E>,
     /// The latest rejection, when the attempt produced no error of type `E`.
@@ -105,10 +112,6 @@ impl<E> Driver<E> {
             ops,
             cache_key: 0,
             slow: None,
-            original: None,
-            rejection: None,
-            panic: None,
-            overran: false,
         }
     }
 
@@ -178,16 +181,19 @@ impl<E> Driver<E> {
     /// call's first error is returned (it says more about what went wrong than the fallback's).
     pub fn settle_fallback<T>(&mut self, result: Result<T, E>) -> Result<T, E> {
         let healed = result.is_ok();
-        if let Some(slow) = self.slow.as_mut() {
-            let note = match &result {
-                Ok(_) => None,
-                Err(e) => Some(crate::diagnosis::chain_message_of((self.ops.view)(e))),
-            };
-            slow.finish_fallback(healed, note);
-        }
+        let view = self.ops.view;
+        let Some(slow) = self.slow.as_deref_mut() else {
+            return result;
+        };
+        let note = match &result {
+            Ok(_) => None,
+            Err(e) => Some(crate::diagnosis::chain_message_of(view(e))),
+        };
+        slow.decider.finish_fallback(healed, note);
+        let (original, rejection) = (slow.original.take(), slow.rejection.take());
         match result {
             Ok(v) => Ok(v),
-            Err(fallback_error) => match (self.original.take(), self.rejection.take()) {
+            Err(fallback_error) => match (original, rejection) {
                 (Some(original), _) => Err(original),
                 (None, Some(r)) if self.ops.reject.is_some() => Err(self.reject_or_resume(r, None)),
                 _ => Err(fallback_error),
@@ -200,9 +206,26 @@ impl<E> Driver<E> {
     fn start_slow(&mut self) -> Option<&mut Decider> {
         if self.slow.is_none() {
             let healer = Healer::current()?;
-            self.slow = Some(Box::new(Decider::new(self.site, healer)));
+            self.slow = Some(Box::new(Slow {
+                decider: Decider::new(self.site, healer),
+                original: None,
+                rejection: None,
+                panic: None,
+                overran: false,
+            }));
         }
-        self.slow.as_deref_mut()
+        self.decider()
+    }
+
+    fn decider(&mut self) -> Option<&mut Decider> {
+        self.slow.as_deref_mut().map(|s| &mut s.decider)
+    }
+
+    /// The typed slow state; only called once it exists.
+    fn typed(&mut self) -> &mut Slow<E> {
+        self.slow
+            .as_deref_mut()
+            .expect("self-healing: the slow state exists once a failure is being handled")
     }
 
     /// Whether this call can turn a rejection into an error of its own type (or be served by a
@@ -261,7 +284,7 @@ impl<E> Driver<E> {
             Ok(permit) => permit,
             Err(rejected) => return Attempt::Rejected(rejected),
         };
-        let Some(slow) = self.slow.as_deref() else {
+        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
             // No healer: the body runs as if unwrapped.
             return Attempt::Done(body.await);
         };
@@ -299,7 +322,7 @@ impl<E> Driver<E> {
             Ok(permit) => permit,
             Err(rejected) => return Attempt::Rejected(rejected),
         };
-        let Some(slow) = self.slow.as_deref() else {
+        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
             return Attempt::Done(body());
         };
         let rerun = slow.attempts() > 1;
@@ -327,7 +350,7 @@ impl<E> Driver<E> {
         drop(permit);
         // A sync body cannot be interrupted: the deadline is checked when it returns.
         if let (Some(limit), Some(started)) = (deadline, started) {
-            self.overran = started.elapsed() > limit;
+            self.typed().overran = started.elapsed() > limit;
         }
         self.after_attempt(&attempt);
         attempt
@@ -336,7 +359,7 @@ impl<E> Driver<E> {
     /// Feeds the breaker and the tracked mode with the attempt's result.
     fn after_attempt<T>(&mut self, attempt: &Attempt<T, E>) {
         let ok = matches!(attempt, Attempt::Done(Ok(_)));
-        if let Some(slow) = self.slow.as_deref_mut() {
+        if let Some(slow) = self.decider() {
             slow.end_attempt(
                 ok,
                 matches!(
@@ -356,11 +379,11 @@ impl<E> Driver<E> {
         let (error, rejection, panic) = match attempt {
             Attempt::Done(Ok(value)) => {
                 cache.put(self.cache_key, &value, site);
-                if let Some(slow) = self.slow.as_mut() {
-                    slow.finish_healed();
+                if let Some(slow) = self.slow.as_deref_mut() {
+                    slow.decider.finish_healed();
+                    slow.original = None;
+                    slow.rejection = None;
                 }
-                self.original = None;
-                self.rejection = None;
                 return Flow::Done(Step::Return(Ok(value)));
             }
             Attempt::Done(Err(e)) => (Some(e), None, None),
@@ -381,30 +404,33 @@ impl<E> Driver<E> {
                 (None, None) => unreachable_error(),
             })));
         }
+        let (has_fallback, has_cache) = self.capabilities();
+        let view_fn = self.ops.view;
+        let slow = self.typed();
         // Keep the latest error: it describes the state the caller will see.
         match (error, rejection) {
             (Some(e), _) => {
-                self.original = Some(e);
-                self.rejection = None;
+                slow.original = Some(e);
+                slow.rejection = None;
             }
             (None, Some(r)) => {
-                self.rejection = Some(r);
-                self.panic = panic;
+                slow.rejection = Some(r);
+                slow.panic = panic;
             }
             (None, None) => unreachable_error(),
         }
-        let overran = std::mem::take(&mut self.overran);
-        let (has_fallback, has_cache) = self.capabilities();
-        let view: &(dyn std::error::Error + 'static) = match (&self.rejection, &self.original) {
+        let overran = std::mem::take(&mut slow.overran);
+        let view: &(dyn std::error::Error + 'static) = match (&slow.rejection, &slow.original) {
             (Some(r), _) => r,
-            (None, Some(e)) => (self.ops.view)(e),
+            (None, Some(e)) => view_fn(e),
             (None, None) => unreachable_error(),
         };
-        let slow = self.slow.as_deref_mut().expect("started above");
-        if slow.attempts() == 0 {
-            slow.count_unguarded_attempt();
+        if slow.decider.attempts() == 0 {
+            slow.decider.count_unguarded_attempt();
         }
-        let candidate = slow.on_failure(view, overran, has_fallback, has_cache);
+        let candidate = slow
+            .decider
+            .on_failure(view, overran, has_fallback, has_cache);
         self.resolve(candidate, cache)
     }
 
@@ -422,19 +448,17 @@ impl<E> Driver<E> {
                 Candidate::Fallback => return Flow::Done(Step::Fallback),
                 Candidate::Cached => {
                     let found = cache.get(self.cache_key, self.site);
-                    let slow = self
-                        .slow
-                        .as_deref_mut()
-                        .expect("a candidate needs the slow state");
+                    let slow = self.typed();
                     match found {
                         Some(value) => {
-                            slow.cached(true, has_fallback);
-                            self.original = None;
-                            self.rejection = None;
+                            slow.decider.cached(true, has_fallback);
+                            slow.original = None;
+                            slow.rejection = None;
                             return Flow::Done(Step::Return(Ok(value)));
                         }
                         None => {
                             candidate = slow
+                                .decider
                                 .cached(false, has_fallback)
                                 .expect("a miss moves on to the next candidate");
                         }
@@ -447,11 +471,12 @@ impl<E> Driver<E> {
 
     /// The error to give back: the last error, or the last rejection as an error of type `E`.
     fn take_error(&mut self) -> E {
-        if let Some(r) = self.rejection.take() {
-            let panic = self.panic.take();
+        let slow = self.typed();
+        if let Some(r) = slow.rejection.take() {
+            let panic = slow.panic.take();
             return self.reject_or_resume(r, panic);
         }
-        match self.original.take() {
+        match slow.original.take() {
             Some(e) => e,
             None => unreachable_error(),
         }
@@ -479,11 +504,7 @@ impl<E> Driver<E> {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            let slow = self
-                .slow
-                .as_deref_mut()
-                .expect("an action needs the slow state");
-            match slow.perform(&action).await {
+            match self.typed().decider.perform(&action).await {
                 Ok(()) => return self.rerun(),
                 Err(why) => flow = self.after_failed_action(why, cache),
             }
@@ -501,11 +522,7 @@ impl<E> Driver<E> {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            let slow = self
-                .slow
-                .as_deref_mut()
-                .expect("an action needs the slow state");
-            match slow.perform_blocking(&action) {
+            match self.typed().decider.perform_blocking(&action) {
                 Ok(()) => return self.rerun(),
                 Err(why) => flow = self.after_failed_action(why, cache),
             }
@@ -514,21 +531,22 @@ impl<E> Driver<E> {
 
     fn after_failed_action<T>(&mut self, why: String, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
         let (has_fallback, has_cache) = self.capabilities();
-        let slow = self
-            .slow
-            .as_deref_mut()
-            .expect("an action needs the slow state");
-        let candidate = slow.action_failed(why, has_fallback, has_cache);
+        let candidate = self
+            .typed()
+            .decider
+            .action_failed(why, has_fallback, has_cache);
         self.resolve(candidate, cache)
     }
 
     /// Before a re-run: a pending rejection is kept as an error of type `E` (when the type can
     /// hold one) so a later give-up has something to return.
     fn rerun<T>(&mut self) -> Step<T, E> {
-        if let (Some(r), Some(reject)) = (self.rejection.take(), self.ops.reject) {
-            self.original = Some(reject(r));
+        let reject = self.ops.reject;
+        let slow = self.typed();
+        if let (Some(r), Some(reject)) = (slow.rejection.take(), reject) {
+            slow.original = Some(reject(r));
         }
-        self.panic = None;
+        slow.panic = None;
         Step::Rerun
     }
 }

@@ -73,98 +73,125 @@ impl Fnv {
 /// );
 /// ```
 pub fn normalize_message(message: &str) -> String {
-    let mut out = String::with_capacity(message.len().min(512));
-    let mut rest = message;
-    while let Some(c) = rest.chars().next() {
-        if let Some((token, len)) = placeholder_at(rest) {
-            out.push_str(token);
-            rest = &rest[len..];
+    let bytes = message.as_bytes();
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_quote(b) {
+            // A quoted value, up to the matching quote on the same line.
+            if let Some(len) = closing_quote(&bytes[i + 1..], b) {
+                out.push_str("<str>");
+                i += len + 2;
+                continue;
+            }
+            out.push(char::from(b));
+            i += 1;
+        } else if is_delimiter(b) {
+            out.push(char::from(b));
+            i += 1;
         } else {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
+            let end = bytes[i..]
+                .iter()
+                .position(|&c| is_delimiter(c) || is_quote(c))
+                .map_or(bytes.len(), |p| i + p);
+            normalize_word(&message[i..end], &mut out);
+            i = end;
         }
     }
     out
 }
 
-/// The placeholder for a variable part starting at `s`, and its length in bytes.
-fn placeholder_at(s: &str) -> Option<(&'static str, usize)> {
-    let b = s.as_bytes();
-    let first = b[0];
-    if first == b'\'' || first == b'"' || first == b'`' {
-        // A quoted value: up to the matching quote on the same line.
-        return s[1..]
-            .find(|c: char| c as u32 == u32::from(first) || c == '\n')
-            .filter(|&end| s.as_bytes()[1 + end] == first)
-            .map(|end| ("<str>", end + 2));
+fn is_quote(b: u8) -> bool {
+    matches!(b, b'\'' | b'"' | b'`')
+}
+
+/// Characters that end a word (all ASCII, so slicing at them keeps UTF-8 intact).
+fn is_delimiter(b: u8) -> bool {
+    b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b',' | b';' | b'(' | b')' | b'[' | b']' | b'<' | b'>' | b'{' | b'}'
+        )
+}
+
+fn closing_quote(rest: &[u8], quote: u8) -> Option<usize> {
+    rest.iter()
+        .position(|&c| c == quote || c == b'\n')
+        .filter(|&end| rest[end] == quote)
+}
+
+/// Writes one word, replaced whole when it is an URL, email, UUID, IP, hex or number, otherwise
+/// with the numbers inside it replaced (`id=42` becomes `id=<num>`).
+fn normalize_word(word: &str, out: &mut String) {
+    let core = trim_trailing_punct(word);
+    let tail = &word[core.len()..];
+    let whole = if core.contains("://") {
+        Some("<url>")
+    } else if is_email(core) {
+        Some("<email>")
+    } else if is_uuid(core) {
+        Some("<uuid>")
+    } else if is_ipv4(core) {
+        Some("<ip>")
+    } else if is_hex(core) {
+        Some("<hex>")
+    } else if is_number(core) {
+        Some("<num>")
+    } else {
+        None
+    };
+    match whole {
+        Some(token) => out.push_str(token),
+        None => replace_inner_numbers(core, out),
     }
-    let word_len = s
-        .find(|c: char| {
-            c.is_whitespace()
-                || matches!(
-                    c,
-                    ',' | ';' | '(' | ')' | '[' | ']' | '<' | '>' | '"' | '\''
-                )
-        })
-        .unwrap_or(s.len());
-    let word = &s[..word_len];
-    if word.contains("://") {
-        return Some(("<url>", word_len));
-    }
-    if is_email(word) {
-        return Some(("<email>", word_len));
-    }
-    let token_len = b
-        .iter()
-        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b':' | b'_')))
-        .unwrap_or(b.len());
-    let token = trim_trailing_punct(&s[..token_len]);
-    if is_uuid(token) {
-        return Some(("<uuid>", token.len()));
-    }
-    if is_ipv4(token) {
-        return Some(("<ip>", token.len()));
-    }
-    if first.is_ascii_digit() || first == b'0' {
-        if token.starts_with("0x")
-            && token.len() > 2
-            && token[2..].bytes().all(|c| c.is_ascii_hexdigit())
-        {
-            return Some(("<hex>", token.len()));
-        }
-    }
-    let alnum_len = b
-        .iter()
-        .position(|c| !c.is_ascii_alphanumeric())
-        .unwrap_or(b.len());
-    let alnum = &s[..alnum_len];
-    if alnum_len >= 8
-        && alnum.bytes().all(|c| c.is_ascii_hexdigit())
-        && alnum.bytes().any(|c| c.is_ascii_digit())
-    {
-        return Some(("<hex>", alnum_len));
-    }
-    if first.is_ascii_digit() {
-        let digits = b
-            .iter()
-            .position(|c| !(c.is_ascii_digit() || *c == b'.'))
-            .unwrap_or(b.len());
-        let digits = if b[digits - 1] == b'.' {
-            digits - 1
+    out.push_str(tail);
+}
+
+fn replace_inner_numbers(word: &str, out: &mut String) {
+    let b = word.as_bytes();
+    let mut copied = 0;
+    let mut k = 0;
+    while k < b.len() {
+        let boundary = k == 0 || !b[k - 1].is_ascii_alphanumeric();
+        if boundary && b[k].is_ascii_digit() {
+            let run = b[k..]
+                .iter()
+                .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+                .map_or(b.len() - k, |p| p);
+            let run = if b[k + run - 1] == b'.' { run - 1 } else { run };
+            out.push_str(&word[copied..k]);
+            out.push_str("<num>");
+            k += run;
+            copied = k;
         } else {
-            digits
-        };
-        // Units glued to numbers ("250ms", "3s") stay one placeholder.
-        let unit = b[digits..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .count();
-        if unit <= 2 {
-            return Some(("<num>", digits + unit));
+            k += 1;
         }
-        return Some(("<num>", digits));
     }
-    None
+    out.push_str(&word[copied..]);
+}
+
+fn is_hex(s: &str) -> bool {
+    if let Some(digits) = s.strip_prefix("0x") {
+        return !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_hexdigit());
+    }
+    s.len() >= 8
+        && s.bytes().all(|c| c.is_ascii_hexdigit())
+        && s.bytes().any(|c| c.is_ascii_digit())
+}
+
+/// `42`, `1.5`, `250ms`: digits with at most one dot, and a unit of at most two letters.
+fn is_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !b.first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    let digits = b
+        .iter()
+        .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+        .unwrap_or(b.len());
+    let unit = &b[digits..];
+    unit.len() <= 2 && unit.iter().all(u8::is_ascii_alphabetic)
 }
 
 fn trim_trailing_punct(token: &str) -> &str {
@@ -172,6 +199,9 @@ fn trim_trailing_punct(token: &str) -> &str {
 }
 
 fn is_email(word: &str) -> bool {
+    if !word.as_bytes().contains(&b'@') {
+        return false;
+    }
     let word = word.trim_end_matches(['.', ':']);
     match word.split_once('@') {
         Some((user, domain)) => {
@@ -194,13 +224,20 @@ fn is_uuid(token: &str) -> bool {
         })
 }
 
+/// `10.0.0.7` or `10.0.0.7:5432`.
 fn is_ipv4(token: &str) -> bool {
+    if !token.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
     let host = token.split(':').next().unwrap_or(token);
-    let parts: Vec<&str> = host.split('.').collect();
-    parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()))
+    let mut parts = 0;
+    for part in host.split('.') {
+        parts += 1;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    parts == 4
 }
 
 #[cfg(test)]

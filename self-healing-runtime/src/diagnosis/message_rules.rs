@@ -196,9 +196,17 @@ pub(crate) struct MessageVerdict {
 
 /// Applies the rules to a lower-cased message.
 pub(crate) fn classify_message(lower: &str) -> Option<MessageVerdict> {
-    let rule = RULES
-        .iter()
-        .find(|r| r.needles.iter().any(|n| contains_word(lower, n)))?;
+    // One pass over the message finds every needle of every rule; the earliest rule wins.
+    let (automaton, owners) = &*NEEDLES;
+    let rule = automaton
+        .find_overlapping_iter(lower)
+        .filter(|m| {
+            let needle = &lower[m.start()..m.end()];
+            !needle.bytes().all(|b| b.is_ascii_digit()) || is_status_at(lower, m.start(), m.end())
+        })
+        .map(|m| owners[m.pattern().as_usize()])
+        .min()
+        .map(|i| &RULES[i])?;
     let class = match rule.class {
         ErrorClass::RateLimited { .. } => ErrorClass::RateLimited {
             retry_after: retry_after(lower),
@@ -213,25 +221,34 @@ pub(crate) fn classify_message(lower: &str) -> Option<MessageVerdict> {
     })
 }
 
-/// `needle` in `haystack`. Numeric needles are HTTP status codes: they match only as a whole
-/// number that reads as a status (after "status", "http", "code", "error", "returned", "got",
-/// "responded", a colon, or in brackets), so ids such as "order 401" are not taken for one.
-fn contains_word(haystack: &str, needle: &str) -> bool {
-    if !needle.bytes().all(|b| b.is_ascii_digit()) {
-        return haystack.contains(needle);
-    }
-    haystack.match_indices(needle).any(|(i, _)| {
-        let before = &haystack[..i];
-        let after = &haystack[i + needle.len()..];
-        let whole = !before
-            .bytes()
-            .next_back()
-            .is_some_and(|b| b.is_ascii_digit())
-            && !after.bytes().next().is_some_and(|b| b.is_ascii_digit());
-        whole && reads_as_status(before, after)
-    })
+/// Every needle of every rule in one automaton, and the rule each needle belongs to.
+static NEEDLES: std::sync::LazyLock<(aho_corasick::AhoCorasick, Vec<usize>)> =
+    std::sync::LazyLock::new(|| {
+        let (needles, owners): (Vec<&str>, Vec<usize>) = RULES
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.needles.iter().map(move |n| (*n, i)))
+            .unzip();
+        let automaton =
+            aho_corasick::AhoCorasick::new(needles).expect("the rule needles are plain strings");
+        (automaton, owners)
+    });
+
+/// Whether the number at `start..end` of `haystack` reads as an HTTP status.
+fn is_status_at(haystack: &str, start: usize, end: usize) -> bool {
+    let before = &haystack[..start];
+    let after = &haystack[end..];
+    let whole = !before
+        .bytes()
+        .next_back()
+        .is_some_and(|b| b.is_ascii_digit())
+        && !after.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    whole && reads_as_status(before, after)
 }
 
+/// Numeric needles are HTTP status codes: they match only as a whole number that reads as a
+/// status (after "status", "http", "code", "error", "returned", "got", "responded", a colon, or in
+/// brackets), so ids such as "order 401" are not taken for one.
 fn reads_as_status(before: &str, after: &str) -> bool {
     let before = before.trim_end();
     if before.ends_with(['(', '[', ':', '=']) || after.starts_with([')', ']']) {

@@ -229,6 +229,20 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     fn load_advice(&self) -> BoxFuture<'_, Result<Vec<(Fingerprint, Advice)>, StoreError>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
+
+    /// Checks that the store answers (the `store` health check).
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Persists a health report (stores without a place for it keep nothing).
+    fn write_health<'a>(
+        &'a self,
+        report: &'a crate::health::HealthReport,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = report;
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Sees every batch of events the worker wrote (notifiers, background analyzers, live feeds).

@@ -132,6 +132,14 @@ impl Hooks {
             .min_by_key(|h| h.scope.rank())
     }
 
+    /// The least specific hook of `kind` (for health checks, which have no site).
+    pub(crate) fn find_any(&self, kind: HookKind) -> Option<&Arc<Hook>> {
+        self.hooks
+            .iter()
+            .filter(|h| h.kind == kind)
+            .max_by_key(|h| h.scope.rank())
+    }
+
     pub(crate) fn has(&self, kind: HookKind, site: &Site) -> bool {
         self.find(kind, site).is_some()
     }

@@ -19,6 +19,7 @@ mod error_ops;
 pub mod event;
 mod heal_fn;
 mod healer;
+pub mod health;
 pub mod hooks;
 mod nesting;
 mod queue;

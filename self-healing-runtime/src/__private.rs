@@ -95,3 +95,13 @@ impl<E: From<crate::Rejected>> CanReject for E {}
 /// Compile-time check emitted for `timeout` and `catch_panic`.
 #[inline(always)]
 pub fn require_reject<E: CanReject>() {}
+
+/// The value type of a `cache = ".."` site: kept across calls and threads.
+#[diagnostic::on_unimplemented(
+    message = "`cache = \"..\"` keeps the function's `Ok` values across calls and threads, so `{Self}` must be `Clone + Send + Sync + 'static`",
+    label = "the cached value type",
+    note = "drop `cache`, or return a type that is `Clone + Send + Sync` (e.g. wrap it in `Arc`)"
+)]
+pub trait CacheValue: Clone + Send + Sync + 'static {}
+
+impl<T: Clone + Send + Sync + 'static> CacheValue for T {}

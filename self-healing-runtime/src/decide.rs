@@ -501,13 +501,12 @@ impl Decider {
 
     /// Waits, runs the hook, or waits for capacity, before a re-run.
     pub(crate) async fn perform(&self, action: &Action) -> Result<(), String> {
-        if let Some(hook) = &action.hook {
-            if let HookRun::Failed(why) = hook
+        if let Some(hook) = &action.hook
+            && let HookRun::Failed(why) = hook
                 .run(self.attempt_started, self.healer.inner.hooks.timeout)
                 .await
-            {
-                return Err(format!("hook failed: {why}"));
-            }
+        {
+            return Err(format!("hook failed: {why}"));
         }
         if action.capacity {
             let wait = self
@@ -531,12 +530,11 @@ impl Decider {
 
     /// [`perform`](Self::perform) for sync sites.
     pub(crate) fn perform_blocking(&self, action: &Action) -> Result<(), String> {
-        if let Some(hook) = &action.hook {
-            if let HookRun::Failed(why) =
+        if let Some(hook) = &action.hook
+            && let HookRun::Failed(why) =
                 hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout)
-            {
-                return Err(format!("hook failed: {why}"));
-            }
+        {
+            return Err(format!("hook failed: {why}"));
         }
         if action.capacity {
             let wait = self

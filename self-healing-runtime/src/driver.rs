@@ -52,7 +52,7 @@ pub enum Step<T, E> {
 }
 
 /// Access to the site's cache of last-good values, for `cache = ".."` sites.
-pub(crate) trait CacheAccess<T> {
+pub(crate) trait CacheAccess<T>: Sync {
     fn put(&self, driver_key: u64, value: &T, site: &'static Site);
     fn get(&self, driver_key: u64, site: &'static Site) -> Option<T>;
 }
@@ -155,7 +155,7 @@ impl<E> Driver<E> {
     /// the `cached_value` strategy is chosen.
     pub async fn settle_cached<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E>
     where
-        T: Clone + Send + Sync + 'static,
+        T: crate::__private::CacheValue,
     {
         self.settle_slow(attempt, &SiteCache).await
     }
@@ -172,7 +172,7 @@ impl<E> Driver<E> {
     /// [`settle_sync`](Self::settle_sync) for `cache = ".."` sites.
     pub fn settle_cached_sync<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E>
     where
-        T: Clone + Send + Sync + 'static,
+        T: crate::__private::CacheValue,
     {
         self.settle_slow_sync(attempt, &SiteCache)
     }

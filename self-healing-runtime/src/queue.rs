@@ -32,6 +32,9 @@ type FoldKey = (
     Outcome,
 );
 
+// Events are the common message and flushes are rare: boxing events to shrink the enum would
+// cost an allocation per failure for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Event(HealingEvent),
     Flush(oneshot::Sender<()>),

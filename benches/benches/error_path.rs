@@ -25,7 +25,11 @@ fn error_path(c: &mut Criterion) {
         .expect("a healer");
     let mut g = c.benchmark_group("error_path");
     g.bench_function("bare_failing_call", |b| {
-        b.iter(|| black_box(Err::<u64, _>(OpError("invariant broken: order total is negative"))))
+        b.iter(|| {
+            black_box(Err::<u64, _>(OpError(
+                "invariant broken: order total is negative",
+            )))
+        })
     });
     g.bench_function("escalate_attribute", |b| {
         with_healer(&healer, || b.iter(|| failing(black_box(7))))

@@ -47,7 +47,10 @@ fn main() {
     // `cargo bench` passes `--bench`; criterion-style filters are ignored here.
     const CALLS: u64 = 1_000_000;
     let store = InMemoryStore::new();
-    let healer = Healer::builder().store(store.clone()).build().expect("a healer");
+    let healer = Healer::builder()
+        .store(store.clone())
+        .build()
+        .expect("a healer");
     let baseline = LIVE.load(Ordering::Relaxed);
     PEAK.store(baseline, Ordering::Relaxed);
     let started = Instant::now();
@@ -65,9 +68,15 @@ fn main() {
     let stats = healer.queue_stats();
     let peak_growth = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
     let counted = store.total_count() + stats.dropped + stats.lost_to_store;
-    println!("storm: {CALLS} failing calls in {elapsed:?} ({:.0} calls/s)", CALLS as f64 / elapsed.as_secs_f64());
+    println!(
+        "storm: {CALLS} failing calls in {elapsed:?} ({:.0} calls/s)",
+        CALLS as f64 / elapsed.as_secs_f64()
+    );
     println!("storm: slowest single call {slowest:?}");
-    println!("storm: peak heap growth {:.1} MiB", peak_growth as f64 / (1024.0 * 1024.0));
+    println!(
+        "storm: peak heap growth {:.1} MiB",
+        peak_growth as f64 / (1024.0 * 1024.0)
+    );
     println!(
         "storm: recorded {} stored records {} standing for {} calls; folded {} dropped {} lost {}",
         stats.recorded,
@@ -78,6 +87,12 @@ fn main() {
         stats.lost_to_store
     );
     assert_eq!(stats.recorded, CALLS, "every failure was recorded");
-    assert_eq!(counted, CALLS, "stored counts + dropped + lost add up to every failure");
-    assert!(peak_growth < 64 * 1024 * 1024, "peak heap growth under 64 MiB");
+    assert_eq!(
+        counted, CALLS,
+        "stored counts + dropped + lost add up to every failure"
+    );
+    assert!(
+        peak_growth < 64 * 1024 * 1024,
+        "peak heap growth under 64 MiB"
+    );
 }

@@ -17,8 +17,7 @@ pub fn op(x: u64) -> Result<u64, OpError> {
     Ok(acc)
 }
 
-/// [`op`] as an async fn.
-#[inline(never)]
+/// [`op`] as an async fn (the operation of every async variant).
 pub async fn op_async(x: u64) -> Result<u64, OpError> {
     op(x)
 }

@@ -3,7 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 
-pub use crate::driver::{Attempt, Driver, Step};
+pub use crate::driver::{Attempt, AttemptFuture, Driver, SettleFuture, Step};
 pub use crate::error_ops::{
     ErrorOps, IntoViewFn, MissingErrorImpl, Probe, RejectFn, ResultParts, ViaDeref,
     ViaDerefSendSync, ViaMissing, ViaNoReject, ViaRejectFrom, ViaStdError, ViewFn,

@@ -19,6 +19,8 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::Poll;
 use tokio::time::Instant;
 
 use crate::Rejected;
@@ -34,8 +36,10 @@ use crate::site::{Site, flag};
 pub enum Attempt<T, E> {
     /// The body ran to completion.
     Done(Result<T, E>),
-    /// The body did not run (circuit open, bulkhead full) or was cancelled (timeout).
-    Rejected(Rejected),
+    /// The body did not run (circuit open, bulkhead full) or was cancelled (timeout). Boxed:
+    /// it only happens on the guarded path, and a small `Attempt` keeps the success path in
+    /// registers.
+    Rejected(Box<Rejected>),
     /// The body panicked (`catch_panic = true`).
     Panicked(Box<dyn Any + Send>),
 }
@@ -122,15 +126,36 @@ impl<E> Driver<E> {
     }
 
     /// Runs one attempt of an async body.
+    ///
+    /// Not an `async fn`: on the success path of a healthy site the returned future is the body
+    /// itself, and the guarded path's (much larger) state is boxed only when it is needed.
     #[inline(always)]
-    pub async fn attempt<T, Fut>(&mut self, body: Fut) -> Attempt<T, E>
+    pub fn attempt<'a, T: 'a, Fut>(
+        &'a mut self,
+        body: Fut,
+    ) -> AttemptFuture<Fut, impl Future<Output = Attempt<T, E>> + 'a>
     where
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<T, E>> + 'a,
     {
         if self.slow.is_none() && self.site.flags() == 0 {
-            return Attempt::Done(body.await);
+            return AttemptFuture::Fast { body };
         }
-        self.attempt_guarded(body).await
+        AttemptFuture::Guarded {
+            guarded: self.guarded(body),
+        }
+    }
+
+    /// Kept out of line so the success path stays a load, a branch and the body.
+    #[cold]
+    #[inline(never)]
+    fn guarded<'a, T: 'a, Fut>(
+        &'a mut self,
+        body: Fut,
+    ) -> Pin<Box<impl Future<Output = Attempt<T, E>> + 'a>>
+    where
+        Fut: Future<Output = Result<T, E>> + 'a,
+    {
+        Box::pin(self.attempt_guarded(body))
     }
 
     /// Runs one attempt of a sync body.
@@ -142,13 +167,31 @@ impl<E> Driver<E> {
         self.attempt_guarded_sync(body)
     }
 
-    /// Decides what follows an async attempt.
+    /// Decides what follows an async attempt. Like [`attempt`](Self::attempt), the success path
+    /// returns a ready future and the slow path's state is boxed.
     #[inline(always)]
-    pub async fn settle<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E> {
+    pub fn settle<'a, T: 'a>(
+        &'a mut self,
+        attempt: Attempt<T, E>,
+    ) -> SettleFuture<T, E, impl Future<Output = Step<T, E>> + 'a> {
         match attempt {
-            Attempt::Done(Ok(v)) if self.slow.is_none() => Step::Return(Ok(v)),
-            other => self.settle_slow(other, &NoCache).await,
+            Attempt::Done(Ok(v)) if self.slow.is_none() => SettleFuture::Ready {
+                step: Some(Step::Return(Ok(v))),
+            },
+            other => SettleFuture::Slow {
+                slow: self.settle_boxed(other),
+            },
         }
+    }
+
+    /// Kept out of line, like [`guarded`](Self::guarded).
+    #[cold]
+    #[inline(never)]
+    fn settle_boxed<'a, T: 'a>(
+        &'a mut self,
+        attempt: Attempt<T, E>,
+    ) -> Pin<Box<impl Future<Output = Step<T, E>> + 'a>> {
+        Box::pin(self.settle_slow(attempt, &NoCache))
     }
 
     /// [`settle`](Self::settle) for `cache = ".."` sites: good values are kept, and served when
@@ -282,7 +325,7 @@ impl<E> Driver<E> {
     {
         let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(rejected) => return Attempt::Rejected(rejected),
+            Err(rejected) => return Attempt::Rejected(Box::new(rejected)),
         };
         let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
             // No healer: the body runs as if unwrapped.
@@ -295,10 +338,10 @@ impl<E> Driver<E> {
             match options.timeout() {
                 Some(limit) => match tokio::time::timeout(limit, body).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Attempt::Rejected(Rejected::TimedOut {
+                    Err(_) => Attempt::Rejected(Box::new(Rejected::TimedOut {
                         source: self.site.source(),
                         after: limit,
-                    }),
+                    })),
                 },
                 None => body.await,
             }
@@ -317,10 +360,12 @@ impl<E> Driver<E> {
         attempt
     }
 
+    #[cold]
+    #[inline(never)]
     fn attempt_guarded_sync<T>(&mut self, body: impl FnOnce() -> Result<T, E>) -> Attempt<T, E> {
         let permit = match self.admit() {
             Ok(permit) => permit,
-            Err(rejected) => return Attempt::Rejected(rejected),
+            Err(rejected) => return Attempt::Rejected(Box::new(rejected)),
         };
         let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
             return Attempt::Done(body());
@@ -364,7 +409,7 @@ impl<E> Driver<E> {
                 ok,
                 matches!(
                     attempt,
-                    Attempt::Rejected(Rejected::CircuitOpen { .. } | Rejected::Shed { .. })
+                    Attempt::Rejected(r) if matches!(**r, Rejected::CircuitOpen { .. } | Rejected::Shed { .. })
                 ),
             );
         }
@@ -387,7 +432,7 @@ impl<E> Driver<E> {
                 return Flow::Done(Step::Return(Ok(value)));
             }
             Attempt::Done(Err(e)) => (Some(e), None, None),
-            Attempt::Rejected(r) => (None, Some(r), None),
+            Attempt::Rejected(r) => (None, Some(*r), None),
             Attempt::Panicked(payload) => {
                 let r = Rejected::Panicked {
                     source: site.source(),
@@ -511,6 +556,8 @@ impl<E> Driver<E> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn settle_slow_sync<T>(
         &mut self,
         attempt: Attempt<T, E>,
@@ -548,6 +595,78 @@ impl<E> Driver<E> {
         }
         slow.panic = None;
         Step::Rerun
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Driver::attempt`]: `Fast { body }` polls the body itself; `Guarded {
+    /// guarded }` the boxed guarded attempt.
+    #[project = AttemptProjection]
+    #[derive(Debug)]
+    // pin-project-lite accepts no doc comments on enum fields; the enum's doc describes them.
+    #[allow(missing_docs)]
+    pub enum AttemptFuture<Fut, G> {
+        /// The success path of a healthy site: just the body.
+        Fast {
+            #[pin]
+            body: Fut,
+        },
+        /// Guards, timeouts, re-runs: boxed.
+        Guarded {
+            guarded: Pin<Box<G>>,
+        },
+    }
+}
+
+impl<T, E, Fut, G> Future for AttemptFuture<Fut, G>
+where
+    Fut: Future<Output = Result<T, E>>,
+    G: Future<Output = Attempt<T, E>>,
+{
+    type Output = Attempt<T, E>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AttemptProjection::Fast { body } => body.poll(cx).map(Attempt::Done),
+            AttemptProjection::Guarded { guarded } => guarded.as_mut().poll(cx),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Driver::settle`]: `Ready { step }` holds the answer for its one poll;
+    /// `Slow { slow }` the boxed error path.
+    #[project = SettleProjection]
+    #[derive(Debug)]
+    // pin-project-lite accepts no doc comments on enum fields; the enum's doc describes them.
+    #[allow(missing_docs)]
+    pub enum SettleFuture<T, E, G> {
+        /// The success path: the answer is known.
+        Ready {
+            step: Option<Step<T, E>>,
+        },
+        /// The error path: boxed.
+        Slow {
+            slow: Pin<Box<G>>,
+        },
+    }
+}
+
+impl<T, E, G> Future for SettleFuture<T, E, G>
+where
+    G: Future<Output = Step<T, E>>,
+{
+    type Output = Step<T, E>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            SettleProjection::Ready { step } => {
+                Poll::Ready(step.take().expect("a settled future is not polled again"))
+            }
+            SettleProjection::Slow { slow } => slow.as_mut().poll(cx),
+        }
     }
 }
 

@@ -40,7 +40,10 @@ async fn get_contacts(org: u32) -> Result<Vec<String>, AppError> {
     if !POOL_HEALTHY.load(Ordering::SeqCst) {
         return Err(AppError::ConnectionLost);
     }
-    Ok(vec![format!("Ada (org {org})"), format!("Grace (org {org})")])
+    Ok(vec![
+        format!("Ada (org {org})"),
+        format!("Grace (org {org})"),
+    ])
 }
 
 /// Rate limited once: healed by `rate_limit_wait`, which honours Retry-After.
@@ -80,21 +83,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?
         .install()?;
 
-    println!("Integration checklist ({} wrapped functions):", self_healing::sites().len());
+    println!(
+        "Integration checklist ({} wrapped functions):",
+        self_healing::sites().len()
+    );
     for site in self_healing::sites() {
-        println!("  [ ] {:<16} {:<9} {}:{}", site.source(), site.category(), site.info().file, site.info().line);
+        println!(
+            "  [ ] {:<16} {:<9} {}:{}",
+            site.source(),
+            site.category(),
+            site.info().file,
+            site.info().line
+        );
     }
 
     println!("\nCalling them:");
-    println!("  createContact -> {:?}", create_contact("Ada Lovelace".into()).await);
+    println!(
+        "  createContact -> {:?}",
+        create_contact("Ada Lovelace".into()).await
+    );
     println!("  getContacts -> {:?}", get_contacts(7).await);
-    println!("  api/test-email -> {:?}", send_test_email("ops@example.com".into()).await);
-    println!("  importContact -> {:?}", import_contact("ada@example.com".into()).await);
+    println!(
+        "  api/test-email -> {:?}",
+        send_test_email("ops@example.com".into()).await
+    );
+    println!(
+        "  importContact -> {:?}",
+        import_contact("ada@example.com".into()).await
+    );
 
     let healer = Healer::current().expect("installed above");
     healer.flush().await;
     println!("\nWhat happened (events recorded, message scrubbed):");
-    println!("  {:<16} {:<16} {:<18} {:<9} {:>8} {:>10}", "source", "class", "strategy", "outcome", "attempts", "duration");
+    println!(
+        "  {:<16} {:<16} {:<18} {:<9} {:>8} {:>10}",
+        "source", "class", "strategy", "outcome", "attempts", "duration"
+    );
     for e in store.events() {
         println!(
             "  {:<16} {:<16} {:<18} {:<9} {:>8} {:>10}",
@@ -109,8 +133,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("\nLearned so far (fingerprint × strategy → healed/tried):");
     for row in healer.patterns().snapshot() {
-        println!("  {} {:<18} {}/{}", row.fingerprint, row.strategy, row.stat.healed, row.stat.tried);
+        println!(
+            "  {} {:<18} {}/{}",
+            row.fingerprint, row.strategy, row.stat.healed, row.stat.tried
+        );
     }
-    println!("\nreconnect hook ran {} time(s)", rebuilds.load(Ordering::SeqCst));
+    println!(
+        "\nreconnect hook ran {} time(s)",
+        rebuilds.load(Ordering::SeqCst)
+    );
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use self_healing::{Healer, InMemoryStore, Outcome, Rejected, WithHealerExt, self_healing, with_healer};
+use self_healing::{
+    Healer, InMemoryStore, Outcome, Rejected, WithHealerExt, self_healing, with_healer,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 enum AppError {
@@ -102,7 +104,10 @@ struct Order {
 impl Clone for Order {
     fn clone(&self) -> Self {
         self.clones.fetch_add(1, Ordering::SeqCst);
-        Order { id: self.id, clones: self.clones.clone() }
+        Order {
+            id: self.id,
+            clones: self.clones.clone(),
+        }
     }
 }
 
@@ -120,12 +125,22 @@ fn retryable_errors_rerun_with_fresh_argument_copies() {
     let (h, store) = healer();
     let clones = Arc::new(AtomicU32::new(0));
     let attempts = AtomicU32::new(0);
-    let order = Order { id: 7, clones: clones.clone() };
+    let order = Order {
+        id: 7,
+        clones: clones.clone(),
+    };
     let result = with_healer(&h, || save_order(order, &attempts));
-    assert_eq!(result, Ok(1007), "each attempt saw the caller's value, not the previous attempt's");
+    assert_eq!(
+        result,
+        Ok(1007),
+        "each attempt saw the caller's value, not the previous attempt's"
+    );
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
     assert_eq!(clones.load(Ordering::SeqCst), 3, "one copy per attempt");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(h.flush());
     let events = store.events();
     assert_eq!(events.len(), 1);
@@ -142,7 +157,10 @@ fn permanent_errors_are_not_rerun() {
     }
     let (h, _) = healer();
     let calls = AtomicU32::new(0);
-    assert_eq!(with_healer(&h, || load(3, &calls)), Err(AppError::NotFound(3)));
+    assert_eq!(
+        with_healer(&h, || load(3, &calls)),
+        Err(AppError::NotFound(3))
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -204,7 +222,13 @@ struct Db {
     down: std::sync::atomic::AtomicBool,
 }
 
-#[self_healing(source = "getPrice", category = "api", cache = "30s", cache_skip(db), max_attempts = 1)]
+#[self_healing(
+    source = "getPrice",
+    category = "api",
+    cache = "30s",
+    cache_skip(db),
+    max_attempts = 1
+)]
 async fn get_price(db: &Db, sku: String) -> Result<u32, AppError> {
     if db.down.load(Ordering::SeqCst) {
         return Err(AppError::Deadlock);
@@ -216,9 +240,16 @@ async fn get_price(db: &Db, sku: String) -> Result<u32, AppError> {
 async fn the_last_good_value_is_served_while_down_and_expires() {
     let (h, store) = healer();
     let db = Db { down: false.into() };
-    assert_eq!(get_price(&db, "abc".into()).with_healer(h.clone()).await, Ok(300));
+    assert_eq!(
+        get_price(&db, "abc".into()).with_healer(h.clone()).await,
+        Ok(300)
+    );
     db.down.store(true, Ordering::SeqCst);
-    assert_eq!(get_price(&db, "abc".into()).with_healer(h.clone()).await, Ok(300), "served from cache");
+    assert_eq!(
+        get_price(&db, "abc".into()).with_healer(h.clone()).await,
+        Ok(300),
+        "served from cache"
+    );
     assert_eq!(
         get_price(&db, "abcd".into()).with_healer(h.clone()).await,
         Err(AppError::Deadlock),
@@ -252,9 +283,15 @@ async fn timeouts_cancel_and_rerun() {
     let (h, _) = healer();
     let calls = AtomicU32::new(0);
     let started = tokio::time::Instant::now();
-    assert_eq!(slow_report(&calls).with_healer(h.clone()).await, Ok("report"));
+    assert_eq!(
+        slow_report(&calls).with_healer(h.clone()).await,
+        Ok("report")
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert!(started.elapsed() < Duration::from_secs(60), "the hung attempt was cancelled");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the hung attempt was cancelled"
+    );
 }
 
 #[self_healing(source = "chargeCard", category = "api", idempotent = false)]
@@ -274,7 +311,10 @@ async fn non_idempotent_writes_are_never_repeated() {
 #[test]
 fn without_a_healer_a_wrapped_fn_is_the_original() {
     let attempts = AtomicU32::new(0);
-    let order = Order { id: 1, clones: Arc::new(AtomicU32::new(0)) };
+    let order = Order {
+        id: 1,
+        clones: Arc::new(AtomicU32::new(0)),
+    };
     assert_eq!(save_order(order, &attempts), Err(AppError::Deadlock));
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }
@@ -294,6 +334,9 @@ fn every_wrapped_fn_is_registered_before_any_call() {
     let price = find("getPrice").unwrap();
     assert_eq!(price.options().cache(), Some(Duration::from_secs(30)));
     assert!(!find("chargeCard").unwrap().options().idempotent());
-    assert_eq!(find("slowReport").unwrap().options().timeout(), Some(Duration::from_millis(100)));
+    assert_eq!(
+        find("slowReport").unwrap().options().timeout(),
+        Some(Duration::from_millis(100))
+    );
     assert!(find("counterBump").unwrap().options().is_async());
 }

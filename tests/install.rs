@@ -17,11 +17,24 @@ fn flaky(calls: &std::sync::atomic::AtomicU32) -> Result<u32, Deadlock> {
 #[test]
 fn install_once_then_every_wrapped_fn_heals() {
     let calls = std::sync::atomic::AtomicU32::new(0);
-    assert!(flaky(&calls).is_err(), "no healer yet: the error passes through");
-    let build = || Healer::builder().store(InMemoryStore::new()).blocking_sleep(|_| {}).build().unwrap();
+    assert!(
+        flaky(&calls).is_err(),
+        "no healer yet: the error passes through"
+    );
+    let build = || {
+        Healer::builder()
+            .store(InMemoryStore::new())
+            .blocking_sleep(|_| {})
+            .build()
+            .unwrap()
+    };
     build().install().unwrap();
     assert_eq!(build().install(), Err(ConfigError::AlreadyInstalled));
-    assert!(ConfigError::AlreadyInstalled.to_string().contains("with_healer"));
+    assert!(
+        ConfigError::AlreadyInstalled
+            .to_string()
+            .contains("with_healer")
+    );
     calls.store(0, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(flaky(&calls).unwrap(), 1);
     assert!(Healer::current().is_some());

@@ -143,6 +143,7 @@ struct Locals {
     result: Ident,
     fallback: Ident,
     fake_return: Ident,
+    body: Ident,
 }
 
 impl Locals {
@@ -157,6 +158,7 @@ impl Locals {
             result: name("result"),
             fallback: name("fallback"),
             fake_return: name("fake_return"),
+            body: name("body"),
         }
     }
 }
@@ -295,24 +297,43 @@ impl<'a> Wrapper<'a> {
         let cache_key = self.cache_key();
         let rebinds = self.rebinds();
         let fake_return = self.fake_return();
-        let run = if self.shape.is_async() {
-            // `&mut self` cannot move into each attempt; the block borrows it instead.
-            let capture = (!self.mut_self).then(|| quote!(move));
-            quote!(#driver.attempt(async #capture { #fake_return #(#stmts)* }).await)
-        } else {
-            quote!(#driver.attempt_sync(|| { #fake_return #(#stmts)* }))
-        };
-        let settle = self.settle();
-        let other_steps = self.other_steps();
-        quote! {
-            #statics
-            #reject_checks
+        let ops_decl = quote! {
             let #ops = {
                 #[allow(unused_imports)]
                 use #k::__private::probes::*;
                 let #probe = #probe_new;
                 #error_ops
             };
+        };
+        if !self.shape.is_async() {
+            return self.wrap_sync(
+                stmts,
+                &statics,
+                &reject_checks,
+                &ops_decl,
+                &rebinds,
+                &fake_return,
+            );
+        }
+        if self.closure_form_fits() {
+            return self.wrap_async_closure(
+                stmts,
+                &statics,
+                &reject_checks,
+                &ops_decl,
+                &rebinds,
+                &fake_return,
+            );
+        }
+        // `&mut self` cannot move into each attempt; the block borrows it instead.
+        let capture = (!self.mut_self).then(|| quote!(move));
+        let run = quote!(#driver.attempt(async #capture { #fake_return #(#stmts)* }).await);
+        let settle = self.settle();
+        let other_steps = self.other_steps();
+        quote! {
+            #statics
+            #reject_checks
+            #ops_decl
             let mut #driver = #k::__private::Driver::new(&__SELF_HEALING_SITE, #ops);
             #cache_key
             loop {
@@ -325,6 +346,142 @@ impl<'a> Wrapper<'a> {
                     #other_steps
                 }
             }
+        }
+    }
+
+    /// Whether an async body can be a closure that makes one attempt's future: nothing is
+    /// borrowed mutably (a closure cannot lend a `&mut` to the future it returns), and no
+    /// fallback or cache needs the loop form's steps.
+    fn closure_form_fits(&self) -> bool {
+        let unique = self.args.iter().any(|a| {
+            matches!(
+                a,
+                Arg::Named {
+                    pass: Pass::Unique,
+                    ..
+                } | Arg::Pattern {
+                    pass: Pass::Unique,
+                    ..
+                }
+            )
+        });
+        self.shape.is_async()
+            && !self.mut_self
+            && !unique
+            && self.options.fallback.is_none()
+            && self.options.cache.is_none()
+    }
+
+    // Input:  async fn f(&self, a: A, r: &R) -> Result<T, E> { BODY }
+    // Output: { STATICS; OPS;
+    //           let body = move || { let a = clone_arg(&a); async move { BODY } };
+    //           run_async(&SITE, ops, body).await }
+    // The success path of a healthy site awaits the body's future and returns: no loop state.
+    /// The new body of an async function that borrows nothing mutably.
+    fn wrap_async_closure(
+        &self,
+        stmts: &[Stmt],
+        statics: &TokenStream,
+        reject_checks: &TokenStream,
+        ops_decl: &TokenStream,
+        rebinds: &[TokenStream],
+        fake_return: &TokenStream,
+    ) -> TokenStream {
+        let k = &self.k;
+        let Locals { ops, body, .. } = &self.locals;
+        quote! {
+            #statics
+            #reject_checks
+            #ops_decl
+            let #body = move || {
+                #(#rebinds)*
+                async move {
+                    #fake_return
+                    #(#stmts)*
+                }
+            };
+            #k::__private::run_async(&__SELF_HEALING_SITE, #ops, #body).await
+        }
+    }
+
+    // Input:  fn f(a: A, r: &R) -> Result<T, E> { BODY }
+    // Output: { STATICS; OPS;
+    //           let mut body = || { let a = clone_arg(&a); BODY };
+    //           match run_sync(&SITE, ops, &mut body) {
+    //               Run::Done(result) => result,
+    //               Run::Fallback(mut driver) => driver.settle_fallback(FALLBACK(a, r)), // or give_up()
+    //           } }
+    // The body is a closure defined once and called per attempt: the success path of a healthy
+    // site is then one load, one branch and the call, with no loop state on the stack.
+    /// The new body of a sync function.
+    fn wrap_sync(
+        &self,
+        stmts: &[Stmt],
+        statics: &TokenStream,
+        reject_checks: &TokenStream,
+        ops_decl: &TokenStream,
+        rebinds: &[TokenStream],
+        fake_return: &TokenStream,
+    ) -> TokenStream {
+        let k = &self.k;
+        let Locals {
+            ops,
+            driver,
+            key,
+            result,
+            body,
+            fallback: value,
+            ..
+        } = &self.locals;
+        let fallback_arm = self.options.fallback.as_ref().map(|fallback| {
+            let ret = &self.ret;
+            let call = self.fallback_call(&fallback.value, fallback.span);
+            quote! {
+                #k::__private::Run::Fallback(mut #driver) => {
+                    let #value: #ret = #call;
+                    #driver.settle_fallback(#value)
+                }
+            }
+        });
+        let give_up = quote!(#k::__private::Run::Fallback(mut #driver) => #driver.give_up());
+        let run = match (&self.options.cache, fallback_arm) {
+            // The common case returns the result directly: the success path stays in registers.
+            (None, None) => quote!(#k::__private::run_sync(&__SELF_HEALING_SITE, #ops, #body)),
+            (None, Some(arm)) => quote! {
+                match #k::__private::run_sync_with_fallback(&__SELF_HEALING_SITE, #ops, #body) {
+                    #k::__private::Run::Done(#result) => #result,
+                    #arm
+                }
+            },
+            (Some(cache), arm) => {
+                let adds = self.cache_key_adds();
+                let call = quote_spanned!(cache.span=> #k::__private::run_sync_cached(&__SELF_HEALING_SITE, #ops, #key, #body));
+                let arm = arm.unwrap_or(give_up);
+                quote! {
+                    match {
+                        let #key = {
+                            let mut #key = #k::__private::cache_key_start();
+                            #(#adds)*
+                            #k::__private::cache_key_finish(#key)
+                        };
+                        #call
+                    } {
+                        #k::__private::Run::Done(#result) => #result,
+                        #arm
+                    }
+                }
+            }
+        };
+        quote! {
+            #statics
+            #reject_checks
+            #ops_decl
+            let #body = || {
+                #(#rebinds)*
+                #fake_return
+                #(#stmts)*
+            };
+            #run
         }
     }
 
@@ -369,27 +526,7 @@ impl<'a> Wrapper<'a> {
         }
         let k = &self.k;
         let Locals { key, driver, .. } = &self.locals;
-        let skipped: Vec<String> = self.options.cache_skip.as_ref().map_or(Vec::new(), |s| {
-            s.value.iter().map(|i| i.to_string()).collect()
-        });
-        let adds = self.args.iter().filter_map(|arg| {
-            let (ident, ty, cfgs) = match arg {
-                Arg::Receiver { .. } => return None,
-                Arg::Named {
-                    ident, ty, cfgs, ..
-                } => (ident, ty, cfgs),
-                Arg::Pattern {
-                    ident, ty, cfgs, ..
-                } => (ident, ty, cfgs),
-            };
-            if skipped.contains(&ident.to_string()) {
-                return None;
-            }
-            Some(quote_spanned! {ty.span()=>
-                #(#cfgs)*
-                #k::__private::cache_key_add(&mut #key, &#ident);
-            })
-        });
+        let adds = self.cache_key_adds();
         quote! {
             {
                 let mut #key = #k::__private::cache_key_start();
@@ -397,6 +534,36 @@ impl<'a> Wrapper<'a> {
                 #driver.set_cache_key(#k::__private::cache_key_finish(#key));
             }
         }
+    }
+
+    /// One `cache_key_add(&mut key, &arg);` per argument that is part of the key.
+    fn cache_key_adds(&self) -> Vec<TokenStream> {
+        let k = &self.k;
+        let key = &self.locals.key;
+        let skipped: Vec<String> = self.options.cache_skip.as_ref().map_or(Vec::new(), |s| {
+            s.value.iter().map(|i| i.to_string()).collect()
+        });
+        self.args
+            .iter()
+            .filter_map(|arg| {
+                let (ident, ty, cfgs) = match arg {
+                    Arg::Receiver { .. } => return None,
+                    Arg::Named {
+                        ident, ty, cfgs, ..
+                    } => (ident, ty, cfgs),
+                    Arg::Pattern {
+                        ident, ty, cfgs, ..
+                    } => (ident, ty, cfgs),
+                };
+                if skipped.contains(&ident.to_string()) {
+                    return None;
+                }
+                Some(quote_spanned! {ty.span()=>
+                    #(#cfgs)*
+                    #k::__private::cache_key_add(&mut #key, &#ident);
+                })
+            })
+            .collect()
     }
 
     // Input:  fn f(&self, name: String, mut n: u32, (a, b): (u32, u32), out: &mut Vec<u8>, r: &T)

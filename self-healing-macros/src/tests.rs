@@ -329,36 +329,28 @@ fn snapshot_sync_fn() {
                     (&&__self_healing_probe).__self_healing_reject(),
                 )
             };
-            let mut __self_healing_driver = ::self_healing::__private::Driver::new(&__SELF_HEALING_SITE, __self_healing_ops);
-            loop {
-                let __self_healing_attempt = {
-                    #[allow(clippy::redundant_clone, clippy::used_underscore_binding, clippy::let_unit_value)]
-                    let mut text = ::self_healing::__private::clone_arg(&text);
-                    #[allow(clippy::redundant_clone, clippy::used_underscore_binding, clippy::let_unit_value)]
-                    let (a, b) = ::self_healing::__private::clone_arg(&__self_healing_arg1);
-                    __self_healing_driver.attempt_sync(|| {
-                        #[allow(
-                            unknown_lints,
-                            unreachable_code,
-                            clippy::diverging_sub_expression,
-                            clippy::empty_loop,
-                            clippy::let_unit_value,
-                            clippy::let_with_type_underscore,
-                            clippy::needless_return,
-                            clippy::unreachable
-                        )]
-                        if false {
-                            let __self_healing_fake_return: Result<u8, E> = loop {};
-                            return __self_healing_fake_return;
-                        }
-                        body(text, a, b, limit)
-                    })
-                };
-                match __self_healing_driver.settle_sync(__self_healing_attempt) {
-                    ::self_healing::__private::Step::Return(__self_healing_result) => return __self_healing_result,
-                    ::self_healing::__private::Step::Rerun | ::self_healing::__private::Step::Fallback => {}
+            let __self_healing_body = || {
+                #[allow(clippy::redundant_clone, clippy::used_underscore_binding, clippy::let_unit_value)]
+                let mut text = ::self_healing::__private::clone_arg(&text);
+                #[allow(clippy::redundant_clone, clippy::used_underscore_binding, clippy::let_unit_value)]
+                let (a, b) = ::self_healing::__private::clone_arg(&__self_healing_arg1);
+                #[allow(
+                    unknown_lints,
+                    unreachable_code,
+                    clippy::diverging_sub_expression,
+                    clippy::empty_loop,
+                    clippy::let_unit_value,
+                    clippy::let_with_type_underscore,
+                    clippy::needless_return,
+                    clippy::unreachable
+                )]
+                if false {
+                    let __self_healing_fake_return: Result<u8, E> = loop {};
+                    return __self_healing_fake_return;
                 }
-            }
+                body(text, a, b, limit)
+            };
+            ::self_healing::__private::run_sync(&__SELF_HEALING_SITE, __self_healing_ops, __self_healing_body)
         }
     };
     assert_eq!(norm(&actual), norm(&expected.to_string()));

@@ -17,7 +17,6 @@ use crate::event::{DiagnosisRecord, HealingEvent, Outcome, Step, StepResult};
 use crate::healer::Healer;
 use crate::hooks::{Hook, HookKind, HookRun};
 use crate::nesting;
-use crate::scrub::scrub;
 use crate::site::{Site, flag};
 use crate::strategy::{Context, Plan, Strategy};
 
@@ -258,7 +257,9 @@ impl Decider {
             Some(crate::Rejected::CircuitOpen { .. })
         );
         self.mark = nesting::mark_of(&error.to_string());
-        self.message = scrub(&chain_message_of(error));
+        // Scrubbed by the event worker before anything is stored, shown or sent: that keeps the
+        // scrubber's cost off the caller's error path.
+        self.message = chain_message_of(error);
         self.site.state().note_failure();
         if self.attempts <= 1 && nesting::any_gave_up() {
             let marks: Vec<u64> = failure
@@ -590,7 +591,7 @@ impl Decider {
                 .inner
                 .patterns
                 .record(self.fingerprint(), p.strategy, false, took);
-            let note = format!("fallback failed too: {}", scrub(&error.unwrap_or_default()));
+            let note = format!("fallback failed too: {}", error.unwrap_or_default());
             self.steps
                 .push(acted(p.strategy, StepResult::Failed, took, note.into()));
         }

@@ -244,6 +244,18 @@ impl<E> Driver<E> {
         }
     }
 
+    /// Returns the call's error: the answer to [`Step::Fallback`] when no fallback exists (the
+    /// strategy only asks for one when the site declared it, so this is a safety net).
+    pub fn give_up<T>(&mut self) -> Result<T, E> {
+        match self.slow.as_deref_mut() {
+            Some(slow) => match slow.original.take() {
+                Some(e) => Err(e),
+                None => Err(self.take_error()),
+            },
+            None => unreachable_error(),
+        }
+    }
+
     // ----- the guarded path -----
 
     fn start_slow(&mut self) -> Option<&mut Decider> {

@@ -78,7 +78,8 @@ pub struct HealingEvent {
     pub fingerprint: Fingerprint,
     /// The kind of failure.
     pub class: ErrorClass,
-    /// The error chain as one line, scrubbed of secrets and capped at 2 KiB.
+    /// The error chain as one line, capped at 2 KiB; scrubbed of secrets by the event worker
+    /// before any store or observer sees it.
     pub message: String,
     /// How bad it was (raised by escalation).
     pub severity: Severity,

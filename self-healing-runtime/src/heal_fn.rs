@@ -5,7 +5,7 @@ use std::error::Error;
 use std::future::Future;
 
 use crate::Site;
-use crate::driver::{Driver, Step};
+use crate::driver::{Attempt, Driver, Step};
 use crate::error_ops::ErrorOps;
 
 /// Runs an async operation through the healer of `site`: the same interceptor `#[self_healing]`
@@ -35,23 +35,12 @@ where
 
 /// [`heal`] for error types that are not `std::error::Error` themselves (`anyhow::Error`, boxed
 /// errors), or to let guards fail fast: pass `ErrorOps::new(..)` built for your type.
-pub async fn heal_with<T, E, F, Fut>(
-    site: &'static Site,
-    ops: ErrorOps<E>,
-    mut op: F,
-) -> Result<T, E>
+pub async fn heal_with<T, E, F, Fut>(site: &'static Site, ops: ErrorOps<E>, op: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut driver = Driver::new(site, ops);
-    loop {
-        let attempt = driver.attempt(op()).await;
-        match driver.settle(attempt).await {
-            Step::Return(result) => return result,
-            Step::Rerun | Step::Fallback => {}
-        }
-    }
+    run_async(site, ops, op).await
 }
 
 /// The blocking counterpart of [`heal`].
@@ -64,16 +53,181 @@ where
 }
 
 /// The blocking counterpart of [`heal_with`].
-pub fn heal_blocking_with<T, E, F>(site: &'static Site, ops: ErrorOps<E>, mut op: F) -> Result<T, E>
+#[inline(always)]
+pub fn heal_blocking_with<T, E, F>(site: &'static Site, ops: ErrorOps<E>, op: F) -> Result<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    run_sync(site, ops, op)
+}
+
+/// How a sync wrapped call with a fallback ended: a result, or a request to call the declared
+/// fallback and hand its result to [`Driver::settle_fallback`].
+#[derive(Debug)]
+pub enum Run<T, E> {
+    /// The call's result.
+    Done(Result<T, E>),
+    /// Call the fallback, then `driver.settle_fallback(result)`.
+    Fallback(Box<Driver<E>>),
+}
+
+/// Runs a sync body (of a site without fallback or cache) through the interceptor. The success
+/// path of a healthy site is one load, one branch and the call; everything else happens out of
+/// line.
+#[inline(always)]
+pub fn run_sync<T, E, F>(site: &'static Site, ops: ErrorOps<E>, mut body: F) -> Result<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    if site.flags() == 0 {
+        return match body() {
+            Ok(v) => Ok(v),
+            Err(e) => run_sync_slow(site, ops, body, Some(Attempt::Done(Err(e)))),
+        };
+    }
+    run_sync_slow(site, ops, body, None)
+}
+
+/// [`run_sync_after`] for sites without a fallback: the strategy never asks for one; should it,
+/// the call gives up.
+#[cold]
+#[inline(never)]
+fn run_sync_slow<T, E, F>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    body: F,
+    first: Option<Attempt<T, E>>,
+) -> Result<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    match run_sync_after(site, ops, body, first) {
+        Run::Done(result) => result,
+        Run::Fallback(mut driver) => driver.give_up(),
+    }
+}
+
+/// [`run_sync`] for sites with a `fallback`: the caller calls it on [`Run::Fallback`].
+#[inline(always)]
+pub fn run_sync_with_fallback<T, E, F>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    mut body: F,
+) -> Run<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    if site.flags() == 0 {
+        return match body() {
+            Ok(v) => Run::Done(Ok(v)),
+            Err(e) => run_sync_after(site, ops, body, Some(Attempt::Done(Err(e)))),
+        };
+    }
+    run_sync_after(site, ops, body, None)
+}
+
+/// [`run_sync_with_fallback`] for `cache = ".."` sites (never on the fast path: their flags ask
+/// for guarding).
+pub fn run_sync_cached<T, E, F>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    key: u64,
+    mut body: F,
+) -> Run<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+    T: crate::__private::CacheValue,
+{
+    let mut driver = Driver::new(site, ops);
+    driver.set_cache_key(key);
+    loop {
+        let attempt = driver.attempt_sync(&mut body);
+        match driver.settle_cached_sync(attempt) {
+            Step::Return(result) => return Run::Done(result),
+            Step::Rerun => {}
+            Step::Fallback => return Run::Fallback(Box::new(driver)),
+        }
+    }
+}
+
+/// Everything after a failure (or when the site is guarded), out of line.
+#[cold]
+#[inline(never)]
+fn run_sync_after<T, E, F>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    mut body: F,
+    first: Option<Attempt<T, E>>,
+) -> Run<T, E>
 where
     F: FnMut() -> Result<T, E>,
 {
     let mut driver = Driver::new(site, ops);
+    let mut attempt = match first {
+        Some(attempt) => attempt,
+        None => driver.attempt_sync(&mut body),
+    };
     loop {
-        let attempt = driver.attempt_sync(&mut op);
         match driver.settle_sync(attempt) {
-            Step::Return(result) => return result,
-            Step::Rerun | Step::Fallback => {}
+            Step::Return(result) => return Run::Done(result),
+            Step::Rerun => {}
+            Step::Fallback => return Run::Fallback(Box::new(driver)),
         }
+        attempt = driver.attempt_sync(&mut body);
+    }
+}
+
+/// Runs an async body (a closure making one attempt's future) through the interceptor. The
+/// success path of a healthy site awaits the body's future and returns; everything else is a
+/// boxed future, so the success path's own future stays small.
+pub async fn run_async<T, E, F, Fut>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    mut body: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    if site.flags() == 0 {
+        return match body().await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                Box::pin(run_async_after(
+                    site,
+                    ops,
+                    body,
+                    Some(Attempt::Done(Err(e))),
+                ))
+                .await
+            }
+        };
+    }
+    Box::pin(run_async_after(site, ops, body, None)).await
+}
+
+/// Everything after a failure (or when the site is guarded).
+async fn run_async_after<T, E, F, Fut>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    mut body: F,
+    first: Option<Attempt<T, E>>,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut driver = Driver::new(site, ops);
+    let mut attempt = match first {
+        Some(attempt) => attempt,
+        None => driver.attempt(body()).await,
+    };
+    loop {
+        match driver.settle(attempt).await {
+            Step::Return(result) => return result,
+            Step::Fallback => return driver.give_up(),
+            Step::Rerun => {}
+        }
+        attempt = driver.attempt(body()).await;
     }
 }

@@ -21,7 +21,13 @@ mod heal_fn;
 mod healer;
 pub mod health;
 pub mod hooks;
+#[cfg(any(feature = "llm", feature = "notify"))]
+mod http_client;
+#[cfg(feature = "llm")]
+pub mod llm;
 mod nesting;
+#[cfg(feature = "notify")]
+pub mod notify;
 mod queue;
 mod rejected;
 pub mod scrub;

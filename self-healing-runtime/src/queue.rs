@@ -257,6 +257,17 @@ impl Worker {
         for e in overflow {
             batch.add(e, &self.counters);
         }
+        // Secrets and personal data leave no trace past this point: the store, the observers
+        // (notifiers, the LLM analyzer, the live feed) only ever see scrubbed text. Folding came
+        // first, so a storm costs one scrub per record, not per failure.
+        for e in &mut batch.events {
+            e.message = crate::scrub::scrub(&e.message);
+            for step in &mut e.diagnosis.steps {
+                if let std::borrow::Cow::Owned(note) = &step.note {
+                    step.note = std::borrow::Cow::Owned(crate::scrub::scrub(note));
+                }
+            }
+        }
         for chunk in batch.events.chunks(BATCH) {
             self.write_chunk(chunk).await;
         }

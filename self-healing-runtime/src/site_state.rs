@@ -106,10 +106,11 @@ impl SiteState {
         now: Instant,
     ) {
         let mut cache = lock(&self.cache);
-        if cache.len() >= CACHE_ENTRIES && !cache.contains_key(&key) {
-            if let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.stored).map(|(k, _)| *k) {
-                cache.remove(&oldest);
-            }
+        if cache.len() >= CACHE_ENTRIES
+            && !cache.contains_key(&key)
+            && let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.stored).map(|(k, _)| *k)
+        {
+            cache.remove(&oldest);
         }
         cache.insert(
             key,

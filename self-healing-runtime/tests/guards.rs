@@ -198,3 +198,26 @@ fn an_error_storm_is_folded_and_fully_counted() {
         .collect();
     assert!(odd.is_empty(), "{odd:#?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn secrets_never_reach_the_store() {
+    let store = InMemoryStore::new();
+    let h = Healer::builder().store(store.clone()).build().unwrap();
+    let site = test_site!("leakyConnect", Database);
+    let result: Result<(), Failure> = heal(site, || async {
+        Err(Failure(
+            "invalid input: postgres://app:hunter2@db:5432/crm rejected token=abc123 for bob@example.com".into(),
+        ))
+    })
+    .with_healer(h.clone())
+    .await;
+    assert!(
+        result.unwrap_err().0.contains("hunter2"),
+        "the caller gets its error untouched"
+    );
+    h.flush().await;
+    let message = &store.events()[0].message;
+    for secret in ["hunter2", "abc123", "bob@example.com"] {
+        assert!(!message.contains(secret), "{secret} leaked into: {message}");
+    }
+}

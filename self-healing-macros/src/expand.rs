@@ -374,9 +374,11 @@ impl<'a> Wrapper<'a> {
 
     // Input:  async fn f(&self, a: A, r: &R) -> Result<T, E> { BODY }
     // Output: { STATICS; OPS;
-    //           let body = move || { let a = clone_arg(&a); async move { BODY } };
-    //           run_async(&SITE, ops, body).await }
-    // The success path of a healthy site awaits the body's future and returns: no loop state.
+    //           let mut body = move || { let a = clone_arg(&a); async move { BODY } };
+    //           if is_fast(&SITE) { match body().await { Ok(v) => Ok(v), Err(e) => run_async_slow(.., body, Some(e)).await } }
+    //           else { run_async_slow(.., body, None).await } }
+    // The success path of a healthy site awaits the body's future in the function's own state
+    // machine and returns: no extra future layer, no loop state.
     /// The new body of an async function that borrows nothing mutably.
     fn wrap_async_closure(
         &self,
@@ -388,19 +390,34 @@ impl<'a> Wrapper<'a> {
         fake_return: &TokenStream,
     ) -> TokenStream {
         let k = &self.k;
-        let Locals { ops, body, .. } = &self.locals;
+        let Locals {
+            ops,
+            body,
+            result: value,
+            attempt: error,
+            ..
+        } = &self.locals;
         quote! {
             #statics
             #reject_checks
             #ops_decl
-            let #body = move || {
+            let mut #body = move || {
                 #(#rebinds)*
                 async move {
                     #fake_return
                     #(#stmts)*
                 }
             };
-            #k::__private::run_async(&__SELF_HEALING_SITE, #ops, #body).await
+            if #k::__private::is_fast(&__SELF_HEALING_SITE) {
+                match #body().await {
+                    ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
+                    ::core::result::Result::Err(#error) => {
+                        #k::__private::run_async_slow(&__SELF_HEALING_SITE, #ops, #body, ::core::option::Option::Some(#error)).await
+                    }
+                }
+            } else {
+                #k::__private::run_async_slow(&__SELF_HEALING_SITE, #ops, #body, ::core::option::Option::None).await
+            }
         }
     }
 

@@ -8,7 +8,9 @@ pub use crate::error_ops::{
     ErrorOps, IntoViewFn, MissingErrorImpl, Probe, RejectFn, ResultParts, ViaDeref,
     ViaDerefSendSync, ViaMissing, ViaNoReject, ViaRejectFrom, ViaStdError, ViewFn,
 };
-pub use crate::heal_fn::{Run, run_async, run_sync, run_sync_cached, run_sync_with_fallback};
+pub use crate::heal_fn::{
+    Run, is_fast, run_async_slow, run_sync, run_sync_cached, run_sync_with_fallback,
+};
 pub use crate::site::{Category, SITES, Site, SiteInfo, SiteOptions};
 pub use linkme;
 

@@ -3,6 +3,7 @@
 
 use std::error::Error;
 use std::future::Future;
+use std::pin::Pin;
 
 use crate::Site;
 use crate::driver::{Attempt, Driver, Step};
@@ -40,7 +41,14 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    run_async(site, ops, op).await
+    let mut op = op;
+    if is_fast(site) {
+        return match op().await {
+            Ok(v) => Ok(v),
+            Err(e) => run_async_slow(site, ops, op, Some(e)).await,
+        };
+    }
+    run_async_slow(site, ops, op, None).await
 }
 
 /// The blocking counterpart of [`heal`].
@@ -177,35 +185,6 @@ where
     }
 }
 
-/// Runs an async body (a closure making one attempt's future) through the interceptor. The
-/// success path of a healthy site awaits the body's future and returns; everything else is a
-/// boxed future, so the success path's own future stays small.
-pub async fn run_async<T, E, F, Fut>(
-    site: &'static Site,
-    ops: ErrorOps<E>,
-    mut body: F,
-) -> Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    if site.flags() == 0 {
-        return match body().await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                Box::pin(run_async_after(
-                    site,
-                    ops,
-                    body,
-                    Some(Attempt::Done(Err(e))),
-                ))
-                .await
-            }
-        };
-    }
-    Box::pin(run_async_after(site, ops, body, None)).await
-}
-
 /// Everything after a failure (or when the site is guarded).
 async fn run_async_after<T, E, F, Fut>(
     site: &'static Site,
@@ -230,4 +209,33 @@ where
         }
         attempt = driver.attempt(body()).await;
     }
+}
+
+/// Whether a call of `site` may take the plain success path (nothing to guard).
+#[inline(always)]
+pub fn is_fast(site: &'static Site) -> bool {
+    site.flags() == 0
+}
+
+/// The boxed slow path of an async wrapped call, after the first attempt failed with `first`
+/// (or before any attempt, for a guarded site). Generated code awaits the first attempt itself,
+/// so a healthy site's success path has no extra future layer.
+#[cold]
+#[inline(never)]
+pub fn run_async_slow<T, E, F, Fut>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    body: F,
+    first: Option<E>,
+) -> Pin<Box<impl Future<Output = Result<T, E>>>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    Box::pin(run_async_after(
+        site,
+        ops,
+        body,
+        first.map(|e| Attempt::Done(Err(e))),
+    ))
 }

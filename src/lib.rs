@@ -83,7 +83,7 @@
 pub use self_healing_macros::{self_healing, site};
 pub use self_healing_runtime::{
     Analyzer, BreakerConfig, BudgetConfig, Category, CircuitState, ConfigError, Diagnosis,
-    ErrorClass, ErrorOps, EventStore, Fingerprint, HealingEvent, Healer, HealerBuilder, HookKind,
+    ErrorClass, ErrorOps, EventStore, Fingerprint, Healer, HealerBuilder, HealingEvent, HookKind,
     HookScope, InMemoryStore, Outcome, Plan, QueueStats, Rejected, RuleAnalyzer, Severity, Site,
     SiteInfo, SiteOptions, SiteReport, Strategy, UnknownCategory, WithHealer, WithHealerExt, heal,
     heal_blocking, heal_blocking_with, heal_with, sites, with_healer,
@@ -101,6 +101,26 @@ pub use self_healing_runtime::scrub;
 pub use self_healing_runtime::selection;
 /// The healing strategies and the trait to write your own.
 pub use self_healing_runtime::strategy;
+
+/// The Diesel store: SQLite embedded by default, PostgreSQL for fleets (features `sqlite`,
+/// `postgres`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use self_healing_store as store;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use self_healing_store::DieselStore;
+
+/// The `/platform/system-health` dashboard (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+pub use self_healing_dashboard as dashboard;
+
+/// Health checks and their scheduler.
+pub use self_healing_runtime::health;
+/// LLM diagnosis (feature `llm`).
+#[cfg(feature = "llm")]
+pub use self_healing_runtime::llm;
+/// Admin notifications (feature `notify`).
+#[cfg(feature = "notify")]
+pub use self_healing_runtime::notify;
 
 #[doc(hidden)]
 pub mod __private {

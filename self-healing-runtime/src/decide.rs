@@ -70,11 +70,8 @@ pub(crate) struct Decider {
     budget_spent: bool,
     escalated: bool,
     fast_failed: bool,
-    inner_gave_up: bool,
     /// The failed attempt was refused by the open circuit (the body did not run).
     refused_by_circuit: bool,
-    /// The mark outer sites look for when this call gives up (see `nesting`).
-    mark: u64,
     finished: bool,
 }
 
@@ -105,9 +102,7 @@ impl Decider {
             budget_spent: false,
             escalated: false,
             fast_failed: false,
-            inner_gave_up: false,
             refused_by_circuit: false,
-            mark: 0,
             finished: false,
         }
     }
@@ -256,18 +251,10 @@ impl Decider {
             error.downcast_ref::<crate::Rejected>(),
             Some(crate::Rejected::CircuitOpen { .. })
         );
-        self.mark = nesting::mark_of(&error.to_string());
         // Scrubbed by the event worker before anything is stored, shown or sent: that keeps the
         // scrubber's cost off the caller's error path.
         self.message = chain_message_of(error);
         self.site.state().note_failure();
-        if self.attempts <= 1 && nesting::any_gave_up() {
-            let marks: Vec<u64> = failure
-                .chain()
-                .map(|e| nesting::mark_of(&e.to_string()))
-                .collect();
-            self.inner_gave_up = nesting::take_gave_up(&marks);
-        }
         let mut random = || healer.random();
         self.ranked = crate::selection::rank(
             &healer.inner.strategies,
@@ -438,9 +425,6 @@ impl Decider {
         if !self.site.options().idempotent() && !diagnosis.never_reached {
             return Some("refused: not idempotent, and the call may have reached the other side");
         }
-        if self.inner_gave_up {
-            return Some("refused: an inner self-healing site already handled this failure");
-        }
         if nesting::inside_rerun() {
             return Some("refused: an outer self-healing site is re-running this call");
         }
@@ -610,7 +594,6 @@ impl Decider {
         } else {
             Outcome::NotApplicable
         };
-        nesting::note_gave_up(self.mark);
         self.record(outcome, self.last_actor);
         Candidate::GiveUp
     }

@@ -1,0 +1,318 @@
+//! Who may see the dashboard: the admin token (as a bearer header or through the login cookie),
+//! compared in constant time; with no token configured, loopback clients only.
+//!
+//! The login cookie never holds the token: it is `EXPIRY.HMAC-SHA256(token, EXPIRY)`, so it
+//! expires, cannot be replayed as a bearer token, and every session ends when the token changes.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::state::DashboardState;
+
+/// The login cookie's name.
+pub(crate) const COOKIE: &str = "self_healing_session";
+/// The path the login cookie is sent to.
+pub(crate) const COOKIE_PATH: &str = crate::BASE;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A secret compared in constant time: only its SHA-256 is kept, so lengths do not leak either.
+pub(crate) struct Secret {
+    digest: [u8; 32],
+}
+
+impl Secret {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        Secret {
+            digest: sha256(secret),
+        }
+    }
+
+    /// Whether `presented` is the secret, in time independent of where they differ.
+    pub(crate) fn matches(&self, presented: &[u8]) -> bool {
+        sha256(presented).ct_eq(&self.digest).into()
+    }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&Sha256::digest(data));
+    out
+}
+
+/// The admin token: checks bearer tokens, issues and checks login cookies.
+pub(crate) struct AdminAuth {
+    token: Secret,
+    mac: HmacSha256,
+}
+
+impl AdminAuth {
+    pub(crate) fn new(token: &[u8]) -> Self {
+        AdminAuth {
+            token: Secret::new(token),
+            // HMAC takes keys of any length.
+            mac: HmacSha256::new_from_slice(token).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    pub(crate) fn token_matches(&self, presented: &[u8]) -> bool {
+        self.token.matches(presented)
+    }
+
+    /// A cookie value valid until `now + ttl`.
+    pub(crate) fn session(&self, now: SystemTime, ttl: Duration) -> String {
+        let expiry = unix(now).saturating_add(ttl.as_secs());
+        let tag = self.tag(expiry).finalize().into_bytes();
+        let mut out = format!("{expiry}.");
+        for b in tag.iter() {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    /// Whether `value` is a cookie issued by [`session`](Self::session) that has not expired.
+    pub(crate) fn session_valid(&self, value: &str, now: SystemTime) -> bool {
+        let Some((expiry, tag)) = value.split_once('.') else {
+            return false;
+        };
+        let (Ok(expiry), Some(tag)) = (expiry.parse::<u64>(), hex_decode(tag)) else {
+            return false;
+        };
+        expiry > unix(now) && self.tag(expiry).verify_slice(&tag).is_ok()
+    }
+
+    fn tag(&self, expiry: u64) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(b"self-healing dashboard session v1|");
+        mac.update(expiry.to_string().as_bytes());
+        mac
+    }
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.len() > 128 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| rest.trim_ascii())
+}
+
+/// The value of the cookie `name`, if the request sends it.
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// How a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// It may proceed.
+    Granted,
+    /// No valid token or cookie.
+    Denied,
+    /// No token is configured and the request is not from a loopback client to a loopback
+    /// host name.
+    NotLoopback,
+}
+
+/// Decides whether the request may see the dashboard.
+pub(crate) fn access(state: &DashboardState, req: &Request) -> Access {
+    let headers = req.headers();
+    match &state.inner.admin {
+        Some(admin) => {
+            let by_bearer = bearer(headers).is_some_and(|t| admin.token_matches(t));
+            let by_cookie = || {
+                cookie(headers, COOKIE).is_some_and(|v| admin.session_valid(v, SystemTime::now()))
+            };
+            if by_bearer || by_cookie() {
+                Access::Granted
+            } else {
+                Access::Denied
+            }
+        }
+        None => {
+            let peer_is_loopback = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+            if peer_is_loopback && host_is_loopback(headers) {
+                Access::Granted
+            } else {
+                Access::NotLoopback
+            }
+        }
+    }
+}
+
+/// Whether the `Host` header names a loopback host (against DNS rebinding); a request without
+/// one (HTTP/1.0) passes.
+fn host_is_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Middleware of every dashboard and API route: 401 unless [`access`] grants it. Browsers
+/// asking for a page get the login form with the 401.
+pub(crate) async fn require_admin(
+    State(state): State<DashboardState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match access(&state, &req) {
+        Access::Granted => next.run(req).await,
+        denied => unauthorized(&req, denied),
+    }
+}
+
+fn unauthorized(req: &Request, why: Access) -> Response {
+    let message = match why {
+        Access::NotLoopback => {
+            "no admin token is configured, so the dashboard only answers loopback clients: \
+             set SELF_HEALING_ADMIN_TOKEN to reach it from elsewhere"
+        }
+        _ => {
+            "authentication required: send `Authorization: Bearer <SELF_HEALING_ADMIN_TOKEN>` or log in"
+        }
+    };
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let mut response = if wants_html && why == Access::Denied {
+        crate::pages::login_page(StatusCode::UNAUTHORIZED, None)
+    } else if wants_html {
+        crate::pages::error_page(StatusCode::UNAUTHORIZED, message)
+    } else {
+        crate::api::error(StatusCode::UNAUTHORIZED, message)
+    };
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"self-healing\""),
+    );
+    response
+}
+
+/// The `Set-Cookie` value of a new login.
+pub(crate) fn login_cookie(state: &DashboardState, admin: &AdminAuth, secure: bool) -> String {
+    let ttl = state.inner.session_ttl;
+    let value = admin.session(SystemTime::now(), ttl);
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{COOKIE}={value}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        ttl.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that ends a login.
+pub(crate) fn logout_cookie() -> String {
+    format!("{COOKIE}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict")
+}
+
+/// `401`, with `WWW-Authenticate`, for a wrong or missing secret.
+pub(crate) fn bearer_challenge(message: &'static str) -> Response {
+    let mut r = crate::api::error(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"self-healing\""),
+    );
+    r.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_and_are_bound_to_the_token() {
+        let admin = AdminAuth::new(b"0123456789abcdef-token");
+        let now = SystemTime::now();
+        let cookie = admin.session(now, Duration::from_secs(60));
+        assert!(admin.session_valid(&cookie, now));
+        assert!(!admin.session_valid(&cookie, now + Duration::from_secs(61)));
+        let other = AdminAuth::new(b"another-token-0123456789");
+        assert!(!other.session_valid(&cookie, now));
+        let (expiry, tag) = cookie.split_once('.').unwrap();
+        let later = format!("{}.{tag}", expiry.parse::<u64>().unwrap() + 3600);
+        assert!(!admin.session_valid(&later, now), "the expiry is signed");
+        assert!(!admin.session_valid("garbage", now));
+        assert!(!admin.session_valid("1.zz", now));
+    }
+
+    #[test]
+    fn secrets_compare_by_value_only() {
+        let s = Secret::new(b"cron-secret-0123456789");
+        assert!(s.matches(b"cron-secret-0123456789"));
+        assert!(!s.matches(b"cron-secret-012345678"));
+        assert!(!s.matches(b""));
+    }
+
+    #[test]
+    fn bearer_and_cookie_parsing() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  abc "),
+        );
+        assert_eq!(bearer(&h), Some(&b"abc"[..]));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; self_healing_session=x.y"),
+        );
+        assert_eq!(cookie(&h, COOKIE), Some("x.y"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        let host = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static(v));
+            host_is_loopback(&h)
+        };
+        assert!(host("localhost:8080"));
+        assert!(host("127.0.0.1:8080"));
+        assert!(host("[::1]:8080"));
+        assert!(!host("evil.example:8080"));
+        assert!(!host("192.168.1.2"));
+    }
+}

@@ -1,0 +1,139 @@
+//! The `self-healing` command-line tool: serve the dashboard, read events, the checklist,
+//! learned patterns and health checks, migrate and prune the store.
+//!
+//! ```text
+//! self-healing [--database-url URL] <command>
+//!   serve   [--addr 127.0.0.1:8080]         the dashboard on its own (prints its URL)
+//!   events  [--source S] [--category C] [--outcome O] [--severity S] [--fingerprint F]
+//!           [--since 24h] [--until T] [--limit 50] [--after CURSOR] [--json]
+//!   sites   [--json]                        the integration checklist
+//!   patterns [--json]                       learned statistics per failure family and strategy
+//!   health  [--json]                        the latest stored result of each health check
+//!   migrate                                 creates or updates the tables
+//!   prune   --older-than 30d                deletes old events, health checks, notifications
+//! ```
+//!
+//! The database URL comes from `--database-url`, else `DATABASE_URL`, else
+//! `sqlite://self-healing.db`. Errors are one line on stderr and exit code 1 (2 for usage).
+
+mod commands;
+mod table;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default database URL.
+const DEFAULT_URL: &str = "sqlite://self-healing.db";
+
+/// Inspect and serve what `#[self_healing]` functions did: healing events, the integration
+/// checklist, learned patterns and health checks; migrate and prune the store.
+#[derive(Debug, Parser)]
+#[command(name = "self-healing", version)]
+struct Cli {
+    /// The store: a SQLite file (`sqlite://PATH` or a path) or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, default_value = DEFAULT_URL, global = true)]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the dashboard on its own, on the store (needs SELF_HEALING_ADMIN_TOKEN unless the
+    /// address is a loopback address; CRON_SECRET enables the cron endpoint).
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// How often the live feed polls the store for new events.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        poll: std::time::Duration,
+    },
+    /// Healing events, newest first.
+    Events(EventsArgs),
+    /// The integration checklist: every registered site, exercised, failed or healed.
+    Sites(JsonFlag),
+    /// Learned statistics per failure family and strategy.
+    Patterns(JsonFlag),
+    /// The latest stored result of each health check.
+    Health(JsonFlag),
+    /// Create or update the store's tables.
+    Migrate,
+    /// Delete events, health checks and notifications older than a given age.
+    Prune {
+        /// The age, such as `30d`, `12h` or `90min`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+    },
+}
+
+#[derive(Debug, Args)]
+struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct EventsArgs {
+    /// Only this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only this category (database, api, runtime, performance).
+    #[arg(long)]
+    category: Option<String>,
+    /// Only this outcome (healed, failed, fast_failed, budget_exhausted, not_applicable).
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Only this severity (low, medium, high, critical).
+    #[arg(long)]
+    severity: Option<String>,
+    /// Only this failure family (16 hex digits).
+    #[arg(long)]
+    fingerprint: Option<String>,
+    /// Events at or after this time: RFC 3339, or an age such as `24h`.
+    #[arg(long)]
+    since: Option<String>,
+    /// Events before this time: RFC 3339, or an age.
+    #[arg(long)]
+    until: Option<String>,
+    /// Events to show (1 to 1000).
+    #[arg(long, default_value = "50")]
+    limit: String,
+    /// Continue after this cursor (printed below the previous page).
+    #[arg(long)]
+    after: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the tool with the process's arguments: what the `self-healing` binary does.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error message on one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,294 @@
+//! `GET /platform/system-health`: the whole dashboard in one server-rendered page. The live feed
+//! then grows through `assets/app.js` and the SSE stream.
+
+use std::time::SystemTime;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use self_healing_runtime::{Category, Outcome, sites};
+
+use crate::api::{EventsQuery, ParsedQuery, event_views};
+use crate::charts::{self, Chart, OUTCOMES};
+use crate::checklist::{SiteRow, checklist, open_circuits};
+use crate::health::{current_report, overall};
+use crate::state::DashboardState;
+use crate::summary::{DEFAULT_HOURS, Summary, outcome_label};
+use crate::time_fmt;
+use crate::views::{AdviceView, EventView};
+
+/// A number with a label and a CSS class.
+struct Tile {
+    label: String,
+    count: u64,
+    class: &'static str,
+}
+
+/// An option of a filter's `<select>`.
+struct Choice {
+    value: &'static str,
+    selected: bool,
+}
+
+/// The filter form as submitted.
+struct FilterForm {
+    source: String,
+    category: String,
+    outcome: String,
+    severity: String,
+    fingerprint: String,
+    categories: Vec<Choice>,
+    outcomes: Vec<Choice>,
+    severities: Vec<Choice>,
+}
+
+struct CircuitRow {
+    source: &'static str,
+    category: &'static str,
+    state: &'static str,
+}
+
+struct CheckRow {
+    name: String,
+    status: &'static str,
+    detail: String,
+    took: String,
+    healing: Option<String>,
+}
+
+struct StoredCheckRow {
+    name: String,
+    instance: String,
+    status: &'static str,
+    message: String,
+    time: String,
+}
+
+struct CounterGroup {
+    group: String,
+    counters: Vec<(&'static str, u64)>,
+}
+
+struct FingerprintRow {
+    fingerprint: String,
+    source: String,
+    class: String,
+    message: String,
+    failures: u64,
+    last: String,
+    advice: Option<AdviceView>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    status: &'static str,
+    generated: String,
+    hours: u32,
+    calls: u64,
+    heal_rate: String,
+    totals: Vec<Tile>,
+    legend: Vec<Tile>,
+    hourly: Chart,
+    rates: Chart,
+    sources: Chart,
+    events: Vec<EventView>,
+    older: Option<String>,
+    form: FilterForm,
+    filtered: bool,
+    /// An older page or a closed time range: live events are not added to it.
+    paused: bool,
+    circuits: Vec<CircuitRow>,
+    checks: Vec<CheckRow>,
+    checks_time: Option<String>,
+    stored_checks: Vec<StoredCheckRow>,
+    sites: Vec<SiteRow>,
+    fingerprints: Vec<FingerprintRow>,
+    pipeline: Vec<CounterGroup>,
+    can_logout: bool,
+}
+
+/// The event pipeline's counters: the healer's queue, the store, and any added groups (LLM,
+/// notifications).
+fn pipeline(state: &DashboardState) -> Vec<CounterGroup> {
+    let i = &state.inner;
+    let mut groups = Vec::new();
+    if let Some(h) = &i.healer {
+        let q = h.queue_stats();
+        groups.push(CounterGroup {
+            group: "event queue".into(),
+            counters: vec![
+                ("recorded", q.recorded),
+                ("written", q.written),
+                ("folded", q.folded),
+                ("dropped", q.dropped),
+                ("lost to store", q.lost_to_store),
+                ("waiting", q.depth),
+            ],
+        });
+    }
+    let s = i.store.stats();
+    groups.push(CounterGroup {
+        group: format!("store ({})", i.store.backend().as_str()),
+        counters: vec![
+            ("written", s.written),
+            ("buffered", s.buffered),
+            ("folded", s.folded),
+            ("dropped", s.dropped),
+            ("failed writes", s.failed_writes),
+        ],
+    });
+    for (group, read) in &i.counters {
+        groups.push(CounterGroup {
+            group: (*group).to_owned(),
+            counters: read(),
+        });
+    }
+    groups
+}
+
+fn choices<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str, current: &str) -> Vec<Choice> {
+    all.iter()
+        .map(|v| Choice {
+            value: name(*v),
+            selected: name(*v) == current,
+        })
+        .collect()
+}
+
+fn filter_form(q: &EventsQuery) -> FilterForm {
+    let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
+    let (category, outcome, severity) = (text(&q.category), text(&q.outcome), text(&q.severity));
+    FilterForm {
+        source: text(&q.source),
+        fingerprint: text(&q.fingerprint),
+        categories: choices(&Category::ALL, Category::as_str, &category),
+        outcomes: choices(&Outcome::ALL, |o| o.as_str(), &outcome),
+        severities: choices(&crate::api::SEVERITIES, |s| s.as_str(), &severity),
+        category,
+        outcome,
+        severity,
+    }
+}
+
+/// `GET /platform/system-health`, with the feed filtered by the query string (see
+/// `api/events`).
+pub(crate) async fn dashboard(
+    State(state): State<DashboardState>,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let ParsedQuery {
+        filter,
+        after,
+        limit,
+    } = match q.parse(SystemTime::now()) {
+        Ok(p) => p,
+        Err(e) => return super::error_page(StatusCode::BAD_REQUEST, &e),
+    };
+    let store = &state.inner.store;
+    let loaded = tokio::try_join!(
+        Summary::load(store, DEFAULT_HOURS),
+        store.events(&filter, after, limit),
+        store.sites(),
+        store.latest_health_checks(),
+    );
+    let (summary, page, stored_sites, stored_checks) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "self-healing dashboard: store query failed");
+            return super::error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+        }
+    };
+    let report = current_report(&state).await;
+    let open = open_circuits();
+    let status = overall(&report, &open);
+    let totals = summary.totals();
+    let advice = |fp| {
+        state
+            .inner
+            .healer
+            .as_ref()
+            .and_then(|h| h.patterns().advice(fp))
+            .map(|a| AdviceView::from(&a))
+    };
+    let page_view = DashboardPage {
+        status: status.as_str(),
+        generated: time_fmt::short(summary.now),
+        hours: summary.hours,
+        calls: summary.calls(),
+        heal_rate: time_fmt::percent(summary.heal_rate()),
+        totals: OUTCOMES
+            .iter()
+            .zip(totals)
+            .skip(1)
+            .map(|((o, class), count)| Tile {
+                label: outcome_label(*o),
+                count,
+                class,
+            })
+            .collect(),
+        legend: OUTCOMES
+            .iter()
+            .map(|(o, class)| Tile {
+                label: outcome_label(*o),
+                count: 0,
+                class,
+            })
+            .collect(),
+        hourly: charts::hourly(&summary.hourly, summary.now, summary.hours),
+        rates: charts::heal_rates(&summary.strategies),
+        sources: charts::failing_sources(&summary.sources),
+        events: event_views(&state, &page.events),
+        older: page.next.map(|c| q.with_after(&c)),
+        form: filter_form(&q),
+        filtered: q.is_filtered(),
+        paused: after.is_some() || filter.until.is_some(),
+        circuits: sites()
+            .map(|s| CircuitRow {
+                source: s.source(),
+                category: s.category().as_str(),
+                state: s.circuit().as_str(),
+            })
+            .collect(),
+        checks: report
+            .checks
+            .iter()
+            .map(|c| CheckRow {
+                name: c.name.clone(),
+                status: c.result.status.as_str(),
+                detail: c.result.detail.clone(),
+                took: time_fmt::duration(c.duration),
+                healing: c.healing.clone(),
+            })
+            .collect(),
+        checks_time: Some(time_fmt::short(report.time)),
+        stored_checks: stored_checks
+            .iter()
+            .map(|c| StoredCheckRow {
+                name: c.check.name.clone(),
+                instance: c.instance.clone(),
+                status: c.check.status.as_str(),
+                message: c.check.message.clone(),
+                time: time_fmt::short(c.check.time),
+            })
+            .collect(),
+        sites: checklist(&stored_sites),
+        fingerprints: summary
+            .fingerprints
+            .iter()
+            .map(|f| FingerprintRow {
+                fingerprint: f.fingerprint.to_hex(),
+                source: f.source.clone(),
+                class: f.class.clone(),
+                message: f.message.clone(),
+                failures: f.failures,
+                last: time_fmt::short(f.last),
+                advice: advice(f.fingerprint),
+            })
+            .collect(),
+        pipeline: pipeline(&state),
+        can_logout: state.inner.admin.is_some(),
+    };
+    super::html(StatusCode::OK, page_view.render())
+}

@@ -1,0 +1,68 @@
+//! The login form: a POST of the admin token sets the session cookie; logging out clears it.
+
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::auth::{login_cookie, logout_cookie};
+use crate::state::DashboardState;
+
+/// The login form's fields.
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /platform/system-health/login`.
+pub(crate) async fn login_form() -> Response {
+    super::login_page(StatusCode::OK, None)
+}
+
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// `POST /platform/system-health/login`: 303 to the dashboard with the session cookie, or 401
+/// with the form again.
+pub(crate) async fn login(
+    State(state): State<DashboardState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let Some(admin) = &state.inner.admin else {
+        // Nothing to log into: loopback clients see the dashboard without a token.
+        return Redirect::to(crate::BASE).into_response();
+    };
+    if !admin.token_matches(form.token.trim().as_bytes()) {
+        // Slows down guessing a little; the token's length does the rest.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        return super::login_page(
+            StatusCode::UNAUTHORIZED,
+            Some("That is not the admin token."),
+        );
+    }
+    let secure = state.inner.secure_cookie || over_https(&headers);
+    let cookie = login_cookie(&state, admin, secure);
+    let mut response = Redirect::to(crate::BASE).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /platform/system-health/logout`: clears the cookie, back to the login form.
+pub(crate) async fn logout() -> Response {
+    let mut response = Redirect::to(&format!("{}/login", crate::BASE)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&logout_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}

@@ -1,0 +1,266 @@
+//! The `self-healing` binary: every command on a seeded SQLite store, `serve` answering HTTP, and
+//! errors that are one line with a non-zero exit code.
+
+#![cfg(feature = "cli")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{TOKEN, TestDb, seed};
+
+/// The binary with a clean environment (no URL, token or secret from the caller's shell).
+fn cli(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_self-healing"));
+    c.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("SELF_HEALING_ADMIN_TOKEN")
+        .env_remove("CRON_SECRET")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    cli(args).output().expect("run self-healing")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a failure: exit code 1 and one line on stderr starting with `error: `.
+fn assert_one_line_error(o: &Output, contains: &str) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit code; stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(contains), "`{contains}` in {err}");
+    err
+}
+
+fn sites() -> Vec<&'static self_healing_runtime::Site> {
+    vec![
+        test_site!("createContact", Database),
+        test_site!("sendInvoice", Api),
+        test_site!("neverCalled", Runtime),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_on_a_seeded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+
+    let o = run(&["--database-url", &url, "migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("migrated: the store at "));
+
+    let store = self_healing_store::DieselStore::connect(&url)
+        .await
+        .unwrap();
+    seed(&store, &sites()).await;
+
+    let o = run(&["--database-url", &url, "events"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let header = out.lines().next().unwrap();
+    for column in [
+        "TIME (UTC)",
+        "SOURCE",
+        "OUTCOME",
+        "STRATEGY",
+        "DURATION",
+        "MESSAGE",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert_eq!(out.lines().count(), 13, "a header and 12 events:\n{out}");
+    assert!(out.contains("createContact") && out.contains("healed"));
+
+    let o = run(&[
+        "--database-url",
+        &url,
+        "events",
+        "--source",
+        "createContact",
+        "--outcome",
+        "healed",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["events"].as_array().unwrap().len(), 5);
+
+    let o = run(&["--database-url", &url, "events", "--limit", "5"]);
+    let out = stdout(&o);
+    let more = out.lines().last().unwrap();
+    assert!(
+        more.starts_with("more: self-healing events --after "),
+        "{out}"
+    );
+    let cursor = more.split_whitespace().nth(4).unwrap();
+    let o = run(&[
+        "--database-url",
+        &url,
+        "events",
+        "--limit",
+        "5",
+        "--after",
+        cursor,
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["events"].as_array().unwrap().len(), 5);
+
+    // DATABASE_URL works as well as the flag.
+    let o = cli(&["sites"]).env("DATABASE_URL", &url).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("neverCalled") && out.contains("not seen"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("failed") && l.contains("createContact")),
+        "{out}"
+    );
+
+    let o = run(&["--database-url", &url, "patterns"]);
+    assert!(stdout(&o).contains("retry"), "{}", stdout(&o));
+    let o = run(&["--database-url", &url, "patterns", "--json"]);
+    assert!(serde_json::from_slice::<serde_json::Value>(&o.stdout).is_ok());
+
+    let o = run(&["--database-url", &url, "health"]);
+    let out = stdout(&o);
+    assert!(out.contains("memory") && out.contains("degraded"), "{out}");
+
+    let o = run(&["--database-url", &url, "prune", "--older-than", "30d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("pruned 0 events"), "{}", stdout(&o));
+    let o = run(&["--database-url", &url, "prune", "--older-than", "90m"]);
+    assert!(stdout(&o).starts_with("pruned 2 events"), "{}", stdout(&o));
+}
+
+#[test]
+fn errors_are_one_line_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}", dir.path().join("missing.db").display());
+    let o = run(&["--database-url", &missing, "events"]);
+    assert_one_line_error(&o, "no database at");
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "a read does not create a database"
+    );
+
+    let o = run(&["--database-url", &missing, "events", "--outcome", "fixed"]);
+    assert_one_line_error(&o, "invalid --outcome fixed: expected one of healed");
+
+    let o = run(&["--database-url", "mysql://root@db/app", "sites"]);
+    assert_one_line_error(&o, "unsupported scheme");
+
+    let o = run(&[
+        "--database-url",
+        "postgres://app:hunter2-secret@127.0.0.1:1/app",
+        "migrate",
+    ]);
+    let err = assert_one_line_error(&o, "127.0.0.1:1");
+    assert!(
+        !err.contains("hunter2-secret"),
+        "the password is masked: {err}"
+    );
+
+    let o = run(&["--database-url", &missing, "serve", "--addr", "0.0.0.0:0"]);
+    assert_one_line_error(
+        &o,
+        "refusing to serve the self-healing dashboard on 0.0.0.0:0 without an admin token",
+    );
+
+    let o = cli(&["--database-url", &missing, "serve"])
+        .env("SELF_HEALING_ADMIN_TOKEN", "tiny-tok")
+        .output()
+        .unwrap();
+    let err = assert_one_line_error(&o, "SELF_HEALING_ADMIN_TOKEN` is too short");
+    assert!(!err.contains("tiny-tok"), "the value is not printed: {err}");
+
+    let o = run(&["prune", "--older-than", "soon"]);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit with 2");
+}
+
+/// A GET over plain TCP: the status line and the body.
+fn http_get(addr: &str, path: &str, bearer: Option<&str>) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_its_url_and_answers() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    seed(&store, &sites()).await;
+    let mut child = cli(&["--database-url", &db.url, "serve", "--addr", "127.0.0.1:0"])
+        .env("SELF_HEALING_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("self-healing dashboard: http://")
+        .unwrap_or_else(|| panic!("{first}"));
+    let (addr, path) = url.split_once('/').unwrap();
+    assert_eq!(path, "platform/system-health");
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.starts_with("store: sqlite://"), "{second}");
+
+    let (status, body) = tokio::task::spawn_blocking({
+        let addr = addr.to_owned();
+        move || http_get(&addr, "/health", None)
+    })
+    .await
+    .unwrap();
+    assert!(status.contains("200"), "{status}: {body}");
+    let (status, _) = tokio::task::spawn_blocking({
+        let addr = addr.to_owned();
+        move || http_get(&addr, "/platform/system-health/api/events", None)
+    })
+    .await
+    .unwrap();
+    assert!(status.contains("401"), "{status}");
+    let (status, body) = tokio::task::spawn_blocking({
+        let addr = addr.to_owned();
+        move || {
+            http_get(
+                &addr,
+                "/platform/system-health/api/events?limit=1",
+                Some(TOKEN),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("renderProfile"), "{body}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,734 @@
+//! [`DieselStore`]: the builder, the bounded buffer behind `write_batch`, and its counters.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use self_healing_runtime::diagnosis::MAX_MESSAGE_BYTES;
+use self_healing_runtime::event::{BoxFuture, EventStore, HealingEvent};
+use tokio::sync::{Notify, OnceCell, watch};
+
+use crate::db::{Db, PoolSettings};
+use crate::error::{ErrorKind, StoreError};
+use crate::rows::{FoldKey, Pending};
+use crate::url::{Backend, DatabaseUrl};
+
+/// Default [`StoreBuilder::buffer_capacity`].
+pub const DEFAULT_BUFFER_CAPACITY: usize = 50_000;
+/// Default [`StoreBuilder::overflow_keys`].
+pub const DEFAULT_OVERFLOW_KEYS: usize = 4_096;
+/// Default [`StoreBuilder::batch_size`].
+pub const DEFAULT_BATCH_SIZE: usize = 4_096;
+
+/// Configures and opens a [`DieselStore`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), self_healing_store::StoreError> {
+/// use std::time::Duration;
+/// use self_healing_store::DieselStore;
+///
+/// let store = DieselStore::builder("postgres://app:secret@db:5432/app")
+///     .buffer_capacity(20_000)
+///     .backoff(Duration::from_millis(200), Duration::from_secs(30))
+///     .connect()
+///     .await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreBuilder {
+    url: String,
+    buffer_capacity: usize,
+    overflow_keys: usize,
+    batch_size: usize,
+    rows_per_statement: Option<usize>,
+    pool_size: u32,
+    connect_timeout: Duration,
+    write_timeout: Duration,
+    busy_timeout: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    migrations: bool,
+    max_message_bytes: usize,
+    instance: Option<String>,
+    writers: Option<usize>,
+}
+
+impl StoreBuilder {
+    fn new(url: impl Into<String>) -> Self {
+        StoreBuilder {
+            url: url.into(),
+            buffer_capacity: DEFAULT_BUFFER_CAPACITY,
+            overflow_keys: DEFAULT_OVERFLOW_KEYS,
+            batch_size: DEFAULT_BATCH_SIZE,
+            rows_per_statement: None,
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
+            busy_timeout: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            migrations: true,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            instance: None,
+            writers: None,
+        }
+    }
+
+    /// Writer tasks committing batches concurrently, each on its own connection. PostgreSQL
+    /// default 2 (so the server can use two cores); SQLite always 1, since it has one write lock.
+    /// With more than one, batches may commit out of arrival order (events keep their times).
+    pub fn writers(mut self, writers: usize) -> Self {
+        self.writers = Some(writers);
+        self
+    }
+
+    /// Event records held in memory while they wait for the database (default 50,000). Past it,
+    /// events are folded by (source, fingerprint, strategy, outcome) into counted records; see
+    /// [`overflow_keys`](Self::overflow_keys).
+    pub fn buffer_capacity(mut self, records: usize) -> Self {
+        self.buffer_capacity = records;
+        self
+    }
+
+    /// Distinct event families the fold table holds once the buffer is full (default 4,096).
+    /// Only an event of a new family arriving while this table is full too is dropped, and
+    /// counted in [`StoreStats::dropped`].
+    pub fn overflow_keys(mut self, keys: usize) -> Self {
+        self.overflow_keys = keys;
+        self
+    }
+
+    /// Records the writer commits per transaction at most (default 4,096).
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.batch_size = records;
+        self
+    }
+
+    /// Rows per `INSERT` statement. Default: 2,000 on SQLite (a multi-row `VALUES` list; the
+    /// most its 32,766 bound parameters allow at 15 columns), 4,096 on PostgreSQL (one
+    /// `INSERT … SELECT FROM UNNEST` of 15 array parameters, so no parameter limit applies).
+    pub fn rows_per_statement(mut self, rows: usize) -> Self {
+        self.rows_per_statement = Some(rows);
+        self
+    }
+
+    /// Connections in the pool (default 4; an in-memory SQLite database always uses 1).
+    pub fn pool_size(mut self, connections: u32) -> Self {
+        self.pool_size = connections;
+        self
+    }
+
+    /// How long to wait for a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one batch write may take on PostgreSQL before it is abandoned and retried
+    /// (default 30 s). A retried batch is never written twice.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// How long SQLite waits for another process's write lock (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Delay before retrying a failed write: starts at `min`, doubles up to `max`, with jitter
+    /// (default 100 ms to 10 s).
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff_min = min;
+        self.backoff_max = max;
+        self
+    }
+
+    /// Whether to run the embedded migrations when connecting (default true).
+    pub fn run_migrations(mut self, run: bool) -> Self {
+        self.migrations = run;
+        self
+    }
+
+    /// Longest message stored, in bytes (default 2,048, as the runtime caps it); longer ones
+    /// are cut on a character boundary and marked `…[truncated]`.
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The id of this process in `call_sites`, `health_checks` and `notifications`
+    /// (default: host name and process id).
+    pub fn instance(mut self, id: impl Into<String>) -> Self {
+        self.instance = Some(id.into());
+        self
+    }
+
+    /// Connects: checks that the database is reachable, runs the migrations (unless turned
+    /// off), and starts the writer task on the current tokio runtime.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming the URL (password masked) and what to do when the URL is bad,
+    /// the backend's feature is off, the database is unreachable or refuses us, or the
+    /// migrations fail.
+    pub async fn connect(self) -> Result<DieselStore, StoreError> {
+        let store = self.open()?;
+        store.shared.db.check(&store.shared.url).await?;
+        store.shared.ensure_ready().await?;
+        Ok(store)
+    }
+
+    /// Like [`connect`](Self::connect), but does not touch the database: the store starts
+    /// buffering at once and the writer connects (and migrates) when the database is reachable.
+    /// For programs that must start while the database is down.
+    ///
+    /// # Errors
+    /// Only for a bad URL, a missing backend feature or an invalid setting.
+    pub fn connect_lazy(self) -> Result<DieselStore, StoreError> {
+        self.open()
+    }
+
+    fn open(self) -> Result<DieselStore, StoreError> {
+        let url = DatabaseUrl::parse(&self.url)?;
+        let invalid =
+            |what: &str| StoreError::new(ErrorKind::InvalidConfig, &url.masked, what.to_owned());
+        if self.buffer_capacity == 0 {
+            return Err(invalid("`buffer_capacity` must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("`batch_size` must be at least 1"));
+        }
+        if self.rows_per_statement == Some(0) {
+            return Err(invalid("`rows_per_statement` must be at least 1"));
+        }
+        if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
+            return Err(invalid("`backoff` needs 0 < min <= max"));
+        }
+        if self.writers == Some(0) {
+            return Err(invalid("`writers` must be at least 1"));
+        }
+        if self.max_message_bytes < 64 {
+            return Err(invalid("`max_message_bytes` must be at least 64"));
+        }
+        let db = Db::open(
+            &url,
+            &PoolSettings {
+                max_size: self.pool_size,
+                connect_timeout: self.connect_timeout,
+                busy_timeout: self.busy_timeout,
+            },
+        )?;
+        let max_rows = match url.backend {
+            Backend::Sqlite => 32_766 / crate::rows::EVENT_COLUMNS,
+            Backend::Postgres => usize::MAX,
+        };
+        let default_rows = match url.backend {
+            Backend::Sqlite => 2_000,
+            Backend::Postgres => 4_096,
+        };
+        let rows_per_statement = self
+            .rows_per_statement
+            .unwrap_or(default_rows)
+            .min(max_rows);
+        let writers = match url.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => self.writers.unwrap_or(2),
+        };
+        let (progress, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            db,
+            url,
+            settings: Settings {
+                buffer_capacity: self.buffer_capacity,
+                overflow_keys: self.overflow_keys,
+                batch_size: self.batch_size,
+                rows_per_statement,
+                write_timeout: self.write_timeout,
+                backoff_min: self.backoff_min,
+                backoff_max: self.backoff_max,
+                migrations: self.migrations,
+                max_message_bytes: self.max_message_bytes,
+            },
+            instance: self.instance.unwrap_or_else(default_instance),
+            buffer: Mutex::new(Buffer::default()),
+            wake: Notify::new(),
+            retry_now: Notify::new(),
+            progress,
+            counters: Counters::default(),
+            ready: OnceCell::new(),
+            closing: AtomicBool::new(false),
+            writers_running: AtomicUsize::new(writers),
+        });
+        let run_id = format!("{:016x}", fastrand::u64(..));
+        for w in 0..writers {
+            tokio::spawn(crate::writer::run(shared.clone(), format!("{run_id}-{w}")));
+        }
+        Ok(DieselStore {
+            _guard: Arc::new(Guard(shared.clone())),
+            shared,
+        })
+    }
+}
+
+fn default_instance() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The writer's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) buffer_capacity: usize,
+    pub(crate) overflow_keys: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) rows_per_statement: usize,
+    pub(crate) write_timeout: Duration,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) migrations: bool,
+    pub(crate) max_message_bytes: usize,
+}
+
+/// Records waiting for the database.
+#[derive(Debug, Default)]
+pub(crate) struct Buffer {
+    /// In arrival order.
+    pub(crate) queue: VecDeque<Pending>,
+    /// Records folded while the buffer was full, by family.
+    pub(crate) overflow: HashMap<FoldKey, Pending>,
+    /// Calls the queued and folded records stand for.
+    pub(crate) queued_calls: u64,
+    /// Records and calls the writers took and have not committed yet.
+    pub(crate) in_flight: usize,
+    pub(crate) in_flight_calls: u64,
+    /// Whether the last write attempt failed, and why.
+    pub(crate) failing: bool,
+    pub(crate) last_error: Option<String>,
+    pub(crate) failed_attempts: u64,
+}
+
+impl Buffer {
+    pub(crate) fn records(&self) -> usize {
+        self.queue.len() + self.overflow.len() + self.in_flight
+    }
+}
+
+/// Monotonic counters, in calls unless named otherwise.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) received: AtomicU64,
+    pub(crate) received_records: AtomicU64,
+    pub(crate) written: AtomicU64,
+    pub(crate) written_records: AtomicU64,
+    pub(crate) folded: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) duplicate_batches: AtomicU64,
+}
+
+/// State shared by the handles and the writer task.
+pub(crate) struct Shared {
+    pub(crate) db: Db,
+    pub(crate) url: DatabaseUrl,
+    pub(crate) settings: Settings,
+    pub(crate) instance: String,
+    pub(crate) buffer: Mutex<Buffer>,
+    /// Wakes the writer: records arrived, or the store is closing.
+    pub(crate) wake: Notify,
+    /// Cuts the writer's backoff short (a flush wants to know now).
+    pub(crate) retry_now: Notify,
+    /// Bumped after every write attempt and when the writer stops.
+    pub(crate) progress: watch::Sender<u64>,
+    pub(crate) counters: Counters,
+    pub(crate) ready: OnceCell<()>,
+    pub(crate) closing: AtomicBool,
+    /// Writer tasks still running.
+    pub(crate) writers_running: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Buffer> {
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs the migrations once (when enabled).
+    pub(crate) async fn ensure_ready(&self) -> Result<(), StoreError> {
+        self.ready
+            .get_or_try_init(|| async {
+                if self.settings.migrations {
+                    self.db.migrate(&self.url).await?;
+                }
+                Ok::<(), StoreError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn pool_error(
+        &self,
+        e: diesel_async::pooled_connection::bb8::RunError,
+    ) -> StoreError {
+        self.db.pool_error(&self.url, e)
+    }
+
+    pub(crate) fn query_error(&self, e: diesel::result::Error) -> StoreError {
+        crate::db::query_error(&self.url, ErrorKind::Query, e)
+    }
+
+    pub(crate) fn writer_done(&self) -> bool {
+        self.writers_running.load(Ordering::SeqCst) == 0
+    }
+
+    pub(crate) fn bump_progress(&self) {
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Takes the events into the buffer; past its capacity, folds them.
+    fn enqueue(&self, events: &[HealingEvent]) {
+        let pending: Vec<Pending> = events
+            .iter()
+            .map(|e| Pending::from_event(e, self.settings.max_message_bytes))
+            .collect();
+        let calls: u64 = pending.iter().map(|p| p.count).sum();
+        let c = &self.counters;
+        c.received.fetch_add(calls, Ordering::Relaxed);
+        c.received_records
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        let (mut folded, mut dropped) = (0u64, 0u64);
+        {
+            let mut guard = self.lock();
+            let b = &mut *guard;
+            for p in pending {
+                if b.queue.len() + b.in_flight < self.settings.buffer_capacity {
+                    b.queued_calls += p.count;
+                    b.queue.push_back(p);
+                    continue;
+                }
+                let overflow_len = b.overflow.len();
+                match b.overflow.entry(p.fold_key()) {
+                    std::collections::hash_map::Entry::Occupied(mut slot) => {
+                        folded += 1;
+                        let n = p.count;
+                        slot.get_mut().absorb(p);
+                        b.queued_calls += n;
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot)
+                        if overflow_len < self.settings.overflow_keys =>
+                    {
+                        let n = p.count;
+                        slot.insert(p);
+                        b.queued_calls += n;
+                    }
+                    std::collections::hash_map::Entry::Vacant(_) => dropped += p.count,
+                }
+            }
+        }
+        if folded > 0 {
+            c.folded.fetch_add(folded, Ordering::Relaxed);
+        }
+        if dropped > 0 {
+            c.dropped.fetch_add(dropped, Ordering::Relaxed);
+            tracing::warn!(
+                dropped,
+                "self-healing store: buffer and fold table full; events dropped"
+            );
+        }
+        self.wake.notify_one();
+    }
+}
+
+/// Signals the writer to finish when the last handle goes away.
+struct Guard(Arc<Shared>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.closing.store(true, Ordering::SeqCst);
+        self.0.wake.notify_waiters();
+        self.0.wake.notify_one();
+        self.0.retry_now.notify_waiters();
+        self.0.retry_now.notify_one();
+    }
+}
+
+/// A persistent [`EventStore`] on SQLite (embedded, the default) or PostgreSQL (shared by
+/// several instances), through Diesel and diesel-async.
+///
+/// `write_batch` only moves events into the store's own bounded buffer and returns at once; a
+/// writer task drains the buffer in batches, each one transaction of multi-row `INSERT`s plus
+/// atomic pattern increments. When the database is unreachable, the writer keeps the events,
+/// retries with backoff and writes them in order once it is back; past
+/// [`buffer_capacity`](StoreBuilder::buffer_capacity) events are folded into counted records.
+///
+/// # What an outage can lose
+///
+/// Nothing while the process keeps running, unless more than
+/// [`overflow_keys`](StoreBuilder::overflow_keys) distinct event families arrive while the
+/// buffer is full (those events are counted in [`StoreStats::dropped`]). A process that stops
+/// while the database is down loses what is buffered: at most `buffer_capacity` records
+/// (50,000 by default, each up to ~3 KB with its message and diagnosis) plus `overflow_keys`
+/// folded records; [`close`](DieselStore::close) reports that number.
+///
+/// Cloning shares the store. Dropping the last clone lets the writer finish what it holds.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use self_healing_runtime::Healer;
+/// use self_healing_store::DieselStore;
+///
+/// let store = DieselStore::connect("sqlite://self-healing.db").await?;
+/// store.sync_sites().await?; // the integration checklist
+/// let healer = Healer::builder().store(store.clone()).build()?;
+/// let names: Vec<&'static str> = healer.strategies().map(|s| s.name()).collect();
+/// healer.patterns().merge(&store.load_patterns().await?, &names); // warm start
+/// healer.install()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DieselStore {
+    pub(crate) shared: Arc<Shared>,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DieselStore")
+            .field("url", &self.shared.url.masked)
+            .field("backend", &self.shared.url.backend)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DieselStore {
+    /// Connects with the default settings; see [`StoreBuilder::connect`].
+    ///
+    /// The URL picks the backend: a file path, `sqlite://PATH` or `sqlite::memory:` for SQLite
+    /// (the file is created if missing, in WAL mode with a busy timeout), `postgres://…` for
+    /// PostgreSQL.
+    ///
+    /// # Errors
+    /// See [`StoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<DieselStore, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder for `url`.
+    pub fn builder(url: impl Into<String>) -> StoreBuilder {
+        StoreBuilder::new(url)
+    }
+
+    /// A builder for `$DATABASE_URL`, or `sqlite://self-healing.db` when it is unset.
+    pub fn builder_from_env() -> StoreBuilder {
+        let url = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| "sqlite://self-healing.db".to_owned());
+        StoreBuilder::new(url)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.shared.url.backend
+    }
+
+    /// The database URL, password masked.
+    pub fn url(&self) -> &str {
+        &self.shared.url.masked
+    }
+
+    /// The id of this process in the tables that record it.
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
+    /// The counters of the buffer and the writer.
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.shared.counters;
+        let b = self.shared.lock();
+        StoreStats {
+            received: c.received.load(Ordering::Relaxed),
+            received_records: c.received_records.load(Ordering::Relaxed),
+            written: c.written.load(Ordering::Relaxed),
+            written_records: c.written_records.load(Ordering::Relaxed),
+            buffered: b.queued_calls + b.in_flight_calls,
+            buffered_records: b.records() as u64,
+            folded: c.folded.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            failed_writes: b.failed_attempts,
+            duplicate_batches: c.duplicate_batches.load(Ordering::Relaxed),
+            unavailable: b.failing,
+            last_error: b.last_error.clone(),
+        }
+    }
+
+    /// Waits until every event handed to the store so far is committed, or until a write
+    /// attempt fails (a pending backoff is cut short, so this does not wait for it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unavailable`] when the database could not be written (the events stay in
+    /// the buffer and are retried), [`ErrorKind::Closed`] when the writer has stopped.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        let mut progress = shared.progress.subscribe();
+        let start = shared.lock().failed_attempts;
+        shared.wake.notify_one();
+        shared.retry_now.notify_one();
+        loop {
+            if shared.writer_done() {
+                return Err(self.closed_error());
+            }
+            {
+                let b = shared.lock();
+                if b.records() == 0 {
+                    return Ok(());
+                }
+                if b.failed_attempts > start {
+                    return Err(StoreError::new(
+                        ErrorKind::Unavailable,
+                        &shared.url.masked,
+                        format!(
+                            "{} buffered records could not be written: {}",
+                            b.records(),
+                            b.last_error.as_deref().unwrap_or("unknown error")
+                        ),
+                    )
+                    .with_hint("the writer keeps them and retries with backoff; check that the database is reachable"));
+                }
+            }
+            if progress.changed().await.is_err() {
+                return Err(self.closed_error());
+            }
+        }
+    }
+
+    /// Stops accepting events, writes what is buffered (one attempt per batch if the database
+    /// fails), and stops the writer. Returns the final counters; records that could not be
+    /// written are counted in [`StoreStats::dropped`].
+    pub async fn close(&self) -> StoreStats {
+        let shared = &self.shared;
+        let mut progress = shared.progress.subscribe();
+        shared.closing.store(true, Ordering::SeqCst);
+        shared.wake.notify_one();
+        shared.retry_now.notify_one();
+        while !shared.writer_done() {
+            if progress.changed().await.is_err() {
+                break;
+            }
+        }
+        self.stats()
+    }
+
+    fn closed_error(&self) -> StoreError {
+        StoreError::new(
+            ErrorKind::Closed,
+            &self.shared.url.masked,
+            "the writer has stopped",
+        )
+        .with_hint("open a new store; events given to a closed store are refused")
+    }
+}
+
+impl EventStore for DieselStore {
+    /// Moves the events into the store's buffer and returns at once: the database is written by
+    /// the store's own writer task, so this never waits for it.
+    fn write_batch<'a>(
+        &'a self,
+        events: &'a [HealingEvent],
+    ) -> BoxFuture<'a, Result<(), self_healing_runtime::event::StoreError>> {
+        if self.shared.closing.load(Ordering::SeqCst) {
+            let e: self_healing_runtime::event::StoreError = Box::new(self.closed_error());
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        self.shared.enqueue(events);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn write_advice<'a>(
+        &'a self,
+        fingerprint: self_healing_runtime::diagnosis::Fingerprint,
+        advice: &'a self_healing_runtime::selection::Advice,
+    ) -> BoxFuture<'a, Result<(), self_healing_runtime::event::StoreError>> {
+        crate::runtime_hooks::write_advice(self, fingerprint, advice)
+    }
+
+    fn load_patterns(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            Vec<self_healing_runtime::selection::PatternRow>,
+            self_healing_runtime::event::StoreError,
+        >,
+    > {
+        crate::runtime_hooks::load_patterns(self)
+    }
+
+    fn load_advice(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            Vec<(
+                self_healing_runtime::diagnosis::Fingerprint,
+                self_healing_runtime::selection::Advice,
+            )>,
+            self_healing_runtime::event::StoreError,
+        >,
+    > {
+        crate::runtime_hooks::load_advice(self)
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), self_healing_runtime::event::StoreError>> {
+        crate::runtime_hooks::ping(self)
+    }
+
+    fn write_health<'a>(
+        &'a self,
+        report: &'a self_healing_runtime::health::HealthReport,
+    ) -> BoxFuture<'a, Result<(), self_healing_runtime::event::StoreError>> {
+        crate::runtime_hooks::write_health(self, report)
+    }
+}
+
+/// Counters of a [`DieselStore`]. Calls are what the runtime counts (a folded record stands for
+/// `count` calls); at any time `received == written + buffered + dropped`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Calls handed to `write_batch`.
+    pub received: u64,
+    /// Records handed to `write_batch`.
+    pub received_records: u64,
+    /// Calls whose records are committed.
+    pub written: u64,
+    /// Rows committed to `healing_events`.
+    pub written_records: u64,
+    /// Calls waiting in the buffer (including the batch being written).
+    pub buffered: u64,
+    /// Records waiting in the buffer.
+    pub buffered_records: u64,
+    /// Records merged into another record because the buffer was full: their detail is gone,
+    /// their calls are still counted in that record's `count`.
+    pub folded: u64,
+    /// Calls lost: the fold table was full, or the store closed while the database was down.
+    pub dropped: u64,
+    /// Transactions committed.
+    pub batches: u64,
+    /// Write attempts that failed (each is retried).
+    pub failed_writes: u64,
+    /// Retried batches found already committed (their acknowledgement had been lost).
+    pub duplicate_batches: u64,
+    /// Whether the last write attempt failed.
+    pub unavailable: bool,
+    /// The last write error, if any.
+    pub last_error: Option<String>,
+}

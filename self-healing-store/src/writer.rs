@@ -1,0 +1,390 @@
+//! The writer task: drains the buffer in batches, one transaction each, retrying with backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use crate::error::{ErrorKind, StoreError};
+use crate::rows::{Batch, time_us};
+use crate::store::Shared;
+
+/// How a write attempt ended when it did not fail.
+enum Written {
+    /// Committed now.
+    Committed,
+    /// The batch id was already there: an earlier attempt committed it.
+    Duplicate,
+}
+
+/// Runs until the store closes: takes batches in arrival order (plus whatever the fold table
+/// holds) and writes each until it commits.
+pub(crate) async fn run(shared: Arc<Shared>, writer_id: String) {
+    let mut seq: u64 = 0;
+    loop {
+        let taken = take(&shared);
+        let Some(events) = taken else {
+            if shared.closing.load(Ordering::SeqCst) {
+                break;
+            }
+            shared.wake.notified().await;
+            continue;
+        };
+        // More may be waiting: let another writer take it.
+        shared.wake.notify_one();
+        seq += 1;
+        let batch = Arc::new(Batch::new(format!("{writer_id}-{seq}"), events));
+        if !write_until_committed(&shared, &batch).await {
+            break;
+        }
+    }
+    shared.writers_running.fetch_sub(1, Ordering::SeqCst);
+    // Wake the other writers so that they see the store closing too.
+    shared.wake.notify_one();
+    shared.bump_progress();
+}
+
+/// Takes the next batch out of the buffer: up to `batch_size` records from the front of the
+/// queue, plus every folded record.
+fn take(shared: &Shared) -> Option<Vec<crate::rows::Pending>> {
+    let mut guard = shared.lock();
+    let b = &mut *guard;
+    let n = b.queue.len().min(shared.settings.batch_size);
+    if n == 0 && b.overflow.is_empty() {
+        return None;
+    }
+    let mut events: Vec<_> = b.queue.drain(..n).collect();
+    events.extend(b.overflow.drain().map(|(_, p)| p));
+    let calls: u64 = events.iter().map(|e| e.count).sum();
+    b.queued_calls -= calls;
+    b.in_flight += events.len();
+    b.in_flight_calls += calls;
+    Some(events)
+}
+
+/// Writes `batch` until it commits. Returns false when the store is closing and the database
+/// failed: what is left is then counted as dropped.
+async fn write_until_committed(shared: &Shared, batch: &Arc<Batch>) -> bool {
+    let settings = &shared.settings;
+    let mut delay = settings.backoff_min;
+    loop {
+        match write_once(shared, batch).await {
+            Ok(written) => {
+                let c = &shared.counters;
+                c.written.fetch_add(batch.calls, Ordering::Relaxed);
+                c.written_records
+                    .fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+                c.batches.fetch_add(1, Ordering::Relaxed);
+                if matches!(written, Written::Duplicate) {
+                    c.duplicate_batches.fetch_add(1, Ordering::Relaxed);
+                }
+                {
+                    let mut b = shared.lock();
+                    if b.failing {
+                        tracing::info!(url = %shared.url.masked, "self-healing store: database reachable again");
+                    }
+                    b.in_flight -= batch.events.len();
+                    b.in_flight_calls -= batch.calls;
+                    b.failing = false;
+                }
+                shared.bump_progress();
+                return true;
+            }
+            Err(e) => {
+                let closing = shared.closing.load(Ordering::SeqCst);
+                {
+                    let mut b = shared.lock();
+                    if !b.failing {
+                        tracing::warn!(error = %e, "self-healing store: write failed; buffering and retrying");
+                    }
+                    b.failing = true;
+                    b.failed_attempts += 1;
+                    b.last_error = Some(e.detail().to_owned());
+                    if closing {
+                        // This batch and whatever is still queued; other writers account for
+                        // their own batches.
+                        let lost = b.queued_calls + batch.calls;
+                        let records = b.queue.len() + b.overflow.len() + batch.events.len();
+                        b.queue.clear();
+                        b.overflow.clear();
+                        b.queued_calls = 0;
+                        b.in_flight -= batch.events.len();
+                        b.in_flight_calls -= batch.calls;
+                        shared.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+                        tracing::error!(error = %e, records, calls = lost, "self-healing store: closed while the database is unavailable; buffered events lost");
+                    }
+                }
+                shared.bump_progress();
+                if closing {
+                    return false;
+                }
+                let jittered = delay.mul_f64(0.5 + fastrand::f64() * 0.5);
+                tokio::select! {
+                    _ = tokio::time::sleep(jittered) => {}
+                    _ = shared.retry_now.notified() => {}
+                }
+                delay = (delay * 2).min(settings.backoff_max);
+            }
+        }
+    }
+}
+
+async fn write_once(shared: &Shared, batch: &Arc<Batch>) -> Result<Written, StoreError> {
+    shared.ensure_ready().await?;
+    let now = time_us(SystemTime::now());
+    let rows = shared.settings.rows_per_statement;
+    let result = match shared.db.pools {
+        #[cfg(feature = "sqlite")]
+        crate::db::Pools::Sqlite(ref pool) => {
+            // No timeout here: SQLite waits at most its busy timeout for a lock, and a write
+            // abandoned mid-way would keep the connection busy on its blocking thread.
+            let mut conn = pool.get().await.map_err(|e| shared.pool_error(e))?;
+            let batch = batch.clone();
+            conn.spawn_blocking(move |c| sqlite::write(c, &batch, rows, now))
+                .await
+        }
+        #[cfg(feature = "postgres")]
+        crate::db::Pools::Postgres(ref pool) => {
+            let attempt = async {
+                let mut conn = pool.get().await.map_err(|e| shared.pool_error(e))?;
+                Ok::<_, StoreError>(postgres::write(&mut conn, batch, rows, now).await)
+            };
+            match tokio::time::timeout(shared.settings.write_timeout, attempt).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(StoreError::new(
+                        ErrorKind::Unavailable,
+                        &shared.url.masked,
+                        format!(
+                            "writing a batch took longer than {:?}",
+                            shared.settings.write_timeout
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => Ok(Written::Committed),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(Written::Duplicate),
+        Err(e) => Err(crate::db::query_error(
+            &shared.url,
+            ErrorKind::Unavailable,
+            e,
+        )),
+    }
+}
+
+/// The `ON CONFLICT` clause of the pattern upsert: every counter is incremented atomically by
+/// the database, so concurrent writers never lose an update.
+macro_rules! pattern_upsert {
+    ($chunk:expr) => {{
+        use crate::schema::healing_patterns::dsl::*;
+        use diesel::prelude::*;
+        use diesel::upsert::excluded;
+        diesel::insert_into(healing_patterns)
+            .values($chunk)
+            .on_conflict((fingerprint, strategy))
+            .do_update()
+            .set((
+                tried.eq(tried + excluded(tried)),
+                healed.eq(healed + excluded(healed)),
+                failed.eq(failed + excluded(failed)),
+                total_duration_us.eq(total_duration_us + excluded(total_duration_us)),
+                first_seen_us.eq(diesel::dsl::case_when(
+                    excluded(first_seen_us).lt(first_seen_us),
+                    excluded(first_seen_us),
+                )
+                .otherwise(first_seen_us)),
+                last_seen_us.eq(diesel::dsl::case_when(
+                    excluded(last_seen_us).gt(last_seen_us),
+                    excluded(last_seen_us),
+                )
+                .otherwise(last_seen_us)),
+                ai_diagnosis.eq(crate::writer::coalesce(
+                    excluded(ai_diagnosis),
+                    ai_diagnosis,
+                )),
+            ))
+    }};
+}
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// `COALESCE(a, b)` on nullable text.
+    fn coalesce(
+        a: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        b: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use diesel::prelude::*;
+
+    use crate::rows::{Batch, NewEvent, Pending};
+    use crate::schema::{healing_events, store_batches};
+
+    /// One immediate transaction: the batch marker, the events in multi-row `INSERT`s, and the
+    /// pattern upserts. Sync Diesel on the wrapped connection: multi-row inserts through
+    /// diesel-async do not compile for SQLite (diesel_async#277).
+    pub(super) fn write(
+        c: &mut SqliteConnection,
+        batch: &Batch,
+        rows: usize,
+        now: i64,
+    ) -> QueryResult<()> {
+        c.immediate_transaction(|c| {
+            diesel::insert_into(store_batches::table)
+                .values(batch.marker(now))
+                .execute(c)?;
+            let events: Vec<NewEvent<'_>> = batch.events.iter().map(Pending::as_new).collect();
+            for chunk in events.chunks(rows) {
+                diesel::insert_into(healing_events::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+            // Diesel has no multi-row upsert for SQLite; the rows are few (one per fingerprint ×
+            // strategy in the batch) and the statement is prepared once.
+            for row in &batch.patterns {
+                pattern_upsert!(row).execute(c)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use diesel::prelude::*;
+    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+    use crate::rows::{Batch, PATTERN_COLUMNS, Pending, to_i64};
+    use crate::schema::store_batches;
+
+    /// The events of a chunk as one array per column.
+    const INSERT_EVENTS: &str = "INSERT INTO healing_events \
+        (time_us, instance, source, category, fingerprint, class, message, severity, strategy, \
+         outcome, attempts, duration_us, count, analyzer, diagnosis) \
+        SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], \
+         $12::bigint[], $13::bigint[], $14::text[], $15::text[])";
+
+    /// One transaction: the batch marker, the events, and the pattern upserts (sorted by key,
+    /// so concurrent instances lock rows in the same order).
+    ///
+    /// The events go in as one `INSERT … SELECT * FROM UNNEST($1, …, $15)` per chunk: a multi-row
+    /// insert whose 15 array parameters stay far below PostgreSQL's 65,535 bound parameters
+    /// whatever the chunk size, and whose one short statement is prepared once. A `VALUES` list of
+    /// a thousand rows is parsed and planned anew every time (measured: 3x slower here).
+    pub(super) async fn write(
+        conn: &mut AsyncPgConnection,
+        batch: &Batch,
+        rows: usize,
+        now: i64,
+    ) -> QueryResult<()> {
+        conn.transaction(async |c| {
+            diesel::insert_into(store_batches::table)
+                .values(batch.marker(now))
+                .execute(c)
+                .await?;
+            for chunk in batch.events.chunks(rows) {
+                insert_events(c, chunk).await?;
+            }
+            for chunk in batch.patterns.chunks(65_535 / PATTERN_COLUMNS) {
+                pattern_upsert!(chunk).execute(c).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_events(c: &mut AsyncPgConnection, events: &[Pending]) -> QueryResult<usize> {
+        fn col<'a, T>(events: &'a [Pending], f: impl Fn(&'a Pending) -> T) -> Vec<T> {
+            events.iter().map(f).collect()
+        }
+        diesel::sql_query(INSERT_EVENTS)
+            .bind::<Array<BigInt>, _>(col(events, |e| e.time_us))
+            .bind::<Array<Text>, _>(col(events, |e| &*e.instance))
+            .bind::<Array<Text>, _>(col(events, |e| &*e.source))
+            .bind::<Array<Text>, _>(col(events, |e| e.category))
+            .bind::<Array<Text>, _>(col(events, |e| e.fingerprint_hex.as_str()))
+            .bind::<Array<Text>, _>(col(events, |e| e.class))
+            .bind::<Array<Text>, _>(col(events, |e| e.message.as_str()))
+            .bind::<Array<Text>, _>(col(events, |e| e.severity.as_str()))
+            .bind::<Array<Nullable<Text>>, _>(col(events, |e| e.strategy.as_deref()))
+            .bind::<Array<Text>, _>(col(events, |e| e.outcome.as_str()))
+            .bind::<Array<Integer>, _>(col(events, |e| {
+                i32::try_from(e.attempts).unwrap_or(i32::MAX)
+            }))
+            .bind::<Array<BigInt>, _>(col(events, |e| e.duration_us))
+            .bind::<Array<BigInt>, _>(col(events, |e| to_i64(e.count)))
+            .bind::<Array<Text>, _>(col(events, |e| &*e.analyzer))
+            .bind::<Array<Text>, _>(col(events, |e| e.diagnosis.as_str()))
+            .execute(c)
+            .await
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::{Duration, SystemTime};
+
+    use self_healing_runtime::diagnosis::{ErrorClass, Fingerprint, Severity};
+    use self_healing_runtime::event::{DiagnosisRecord, HealingEvent};
+    use self_healing_runtime::{Category, Outcome};
+
+    use super::*;
+    use crate::rows::Pending;
+
+    fn event() -> HealingEvent {
+        HealingEvent {
+            time: SystemTime::now(),
+            instance: Arc::from("unit"),
+            source: Cow::Borrowed("dedupe"),
+            category: Category::Database,
+            fingerprint: Fingerprint(42),
+            class: ErrorClass::Transient,
+            message: "deadlock detected".into(),
+            severity: Severity::Medium,
+            strategy: None,
+            outcome: Outcome::NotApplicable,
+            attempts: 1,
+            duration: Duration::from_millis(1),
+            diagnosis: DiagnosisRecord {
+                analyzer: Cow::Borrowed("rules"),
+                confidence: 1.0,
+                reason: Cow::Borrowed("test"),
+                never_reached: false,
+                steps: Vec::new(),
+            },
+            count: 1,
+        }
+    }
+
+    // Regression guard: a batch whose commit acknowledgement was lost is retried; the retry
+    // must find its marker and write nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_batch_is_not_written_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = crate::DieselStore::connect(&url).await.unwrap();
+        let batch = Arc::new(Batch::new(
+            "unit-1".into(),
+            vec![Pending::from_event(&event(), 2048)],
+        ));
+        let first = write_once(&store.shared, &batch).await.unwrap();
+        assert!(matches!(first, Written::Committed));
+        let again = write_once(&store.shared, &batch).await.unwrap();
+        assert!(matches!(again, Written::Duplicate));
+        let page = store
+            .events(&crate::EventFilter::default(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.events.len(), 1);
+    }
+}

@@ -1,0 +1,226 @@
+//! Outages: the database goes away mid-load and comes back. The calls of the application never
+//! wait or fail because of it, and afterwards the stored events plus the folded counts account
+//! for every failure produced.
+
+use std::time::{Duration, Instant};
+
+use self_healing_runtime::{Category, Healer, Site, SiteInfo, SiteOptions, WithHealerExt, heal};
+use self_healing_store::{DieselStore, ErrorKind};
+
+use super::harness::{Proxy, TestDb, WriteLock, flush_within, pg_addr, with_host};
+
+static OUTAGE_SITE: Site = Site::new(SiteInfo {
+    source: "outageLoad",
+    category: Category::Database,
+    function: "closure",
+    module_path: module_path!(),
+    file: file!(),
+    line: line!(),
+    options: SiteOptions::new(),
+});
+
+/// Failing calls through a real healer: `calls` of them, calling `at(i)` before call `i`.
+/// The errors belong to `FAMILIES` families (distinct fingerprints), so the healer's own folding
+/// leaves many records for the store. Returns the slowest call.
+async fn produce_failures(healer: &Healer, calls: u32, mut at: impl AsyncFnMut(u32)) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for i in 0..calls {
+        at(i).await;
+        let started = Instant::now();
+        let table = family_name(i % FAMILIES);
+        let result: Result<(), std::io::Error> = heal(&OUTAGE_SITE, || {
+            let table = table.clone();
+            async move {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("constraint violation: duplicate key in table {table}"),
+                ))
+            }
+        })
+        .with_healer(healer.clone())
+        .await;
+        assert!(result.is_err());
+        slowest = slowest.max(started.elapsed());
+        if i % 1_000 == 999 {
+            // Hand what the healer holds to the store every 1,000 calls, as its worker's
+            // 500 ms tick would: the outage then spans several deliveries, so the store's
+            // buffer overflows and folds whatever the scheduling.
+            healer.flush().await;
+        } else if i % 100 == 99 {
+            tokio::task::yield_now().await;
+        }
+    }
+    slowest
+}
+
+/// Distinct error families in the load.
+const FAMILIES: u32 = 1_000;
+
+/// A word without digits (digits would be normalised away by the fingerprint).
+fn family_name(mut n: u32) -> String {
+    let mut name = String::from("t");
+    loop {
+        name.push((b'a' + (n % 26) as u8) as char);
+        n /= 26;
+        if n == 0 {
+            return name;
+        }
+    }
+}
+
+/// Checks that everything the healer recorded is in the database or counted as folded.
+async fn assert_all_accounted(db: &TestDb, store: &DieselStore, healer: &Healer, produced: u64) {
+    let q = healer.queue_stats();
+    assert_eq!(q.recorded, produced);
+    assert_eq!(q.dropped + q.lost_to_store, 0, "{q:?}");
+    let s = store.stats();
+    assert_eq!(s.received, produced, "{s:?}");
+    assert_eq!(
+        (s.written, s.dropped, s.buffered),
+        (produced, 0, 0),
+        "{s:?}"
+    );
+    let calls = db.scalar("SELECT SUM(count) FROM healing_events").await as u64;
+    let rows = db.scalar("SELECT COUNT(*) FROM healing_events").await as u64;
+    assert_eq!(calls, produced, "stored calls");
+    assert_eq!(rows + s.folded, s.received_records, "rows + folded records");
+    eprintln!(
+        "outage figures ({:?}): produced {produced} failures; runtime folded {} records; \
+         store received {} records, folded {} while the database was down, wrote {} rows \
+         standing for {calls} calls; {} failed write attempts, {} duplicate batches skipped, dropped {}",
+        db.backend,
+        q.folded,
+        s.received_records,
+        s.folded,
+        rows,
+        s.failed_writes,
+        s.duplicate_batches,
+        s.dropped
+    );
+}
+
+/// SQLite "made unwritable": the tests run as root, for whom permission bits do not stop writes,
+/// so `chmod` cannot do it. A write lock held by another connection (`BEGIN EXCLUSIVE`) makes
+/// every write of the store fail with SQLITE_BUSY ("database is locked") once its busy timeout
+/// passes, which is what the writer sees when the file cannot be written; and it can be lifted
+/// at a precise point.
+pub(crate) async fn sqlite_locked(db: &TestDb) {
+    let store = db
+        .builder()
+        .buffer_capacity(200)
+        .busy_timeout(Duration::from_millis(50))
+        .connect()
+        .await
+        .unwrap();
+    let healer = Healer::builder()
+        .store(store.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let mut lock = None;
+    let total = 20_000;
+    let slowest = produce_failures(&healer, total, async |i| {
+        if i == 5_000 {
+            healer.flush().await;
+            lock = Some(WriteLock::hold(db).await);
+        }
+        if i == 10_000 {
+            healer.flush().await;
+            let e = store.flush().await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+            assert!(e.to_string().contains("database is locked"), "{e}");
+            assert!(store.stats().unavailable);
+        }
+        if i == 15_000 {
+            healer.flush().await;
+            lock.take().unwrap().release().await;
+        }
+    })
+    .await;
+    assert!(
+        slowest < Duration::from_millis(250),
+        "a call waited {slowest:?}"
+    );
+    healer.flush().await;
+    flush_within(&store, Duration::from_secs(30)).await;
+    let s = store.stats();
+    assert!(s.failed_writes > 0 && s.folded > 0, "{s:?}");
+    assert_all_accounted(db, &store, &healer, u64::from(total)).await;
+}
+
+/// PostgreSQL through a loopback proxy: the connections are cut mid-load, new ones refused,
+/// then the proxy forwards again.
+pub(crate) async fn postgres_cut(db: &TestDb) {
+    let proxy = Proxy::start(pg_addr(&db.url).await).await;
+    let store = DieselStore::builder(with_host(&db.url, proxy.addr))
+        .buffer_capacity(200)
+        .backoff(Duration::from_millis(10), Duration::from_millis(200))
+        .connect_timeout(Duration::from_secs(1))
+        .write_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    let healer = Healer::builder()
+        .store(store.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let total = 20_000;
+    let slowest = produce_failures(&healer, total, async |i| {
+        if i == 5_000 {
+            proxy.cut();
+        }
+        if i == 10_000 {
+            healer.flush().await;
+            let e = store.flush().await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+            assert!(store.stats().unavailable);
+        }
+        if i == 15_000 {
+            proxy.restore();
+        }
+    })
+    .await;
+    assert!(
+        slowest < Duration::from_millis(250),
+        "a call waited {slowest:?}"
+    );
+    healer.flush().await;
+    flush_within(&store, Duration::from_secs(30)).await;
+    let s = store.stats();
+    assert!(s.failed_writes > 0 && s.folded > 0, "{s:?}");
+    assert_all_accounted(db, &store, &healer, u64::from(total)).await;
+}
+
+/// A process that starts while PostgreSQL is down: `connect_lazy` buffers at once; the writer
+/// connects and migrates when the database comes back.
+pub(crate) async fn postgres_lazy_start(db: &TestDb) {
+    let proxy = Proxy::start(pg_addr(&db.url).await).await;
+    proxy.cut();
+    let url = with_host(&db.url, proxy.addr);
+    let e = DieselStore::builder(url.clone())
+        .connect_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    let store = DieselStore::builder(url)
+        .backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .connect_timeout(Duration::from_secs(1))
+        .connect_lazy()
+        .unwrap();
+    let healer = Healer::builder()
+        .store(store.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    produce_failures(&healer, 500, async |_| {}).await;
+    healer.flush().await;
+    assert_eq!(
+        store.flush().await.unwrap_err().kind(),
+        ErrorKind::Unavailable
+    );
+    proxy.restore();
+    flush_within(&store, Duration::from_secs(30)).await;
+    assert_all_accounted(db, &store, &healer, 500).await;
+}

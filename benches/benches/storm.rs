@@ -55,11 +55,19 @@ fn main() {
     PEAK.store(baseline, Ordering::Relaxed);
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
+    // Calls slower than 10 µs, 100 µs and 1 ms: a blocked caller would show up here.
+    let mut slow = [0u64; 3];
     with_healer(&healer, || {
         for order in 0..CALLS {
             let t = Instant::now();
             let _ = settle_order(order);
-            slowest = slowest.max(t.elapsed());
+            let took = t.elapsed();
+            slowest = slowest.max(took);
+            for (count, limit) in slow.iter_mut().zip([10u64, 100, 1000]) {
+                if took > Duration::from_micros(limit) {
+                    *count += 1;
+                }
+            }
         }
     });
     let elapsed = started.elapsed();
@@ -72,7 +80,10 @@ fn main() {
         "storm: {CALLS} failing calls in {elapsed:?} ({:.0} calls/s)",
         CALLS as f64 / elapsed.as_secs_f64()
     );
-    println!("storm: slowest single call {slowest:?}");
+    println!(
+        "storm: slowest single call {slowest:?}; calls over 10 us: {}, over 100 us: {}, over 1 ms: {}",
+        slow[0], slow[1], slow[2]
+    );
     println!(
         "storm: peak heap growth {:.1} MiB",
         peak_growth as f64 / (1024.0 * 1024.0)

@@ -1,0 +1,73 @@
+//! The CRM's HTTP API (axum), mounted next to the dashboard: its handlers call the wrapped
+//! actions, so healing happens under real requests too.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+
+use crate::crm::{self, Crm};
+use crate::db::schema::onboarding_sessions;
+use crate::error::CrmError;
+
+type Reply = Result<Json<Value>, (StatusCode, String)>;
+
+fn fail(e: &CrmError) -> (StatusCode, String) {
+    (StatusCode::BAD_GATEWAY, e.to_string())
+}
+
+/// `POST /api/onboarding/invite` (body: the client's email), `GET /api/onboarding/session/{token}`,
+/// `POST /api/test-email` (body: the recipient).
+pub(crate) fn router(crm: Arc<Crm>) -> Router {
+    Router::new()
+        .route("/api/onboarding/invite", post(invite))
+        .route("/api/onboarding/session/{token}", get(session))
+        .route("/api/test-email", post(test_email))
+        .with_state(crm)
+}
+
+async fn invite(State(crm): State<Arc<Crm>>, email: String) -> Reply {
+    let token = crm::start_onboarding(&crm, email, crm.request_id())
+        .await
+        .map_err(|e| fail(&e))?;
+    Ok(Json(json!({ "token": token })))
+}
+
+async fn session(State(crm): State<Arc<Crm>>, Path(token): Path<String>) -> Reply {
+    if crm.db.conn().await.is_err() {
+        crm.db.rebuild().await.map_err(|e| fail(&e))?;
+    }
+    let mut c = crm.db.conn().await.map_err(|e| fail(&e))?;
+    let row: Option<(String, String, String)> = onboarding_sessions::table
+        .filter(onboarding_sessions::token.eq(&token))
+        .select((
+            onboarding_sessions::email,
+            onboarding_sessions::status,
+            onboarding_sessions::responses,
+        ))
+        .first(&mut *c)
+        .await
+        .optional()
+        .map_err(|e| fail(&e.into()))?;
+    match row {
+        Some((email, status, responses)) => Ok(Json(json!({
+            "token": token,
+            "email": email,
+            "status": status,
+            "responses": serde_json::from_str::<Value>(&responses).unwrap_or(Value::Null),
+        }))),
+        None => Err((StatusCode::NOT_FOUND, "no such session".to_owned())),
+    }
+}
+
+async fn test_email(State(crm): State<Arc<Crm>>, to: String) -> Reply {
+    crm::send_test_email(&crm, to.clone())
+        .await
+        .map_err(|e| fail(&e))?;
+    Ok(Json(json!({ "sent": to })))
+}

@@ -1,0 +1,406 @@
+//! The CRM actions, each wrapped by `#[self_healing]` with the guide's source names and categories.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use self_healing::self_healing;
+use tokio::sync::RwLock;
+
+use crate::db::Db;
+use crate::db::schema::{contacts, credits, deals, onboarding_sessions};
+use crate::error::CrmError;
+use crate::faults::{DbFault, Faults};
+
+/// The pipeline's stages. `move_deal` trusts this list; the load driver (like a real client)
+/// also sends "archived", which nobody added here: the genuine bug of the demo.
+pub(crate) const STAGES: [&str; 5] = ["lead", "qualified", "proposal", "won", "lost"];
+
+/// The application state every action gets.
+#[derive(Debug)]
+pub(crate) struct Crm {
+    pub(crate) db: Db,
+    pub(crate) faults: Faults,
+    pub(crate) http: reqwest::Client,
+    pub(crate) provider: String,
+    pub(crate) token: RwLock<String>,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) seq: AtomicU64,
+    /// Distinguishes this run's request ids from earlier runs on the same database.
+    pub(crate) run: String,
+}
+
+impl Crm {
+    /// A fresh request id: what a non-idempotent write is tagged with, to detect duplicates.
+    pub(crate) fn request_id(&self) -> String {
+        format!("{}-{}", self.run, self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Runs the fault layer before a statement.
+    async fn before(&self, write: bool) -> Result<DbFault, CrmError> {
+        match self.faults.db(write) {
+            DbFault::Locked => Err(CrmError::Locked),
+            DbFault::LostConnection => {
+                self.db.lose_connection().await;
+                Err(CrmError::ConnectionLost)
+            }
+            DbFault::Slow => {
+                tokio::time::sleep(self.faults.rates.slow_for).await;
+                Ok(DbFault::Slow)
+            }
+            f => Ok(f),
+        }
+    }
+
+    /// Runs the fault layer after a committed write.
+    async fn after(&self, fault: DbFault) -> Result<(), CrmError> {
+        if fault == DbFault::ResetAfterCommit {
+            self.db.lose_connection().await;
+            return Err(CrmError::ConnectionLost);
+        }
+        Ok(())
+    }
+
+    /// The credential-refresh hook: asks the provider for a new token.
+    pub(crate) async fn refresh_token(&self) -> Result<(), CrmError> {
+        let token = self
+            .http
+            .post(format!("{}/token", self.provider))
+            .send()
+            .await
+            .map_err(|e| CrmError::Http(e.to_string()))?
+            .text()
+            .await
+            .map_err(|e| CrmError::Http(e.to_string()))?;
+        *self.token.write().await = token;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- credits
+
+/// Current balance of an organization.
+pub(crate) async fn balance(crm: &Crm, org: i64) -> Result<i64, CrmError> {
+    let mut c = crm.db.conn().await?;
+    let deltas: Vec<i64> = credits::table
+        .filter(credits::org_id.eq(org))
+        .select(credits::delta)
+        .load::<i64>(&mut *c)
+        .await?;
+    Ok(deltas.iter().sum())
+}
+
+async fn ledger(crm: &Crm, org: i64, delta: i64, reason: &str, rid: &str) -> Result<i64, CrmError> {
+    let fault = crm.before(true).await?;
+    // One connection for the write and the read-back: a "connection refused" after the write
+    // would tell the healer the call never reached the database, and it would re-run it.
+    let balance = {
+        let mut c = crm.db.conn().await?;
+        diesel::insert_into(credits::table)
+            .values((
+                credits::org_id.eq(org),
+                credits::delta.eq(delta),
+                credits::reason.eq(reason),
+                credits::request_id.eq(rid),
+            ))
+            .execute(&mut *c)
+            .await?;
+        credits::table
+            .filter(credits::org_id.eq(org))
+            .select(credits::delta)
+            .load::<i64>(&mut *c)
+            .await?
+            .iter()
+            .sum()
+    };
+    crm.after(fault).await?;
+    Ok(balance)
+}
+
+/// Spends credits (non-idempotent: a re-run would charge twice).
+#[self_healing(source = "useCredits", category = "database", idempotent = false)]
+pub(crate) async fn use_credits(
+    crm: &Crm,
+    org: i64,
+    amount: i64,
+    request_id: String,
+) -> Result<i64, CrmError> {
+    if balance(crm, org).await? < amount {
+        return Err(CrmError::Rule("insufficient credits".into()));
+    }
+    ledger(crm, org, -amount, "usage", &request_id).await
+}
+
+/// Adds credits (non-idempotent).
+#[self_healing(source = "addCredits", category = "database", idempotent = false)]
+pub(crate) async fn add_credits(
+    crm: &Crm,
+    org: i64,
+    amount: i64,
+    request_id: String,
+) -> Result<i64, CrmError> {
+    ledger(crm, org, amount, "top-up", &request_id).await
+}
+
+// ---------------------------------------------------------------- contacts
+
+/// Creates a contact (non-idempotent).
+#[self_healing(source = "createContact", category = "database", idempotent = false)]
+pub(crate) async fn create_contact(
+    crm: &Crm,
+    org: i64,
+    name: String,
+    email: String,
+    request_id: String,
+) -> Result<i64, CrmError> {
+    let fault = crm.before(true).await?;
+    let id = {
+        let mut c = crm.db.conn().await?;
+        diesel::insert_into(contacts::table)
+            .values((
+                contacts::org_id.eq(org),
+                contacts::name.eq(&name),
+                contacts::email.eq(&email),
+                contacts::request_id.eq(&request_id),
+            ))
+            .returning(contacts::id)
+            .get_result::<i64>(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(id)
+}
+
+/// Renames a contact (idempotent: setting the same name twice is harmless).
+#[self_healing(source = "updateContact", category = "database")]
+pub(crate) async fn update_contact(crm: &Crm, id: i64, name: String) -> Result<usize, CrmError> {
+    let fault = crm.before(true).await?;
+    let n = {
+        let mut c = crm.db.conn().await?;
+        diesel::update(contacts::table.find(id))
+            .set(contacts::name.eq(&name))
+            .execute(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(n)
+}
+
+/// Deletes a contact (idempotent).
+#[self_healing(source = "deleteContact", category = "database")]
+pub(crate) async fn delete_contact(crm: &Crm, id: i64) -> Result<usize, CrmError> {
+    let fault = crm.before(true).await?;
+    let n = {
+        let mut c = crm.db.conn().await?;
+        diesel::delete(contacts::table.find(id))
+            .execute(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(n)
+}
+
+/// One contact by id; slow calls are cut at 150 ms and re-run.
+#[self_healing(source = "getContact", category = "database", timeout = "150ms")]
+pub(crate) async fn get_contact(crm: &Crm, id: i64) -> Result<Option<String>, CrmError> {
+    crm.before(false).await?;
+    let mut c = crm.db.conn().await?;
+    Ok(contacts::table
+        .find(id)
+        .select(contacts::name)
+        .first::<String>(&mut *c)
+        .await
+        .optional()?)
+}
+
+/// The contact list of an organization, from the replica; served from cache during an outage.
+#[self_healing(
+    source = "getContacts",
+    category = "database",
+    cache = "60s",
+    cache_skip(crm)
+)]
+pub(crate) async fn get_contacts(crm: &Crm, org: i64) -> Result<Vec<String>, CrmError> {
+    if crm.faults.outage() {
+        return Err(CrmError::Unavailable);
+    }
+    crm.before(false).await?;
+    let mut c = crm.db.conn().await?;
+    Ok(contacts::table
+        .filter(contacts::org_id.eq(org))
+        .select(contacts::name)
+        .order(contacts::id.desc())
+        .limit(20)
+        .load::<String>(&mut *c)
+        .await?)
+}
+
+// ---------------------------------------------------------------- deals
+
+/// Creates a deal (non-idempotent).
+#[self_healing(source = "createDeal", category = "database", idempotent = false)]
+pub(crate) async fn create_deal(
+    crm: &Crm,
+    org: i64,
+    title: String,
+    amount: i64,
+    request_id: String,
+) -> Result<i64, CrmError> {
+    let fault = crm.before(true).await?;
+    let id = {
+        let mut c = crm.db.conn().await?;
+        diesel::insert_into(deals::table)
+            .values((
+                deals::org_id.eq(org),
+                deals::title.eq(&title),
+                deals::stage.eq("lead"),
+                deals::amount.eq(amount),
+                deals::request_id.eq(&request_id),
+            ))
+            .returning(deals::id)
+            .get_result::<i64>(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(id)
+}
+
+/// Changes a deal's amount (idempotent).
+#[self_healing(source = "updateDeal", category = "database")]
+pub(crate) async fn update_deal(crm: &Crm, id: i64, amount: i64) -> Result<usize, CrmError> {
+    let fault = crm.before(true).await?;
+    let n = {
+        let mut c = crm.db.conn().await?;
+        diesel::update(deals::table.find(id))
+            .set(deals::amount.eq(amount))
+            .execute(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(n)
+}
+
+/// Moves a deal to another pipeline stage (idempotent). Has the demo's genuine bug.
+#[self_healing(source = "moveDeal", category = "database")]
+pub(crate) async fn move_deal(crm: &Crm, id: i64, stage: String) -> Result<usize, CrmError> {
+    let index = STAGES.iter().position(|s| *s == stage).ok_or_else(|| {
+        CrmError::Bug(format!(
+            "unreachable: stage {stage:?} missing from the pipeline"
+        ))
+    })?;
+    let fault = crm.before(true).await?;
+    let n = {
+        let mut c = crm.db.conn().await?;
+        diesel::update(deals::table.find(id))
+            .set(deals::stage.eq(STAGES[index]))
+            .execute(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- onboarding
+
+/// Starts a client onboarding session (non-idempotent: a re-run would open two sessions).
+#[self_healing(source = "startOnboarding", category = "database", idempotent = false)]
+pub(crate) async fn start_onboarding(
+    crm: &Crm,
+    email: String,
+    request_id: String,
+) -> Result<String, CrmError> {
+    let fault = crm.before(true).await?;
+    let token = format!("onb-{request_id}");
+    {
+        let mut c = crm.db.conn().await?;
+        diesel::insert_into(onboarding_sessions::table)
+            .values((
+                onboarding_sessions::token.eq(&token),
+                onboarding_sessions::email.eq(&email),
+                onboarding_sessions::status.eq("started"),
+                onboarding_sessions::responses.eq("{}"),
+                onboarding_sessions::request_id.eq(&request_id),
+            ))
+            .execute(&mut *c)
+            .await?;
+    }
+    crm.after(fault).await?;
+    Ok(token)
+}
+
+/// Saves the answer to one onboarding step (idempotent: the step's answer is overwritten).
+#[self_healing(source = "saveStepResponse", category = "database")]
+pub(crate) async fn save_step_response(
+    crm: &Crm,
+    token: String,
+    step: u32,
+    answer: String,
+) -> Result<usize, CrmError> {
+    let fault = crm.before(true).await?;
+    let n = {
+        let mut c = crm.db.conn().await?;
+        let current: Option<String> = onboarding_sessions::table
+            .filter(onboarding_sessions::token.eq(&token))
+            .select(onboarding_sessions::responses)
+            .first(&mut *c)
+            .await
+            .optional()?;
+        let mut map: serde_json::Map<String, serde_json::Value> = current
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        map.insert(format!("step{step}"), answer.into());
+        let json = serde_json::Value::Object(map).to_string();
+        diesel::update(onboarding_sessions::table.filter(onboarding_sessions::token.eq(&token)))
+            .set(onboarding_sessions::responses.eq(json))
+            .execute(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(n)
+}
+
+/// Completes an onboarding session (idempotent).
+#[self_healing(source = "completeOnboarding", category = "database")]
+pub(crate) async fn complete_onboarding(crm: &Crm, token: String) -> Result<usize, CrmError> {
+    let fault = crm.before(true).await?;
+    let n = {
+        let mut c = crm.db.conn().await?;
+        diesel::update(onboarding_sessions::table.filter(onboarding_sessions::token.eq(&token)))
+            .set(onboarding_sessions::status.eq("completed"))
+            .execute(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- email API
+
+/// Sends a test email through the provider (an external API).
+#[self_healing(source = "api/test-email", category = "api")]
+pub(crate) async fn send_test_email(crm: &Crm, to: String) -> Result<(), CrmError> {
+    let token = crm.token.read().await.clone();
+    let resp = crm
+        .http
+        .post(format!("{}/emails", crm.provider))
+        .bearer_auth(token)
+        .body(format!("{{\"to\":\"{to}\",\"subject\":\"Welcome\"}}"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| CrmError::Http(e.to_string()))?;
+    match resp.status().as_u16() {
+        200..=299 => Ok(()),
+        401 => Err(CrmError::TokenExpired),
+        429 => Err(CrmError::RateLimited(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("1")
+                .to_owned(),
+        )),
+        code => Err(CrmError::Provider(code)),
+    }
+}

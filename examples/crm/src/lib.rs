@@ -1,0 +1,428 @@
+//! The CRM demo of self-healing: a small CRM over Diesel (contacts, deals, credits, client
+//! onboarding) whose actions are wrapped by `#[self_healing]`, a fault layer that makes them
+//! fail for real, a load driver, and the dashboard.
+//!
+//! The binary `crm` runs [`run`] and then serves the dashboard; the end-to-end test runs [`run`]
+//! with a fixed number of calls and seed.
+
+/// The integration guide (`docs/integration-guide.md`): its code blocks run as doctests.
+#[doc = include_str!("../../../docs/integration-guide.md")]
+mod guide {}
+
+mod api;
+mod crm;
+mod db;
+mod error;
+mod faults;
+mod provider;
+mod report;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use self_healing::event::{EventObserver, Observed};
+use self_healing::notify::{NotifyDispatcher, SignedWebhook};
+use self_healing::{BreakerConfig, Category, DieselStore, Healer};
+
+pub use error::CrmError;
+pub use faults::FaultRates;
+pub use provider::{Inbox, ProviderConfig, ProviderStats};
+pub use report::{CrmCheck, SourceRow, StrategyRow, Summary};
+
+/// How a demo run is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Seed of the fault layer, the provider and the load driver.
+    pub seed: u64,
+    /// Stop after this long.
+    pub duration: Duration,
+    /// Stop after this many calls (whichever comes first).
+    pub max_calls: Option<u64>,
+    /// Concurrent clients of the load driver.
+    pub workers: usize,
+    /// The healing store (events, patterns): `sqlite://…` or `postgres://…`.
+    pub store_url: String,
+    /// The CRM's own SQLite database (a path).
+    pub crm_database: String,
+    /// Fault rates.
+    pub faults: FaultRates,
+    /// The email provider's behaviour.
+    pub provider: ProviderConfig,
+    /// The contacts outage window, as fractions of the run (calls or time).
+    pub outage: (f64, f64),
+    /// Print a progress line and the webhook notifications.
+    pub progress: bool,
+    /// Backoff of re-runs (base, max).
+    pub backoff: (Duration, Duration),
+    /// Circuit breaker settings (every site).
+    pub breaker: BreakerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 7,
+            duration: Duration::from_secs(60),
+            max_calls: None,
+            workers: 4,
+            store_url: "sqlite://self-healing-demo.db".to_owned(),
+            crm_database: "crm-demo.db".to_owned(),
+            faults: FaultRates::default(),
+            provider: ProviderConfig::default(),
+            outage: (0.45, 0.60),
+            progress: true,
+            backoff: (Duration::from_millis(10), Duration::from_millis(250)),
+            breaker: BreakerConfig {
+                open_for: Duration::from_secs(3),
+                minimum_calls: 20,
+                ..BreakerConfig::default()
+            },
+        }
+    }
+}
+
+/// Counts what the healer wrote, per source and strategy (an [`EventObserver`]).
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    inner: Arc<Mutex<TallyInner>>,
+}
+
+#[derive(Debug, Default)]
+struct TallyInner {
+    /// (source, strategy, outcome) → calls.
+    rows: BTreeMap<(String, String, String), u64>,
+    /// (source, class) → calls.
+    classes: BTreeMap<(String, String), u64>,
+}
+
+impl EventObserver for Tally {
+    fn observe(&self, batch: Observed<'_>) {
+        let mut t = self.inner.lock().expect("tally");
+        for e in batch.events {
+            let strategy = e.strategy.as_deref().unwrap_or("-").to_owned();
+            *t.rows
+                .entry((
+                    e.source.to_string(),
+                    strategy,
+                    e.outcome.as_str().to_owned(),
+                ))
+                .or_default() += e.count;
+            *t.classes
+                .entry((e.source.to_string(), e.class.as_str().to_owned()))
+                .or_default() += e.count;
+        }
+    }
+}
+
+impl Tally {
+    /// (source, strategy, outcome) → calls, as written to the store.
+    pub fn rows(&self) -> BTreeMap<(String, String, String), u64> {
+        self.inner.lock().expect("tally").rows.clone()
+    }
+
+    /// (source, error class) → calls.
+    pub fn classes(&self) -> BTreeMap<(String, String), u64> {
+        self.inner.lock().expect("tally").classes.clone()
+    }
+}
+
+/// Calls and caller-visible errors per source, counted by the load driver.
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    pub(crate) by_source: Mutex<BTreeMap<&'static str, (u64, u64)>>,
+    pub(crate) total: AtomicU64,
+}
+
+impl Calls {
+    fn record<T>(&self, source: &'static str, r: &Result<T, CrmError>) -> bool {
+        let mut m = self.by_source.lock().expect("calls");
+        let e = m.entry(source).or_default();
+        e.0 += 1;
+        if r.is_err() {
+            e.1 += 1;
+        }
+        r.is_ok()
+    }
+}
+
+/// A finished run: the summary and the handles to serve the dashboard.
+#[derive(Debug)]
+pub struct Demo {
+    /// What happened.
+    pub summary: Summary,
+    /// The CRM tables' integrity check.
+    pub crm_check: CrmCheck,
+    /// The healer (installed for the process).
+    pub healer: Healer,
+    /// The store events went to.
+    pub store: DieselStore,
+    /// The live feed for the dashboard.
+    pub feed: self_healing::dashboard::LiveFeed,
+    /// Notifications received by the loopback admin webhook.
+    pub inbox: Arc<Inbox>,
+    /// What the email provider answered.
+    pub provider: Arc<ProviderStats>,
+    /// What the observer counted.
+    pub tally: Tally,
+    crm: Arc<crm::Crm>,
+}
+
+impl Demo {
+    /// The CRM's own API routes (`POST /api/onboarding/invite`,
+    /// `GET /api/onboarding/session/{token}`, `POST /api/test-email`), to merge with the dashboard.
+    pub fn api_router(&self) -> axum::Router {
+        api::router(self.crm.clone())
+    }
+}
+
+/// Runs the demo: starts the provider and webhook receiver, opens the CRM database and the
+/// store, installs the healer (once per process), drives load, and summarizes.
+///
+/// # Errors
+/// When a database or a loopback port cannot be opened, or a healer is installed already.
+pub async fn run(config: Config) -> anyhow::Result<Demo> {
+    let (provider_addr, provider_stats) =
+        provider::spawn_provider(config.provider.clone(), config.seed).await?;
+    let (hook_addr, inbox) = provider::spawn_webhook_receiver(!config.progress).await?;
+
+    // reqwest is built with `rustls-no-provider` in this workspace; the demo talks plain HTTP
+    // on loopback but the client builder still wants a provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let crm = Arc::new(crm::Crm {
+        db: db::Db::open(&config.crm_database).await?,
+        faults: faults::Faults::new(config.seed, config.faults.clone()),
+        http: reqwest::Client::builder().build()?,
+        provider: format!("http://{provider_addr}"),
+        token: tokio::sync::RwLock::new(String::new()),
+        refreshes: AtomicU64::new(0),
+        seq: AtomicU64::new(0),
+        run: format!(
+            "run{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        ),
+    });
+    crm.refresh_token().await?;
+
+    let store = DieselStore::connect(&config.store_url).await?;
+    store.sync_sites().await?;
+    let feed = self_healing::dashboard::LiveFeed::new();
+    let tally = Tally::default();
+    let notify = NotifyDispatcher::builder()
+        .notifier(SignedWebhook::new(
+            &format!("http://{hook_addr}/hooks/healing"),
+            "crm-demo-webhook-secret-0123456789",
+        )?)
+        .build()?;
+    let reconnect = crm.clone();
+    let refresh = crm.clone();
+    let healer = Healer::builder()
+        .store(store.clone())
+        .observer(feed.clone())
+        .observer(tally.clone())
+        .notify(notify)
+        .seed(config.seed)
+        .breaker(config.breaker)
+        .backoff(config.backoff.0, config.backoff.1)
+        .on_reconnect(Category::Database, move || {
+            let crm = reconnect.clone();
+            async move { crm.db.rebuild().await.map_err(Into::into) }
+        })
+        .on_refresh_credentials(Category::Api, move || {
+            let crm = refresh.clone();
+            async move { crm.refresh_token().await.map_err(Into::into) }
+        })
+        .build()?;
+    healer.clone().install()?;
+
+    let calls = Arc::new(Calls::default());
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..config.workers {
+        let crm = crm.clone();
+        let calls = calls.clone();
+        let config = config.clone();
+        let stop = stop.clone();
+        workers.push(tokio::spawn(async move {
+            driver(w as u64, &crm, &calls, &config, started, &stop).await;
+        }));
+    }
+    let progress = config.progress.then(|| {
+        let calls = calls.clone();
+        let healer = healer.clone();
+        let stop = stop.clone();
+        let duration = config.duration;
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let q = healer.queue_stats();
+                eprint!(
+                    "\r[{:>5.1}s/{:.0}s] calls {:>6}  healing events {:>5}   ",
+                    started.elapsed().as_secs_f64(),
+                    duration.as_secs_f64(),
+                    calls.total.load(Ordering::Relaxed),
+                    q.recorded,
+                );
+            }
+            eprintln!();
+        })
+    });
+    for w in workers {
+        w.await?;
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(p) = progress {
+        p.await?;
+    }
+    healer.flush().await;
+    // Let the notification dispatcher deliver what it has.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let crm_check = report::check_crm(&crm).await?;
+    let summary = report::summarize(&calls, &tally, &healer, &crm, started.elapsed());
+    Ok(Demo {
+        summary,
+        crm_check,
+        healer,
+        store,
+        feed,
+        inbox,
+        provider: provider_stats,
+        tally,
+        crm,
+    })
+}
+
+/// One client of the load driver: realistic traffic until the run is over.
+async fn driver(
+    worker: u64,
+    crm: &crm::Crm,
+    calls: &Calls,
+    config: &Config,
+    started: Instant,
+    stop: &AtomicBool,
+) {
+    let mut rng = fastrand::Rng::with_seed(config.seed.wrapping_mul(31).wrapping_add(worker));
+    let org = 1 + (worker as i64 % 3);
+    let mut contacts: Vec<i64> = Vec::new();
+    let mut deals: Vec<i64> = Vec::new();
+    let mut sessions: Vec<String> = Vec::new();
+    loop {
+        let n = calls.total.fetch_add(1, Ordering::Relaxed);
+        let frac = match config.max_calls {
+            Some(max) if n >= max => break,
+            Some(max) => n as f64 / max as f64,
+            None => started.elapsed().as_secs_f64() / config.duration.as_secs_f64(),
+        };
+        if started.elapsed() >= config.duration || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        crm.faults
+            .set_outage(frac >= config.outage.0 && frac < config.outage.1);
+        let roll = rng.u32(..100);
+        match roll {
+            0..=11 => {
+                let r = crm::create_contact(
+                    crm,
+                    org,
+                    format!("Contact {n}"),
+                    format!("c{n}@example.com"),
+                    crm.request_id(),
+                )
+                .await;
+                if let Ok(id) = &r {
+                    contacts.push(*id);
+                }
+                calls.record("createContact", &r);
+            }
+            12..=19 if !contacts.is_empty() => {
+                let id = contacts[rng.usize(..contacts.len())];
+                let r = crm::update_contact(crm, id, format!("Renamed {n}")).await;
+                calls.record("updateContact", &r);
+            }
+            20..=22 if contacts.len() > 3 => {
+                let id = contacts.swap_remove(rng.usize(..contacts.len()));
+                let r = crm::delete_contact(crm, id).await;
+                calls.record("deleteContact", &r);
+            }
+            23..=34 if !contacts.is_empty() => {
+                let id = contacts[rng.usize(..contacts.len())];
+                let r = crm::get_contact(crm, id).await;
+                calls.record("getContact", &r);
+            }
+            35..=46 => {
+                let r = crm::get_contacts(crm, org).await;
+                calls.record("getContacts", &r);
+            }
+            47..=53 => {
+                let r = crm::create_deal(
+                    crm,
+                    org,
+                    format!("Deal {n}"),
+                    1000 + rng.i64(0..9000),
+                    crm.request_id(),
+                )
+                .await;
+                if let Ok(id) = &r {
+                    deals.push(*id);
+                }
+                calls.record("createDeal", &r);
+            }
+            54..=58 if !deals.is_empty() => {
+                let id = deals[rng.usize(..deals.len())];
+                let r = crm::update_deal(crm, id, rng.i64(500..20_000)).await;
+                calls.record("updateDeal", &r);
+            }
+            59..=65 if !deals.is_empty() => {
+                let id = deals[rng.usize(..deals.len())];
+                // The client sends "archived" now and then: the CRM never learned that stage.
+                let stage = if rng.u32(..12) == 0 {
+                    "archived"
+                } else {
+                    crm::STAGES[rng.usize(..crm::STAGES.len())]
+                };
+                let r = crm::move_deal(crm, id, stage.to_owned()).await;
+                calls.record("moveDeal", &r);
+            }
+            66..=70 => {
+                let r = crm::add_credits(crm, org, 100, crm.request_id()).await;
+                calls.record("addCredits", &r);
+            }
+            71..=78 => {
+                let r = crm::use_credits(crm, org, 5, crm.request_id()).await;
+                calls.record("useCredits", &r);
+            }
+            79..=82 => {
+                let r =
+                    crm::start_onboarding(crm, format!("client{n}@example.com"), crm.request_id())
+                        .await;
+                if let Ok(t) = &r {
+                    sessions.push(t.clone());
+                }
+                calls.record("startOnboarding", &r);
+            }
+            83..=87 if !sessions.is_empty() => {
+                let t = sessions[rng.usize(..sessions.len())].clone();
+                let r = crm::save_step_response(crm, t, rng.u32(1..5), format!("answer {n}")).await;
+                calls.record("saveStepResponse", &r);
+            }
+            88..=94 if !sessions.is_empty() => {
+                let t = sessions.swap_remove(rng.usize(..sessions.len()));
+                let r = crm::complete_onboarding(crm, t).await;
+                calls.record("completeOnboarding", &r);
+            }
+            95..=99 => {
+                let r = crm::send_test_email(crm, format!("lead{n}@example.com")).await;
+                calls.record("api/test-email", &r);
+            }
+            _ => {
+                calls.total.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -22,12 +22,13 @@ fn fail(e: &CrmError) -> (StatusCode, String) {
 }
 
 /// `POST /api/onboarding/invite` (body: the client's email), `GET /api/onboarding/session/{token}`,
-/// `POST /api/test-email` (body: the recipient).
+/// `POST /api/test-email` (body: the recipient), `POST /api/seed-templates`.
 pub(crate) fn router(crm: Arc<Crm>) -> Router {
     Router::new()
         .route("/api/onboarding/invite", post(invite))
         .route("/api/onboarding/session/{token}", get(session))
         .route("/api/test-email", post(test_email))
+        .route("/api/seed-templates", post(seed_templates))
         .with_state(crm)
 }
 
@@ -70,4 +71,9 @@ async fn test_email(State(crm): State<Arc<Crm>>, to: String) -> Reply {
         .await
         .map_err(|e| fail(&e))?;
     Ok(Json(json!({ "sent": to })))
+}
+
+async fn seed_templates(State(crm): State<Arc<Crm>>) -> Reply {
+    let inserted = crm::seed_templates(&crm).await.map_err(|e| fail(&e))?;
+    Ok(Json(json!({ "inserted": inserted })))
 }

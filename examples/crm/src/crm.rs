@@ -9,7 +9,7 @@ use self_healing::self_healing;
 use tokio::sync::RwLock;
 
 use crate::db::Db;
-use crate::db::schema::{contacts, credits, deals, onboarding_sessions};
+use crate::db::schema::{contacts, credits, deals, onboarding_sessions, projects, templates};
 use crate::error::CrmError;
 use crate::faults::{DbFault, Faults};
 
@@ -300,6 +300,92 @@ pub(crate) async fn move_deal(crm: &Crm, id: i64, stage: String) -> Result<usize
     };
     crm.after(fault).await?;
     Ok(n)
+}
+
+// ---------------------------------------------------------------- projects
+
+/// Creates a project (non-idempotent: a re-run would create two).
+#[self_healing(source = "createProject", category = "database", idempotent = false)]
+pub(crate) async fn create_project(
+    crm: &Crm,
+    org: i64,
+    name: String,
+    request_id: String,
+) -> Result<i64, CrmError> {
+    let fault = crm.before(true).await?;
+    let id = {
+        let mut c = crm.db.conn().await?;
+        diesel::insert_into(projects::table)
+            .values((
+                projects::org_id.eq(org),
+                projects::name.eq(&name),
+                projects::status.eq("active"),
+                projects::request_id.eq(&request_id),
+            ))
+            .returning(projects::id)
+            .get_result::<i64>(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(id)
+}
+
+/// Changes a project's status (idempotent).
+#[self_healing(source = "updateProject", category = "database")]
+pub(crate) async fn update_project(crm: &Crm, id: i64, status: String) -> Result<usize, CrmError> {
+    let fault = crm.before(true).await?;
+    let n = {
+        let mut c = crm.db.conn().await?;
+        diesel::update(projects::table.find(id))
+            .set(projects::status.eq(&status))
+            .execute(&mut *c)
+            .await?
+    };
+    crm.after(fault).await?;
+    Ok(n)
+}
+
+/// Reads one project (a read: re-runs are safe).
+#[self_healing(source = "getProjectById", category = "database")]
+pub(crate) async fn get_project_by_id(crm: &Crm, id: i64) -> Result<Option<String>, CrmError> {
+    crm.before(false).await?;
+    let mut c = crm.db.conn().await?;
+    Ok(projects::table
+        .find(id)
+        .select(projects::name)
+        .first::<String>(&mut *c)
+        .await
+        .optional()?)
+}
+
+// ---------------------------------------------------------------- templates
+
+/// The onboarding templates every new organization starts from.
+const TEMPLATES: [(&str, &str); 3] = [
+    ("welcome", "Welcome aboard, {{name}}!"),
+    ("kickoff", "Your kickoff call is on {{date}}."),
+    ("checklist", "Please complete your onboarding checklist."),
+];
+
+/// Seeds the onboarding templates (idempotent by construction: `INSERT OR IGNORE` on unique
+/// names, so a re-run adds nothing).
+#[self_healing(source = "api/seed-templates", category = "database")]
+pub(crate) async fn seed_templates(crm: &Crm) -> Result<usize, CrmError> {
+    let fault = crm.before(true).await?;
+    let inserted = {
+        let mut c = crm.db.conn().await?;
+        let mut inserted = 0;
+        // One statement per row: diesel-async cannot batch SQLite inserts (diesel_async#277).
+        for (name, body) in TEMPLATES {
+            inserted += diesel::insert_or_ignore_into(templates::table)
+                .values((templates::name.eq(name), templates::body.eq(body)))
+                .execute(&mut *c)
+                .await?;
+        }
+        inserted
+    };
+    crm.after(fault).await?;
+    Ok(inserted)
 }
 
 // ---------------------------------------------------------------- onboarding

@@ -41,6 +41,22 @@ pub(crate) mod schema {
         }
     }
     diesel::table! {
+        projects (id) {
+            id -> BigInt,
+            org_id -> BigInt,
+            name -> Text,
+            status -> Text,
+            request_id -> Text,
+        }
+    }
+    diesel::table! {
+        templates (id) {
+            id -> BigInt,
+            name -> Text,
+            body -> Text,
+        }
+    }
+    diesel::table! {
         onboarding_sessions (id) {
             id -> BigInt,
             token -> Text,
@@ -64,6 +80,11 @@ CREATE TABLE IF NOT EXISTS deals (
 CREATE TABLE IF NOT EXISTS credits (
     id INTEGER PRIMARY KEY AUTOINCREMENT, org_id BIGINT NOT NULL, delta BIGINT NOT NULL,
     reason TEXT NOT NULL, request_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, org_id BIGINT NOT NULL, name TEXT NOT NULL,
+    status TEXT NOT NULL, request_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS onboarding_sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL, email TEXT NOT NULL,
     status TEXT NOT NULL, responses TEXT NOT NULL, request_id TEXT NOT NULL);

@@ -312,6 +312,7 @@ async fn driver(
     let mut contacts: Vec<i64> = Vec::new();
     let mut deals: Vec<i64> = Vec::new();
     let mut sessions: Vec<String> = Vec::new();
+    let mut projects: Vec<i64> = Vec::new();
     loop {
         let n = calls.total.fetch_add(1, Ordering::Relaxed);
         let frac = match config.max_calls {
@@ -355,7 +356,7 @@ async fn driver(
                 let r = crm::get_contact(crm, id).await;
                 calls.record("getContact", &r);
             }
-            35..=46 => {
+            35..=44 => {
                 let r = crm::get_contacts(crm, org).await;
                 calls.record("getContacts", &r);
             }
@@ -392,6 +393,25 @@ async fn driver(
             66..=70 => {
                 let r = crm::add_credits(crm, org, 100, crm.request_id()).await;
                 calls.record("addCredits", &r);
+            }
+            45 => {
+                let r =
+                    crm::create_project(crm, org, format!("Project {n}"), crm.request_id()).await;
+                if let Ok(id) = &r {
+                    projects.push(*id);
+                }
+                calls.record("createProject", &r);
+            }
+            46 if !projects.is_empty() => {
+                let id = projects[rng.usize(..projects.len())];
+                if rng.bool() {
+                    let status = ["active", "paused", "done"][rng.usize(..3)];
+                    let r = crm::update_project(crm, id, status.to_owned()).await;
+                    calls.record("updateProject", &r);
+                } else {
+                    let r = crm::get_project_by_id(crm, id).await;
+                    calls.record("getProjectById", &r);
+                }
             }
             71..=78 => {
                 let r = crm::use_credits(crm, org, 5, crm.request_id()).await;

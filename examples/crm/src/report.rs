@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use self_healing::Healer;
 
-use crate::db::schema::{contacts, credits, deals, onboarding_sessions};
+use crate::db::schema::{contacts, credits, deals, onboarding_sessions, projects};
 use crate::{Calls, CrmError, Tally};
 
 /// One line per source.
@@ -229,6 +229,10 @@ pub(crate) async fn check_crm(crm: &crate::crm::Crm) -> Result<CrmCheck, CrmErro
         .rows
         .insert("credits", credits::table.count().get_result(&mut *c).await?);
     check.rows.insert(
+        "projects",
+        projects::table.count().get_result(&mut *c).await?,
+    );
+    check.rows.insert(
         "onboarding_sessions",
         onboarding_sessions::table
             .count()
@@ -240,6 +244,9 @@ pub(crate) async fn check_crm(crm: &crate::crm::Crm) -> Result<CrmCheck, CrmErro
         .insert("contacts", dupes!(&mut *c, contacts));
     check.duplicated.insert("deals", dupes!(&mut *c, deals));
     check.duplicated.insert("credits", dupes!(&mut *c, credits));
+    check
+        .duplicated
+        .insert("projects", dupes!(&mut *c, projects));
     check
         .duplicated
         .insert("onboarding_sessions", dupes!(&mut *c, onboarding_sessions));

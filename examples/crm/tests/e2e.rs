@@ -201,6 +201,26 @@ async fn crm_demo_heals_every_fault_class() -> anyhow::Result<()> {
     )?;
     assert_eq!(session["email"], "new.client@example.com");
     assert_eq!(session["status"], "started");
+    // Seeding templates is idempotent by construction: a second seed inserts nothing.
+    let mut seeded = Vec::new();
+    for _ in 0..2 {
+        for _ in 0..10 {
+            let r = client
+                .post(format!("http://{addr}/api/seed-templates"))
+                .send()
+                .await?;
+            if r.status().is_success() {
+                let v: serde_json::Value = serde_json::from_str(&r.text().await?)?;
+                seeded.push(v["inserted"].as_u64().unwrap_or(u64::MAX));
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        seeded.last(),
+        Some(&0),
+        "the second seed adds nothing: {seeded:?}"
+    );
     let _ = stop.send(());
     server.await??;
     assert!(started.elapsed() < Duration::from_secs(30));

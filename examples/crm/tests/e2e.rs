@@ -223,6 +223,5 @@ async fn crm_demo_heals_every_fault_class() -> anyhow::Result<()> {
     );
     let _ = stop.send(());
     server.await??;
-    assert!(started.elapsed() < Duration::from_secs(30));
     Ok(())
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::crm::{self, Crm};
 use crate::db::schema::onboarding_sessions;
+use crate::db::with_conn;
 use crate::error::CrmError;
 
 type Reply = Result<Json<Value>, (StatusCode, String)>;
@@ -40,22 +41,7 @@ async fn invite(State(crm): State<Arc<Crm>>, email: String) -> Reply {
 }
 
 async fn session(State(crm): State<Arc<Crm>>, Path(token): Path<String>) -> Reply {
-    if crm.db.conn().await.is_err() {
-        crm.db.rebuild().await.map_err(|e| fail(&e))?;
-    }
-    let mut c = crm.db.conn().await.map_err(|e| fail(&e))?;
-    let row: Option<(String, String, String)> = onboarding_sessions::table
-        .filter(onboarding_sessions::token.eq(&token))
-        .select((
-            onboarding_sessions::email,
-            onboarding_sessions::status,
-            onboarding_sessions::responses,
-        ))
-        .first(&mut *c)
-        .await
-        .optional()
-        .map_err(|e| fail(&e.into()))?;
-    match row {
+    match session_row(&crm, &token).await.map_err(|e| fail(&e))? {
         Some((email, status, responses)) => Ok(Json(json!({
             "token": token,
             "email": email,
@@ -64,6 +50,25 @@ async fn session(State(crm): State<Arc<Crm>>, Path(token): Path<String>) -> Repl
         }))),
         None => Err((StatusCode::NOT_FOUND, "no such session".to_owned())),
     }
+}
+
+/// (email, status, responses) of one onboarding session.
+async fn session_row(crm: &Crm, token: &str) -> Result<Option<(String, String, String)>, CrmError> {
+    if crm.db.conn().await.is_err() {
+        crm.db.rebuild().await?;
+    }
+    Ok(with_conn!(crm.db, |c| {
+        onboarding_sessions::table
+            .filter(onboarding_sessions::token.eq(token))
+            .select((
+                onboarding_sessions::email,
+                onboarding_sessions::status,
+                onboarding_sessions::responses,
+            ))
+            .first(c)
+            .await
+            .optional()?
+    }))
 }
 
 async fn test_email(State(crm): State<Arc<Crm>>, to: String) -> Reply {

@@ -8,8 +8,8 @@ use diesel_async::RunQueryDsl;
 use self_healing::self_healing;
 use tokio::sync::RwLock;
 
-use crate::db::Db;
 use crate::db::schema::{contacts, credits, deals, onboarding_sessions, projects, templates};
+use crate::db::{Db, with_conn};
 use crate::error::CrmError;
 use crate::faults::{DbFault, Faults};
 
@@ -40,6 +40,8 @@ impl Crm {
     /// Runs the fault layer before a statement.
     async fn before(&self, write: bool) -> Result<DbFault, CrmError> {
         match self.faults.db(write) {
+            // Each backend's own word for "try again".
+            DbFault::Locked if self.db.is_postgres() => Err(CrmError::SerializationFailure),
             DbFault::Locked => Err(CrmError::Locked),
             DbFault::LostConnection => {
                 self.db.lose_connection().await;
@@ -83,12 +85,13 @@ impl Crm {
 
 /// Current balance of an organization.
 pub(crate) async fn balance(crm: &Crm, org: i64) -> Result<i64, CrmError> {
-    let mut c = crm.db.conn().await?;
-    let deltas: Vec<i64> = credits::table
-        .filter(credits::org_id.eq(org))
-        .select(credits::delta)
-        .load::<i64>(&mut *c)
-        .await?;
+    let deltas: Vec<i64> = with_conn!(crm.db, |c| {
+        credits::table
+            .filter(credits::org_id.eq(org))
+            .select(credits::delta)
+            .load::<i64>(c)
+            .await?
+    });
     Ok(deltas.iter().sum())
 }
 
@@ -96,8 +99,7 @@ async fn ledger(crm: &Crm, org: i64, delta: i64, reason: &str, rid: &str) -> Res
     let fault = crm.before(true).await?;
     // One connection for the write and the read-back: a "connection refused" after the write
     // would tell the healer the call never reached the database, and it would re-run it.
-    let balance = {
-        let mut c = crm.db.conn().await?;
+    let balance = with_conn!(crm.db, |c| {
         diesel::insert_into(credits::table)
             .values((
                 credits::org_id.eq(org),
@@ -114,7 +116,7 @@ async fn ledger(crm: &Crm, org: i64, delta: i64, reason: &str, rid: &str) -> Res
             .await?
             .iter()
             .sum()
-    };
+    });
     crm.after(fault).await?;
     Ok(balance)
 }
@@ -156,8 +158,7 @@ pub(crate) async fn create_contact(
     request_id: String,
 ) -> Result<i64, CrmError> {
     let fault = crm.before(true).await?;
-    let id = {
-        let mut c = crm.db.conn().await?;
+    let id = with_conn!(crm.db, |c| {
         diesel::insert_into(contacts::table)
             .values((
                 contacts::org_id.eq(org),
@@ -168,7 +169,7 @@ pub(crate) async fn create_contact(
             .returning(contacts::id)
             .get_result::<i64>(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(id)
 }
@@ -177,13 +178,12 @@ pub(crate) async fn create_contact(
 #[self_healing(source = "updateContact", category = "database")]
 pub(crate) async fn update_contact(crm: &Crm, id: i64, name: String) -> Result<usize, CrmError> {
     let fault = crm.before(true).await?;
-    let n = {
-        let mut c = crm.db.conn().await?;
+    let n = with_conn!(crm.db, |c| {
         diesel::update(contacts::table.find(id))
             .set(contacts::name.eq(&name))
             .execute(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(n)
 }
@@ -192,12 +192,11 @@ pub(crate) async fn update_contact(crm: &Crm, id: i64, name: String) -> Result<u
 #[self_healing(source = "deleteContact", category = "database")]
 pub(crate) async fn delete_contact(crm: &Crm, id: i64) -> Result<usize, CrmError> {
     let fault = crm.before(true).await?;
-    let n = {
-        let mut c = crm.db.conn().await?;
+    let n = with_conn!(crm.db, |c| {
         diesel::delete(contacts::table.find(id))
             .execute(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(n)
 }
@@ -206,13 +205,12 @@ pub(crate) async fn delete_contact(crm: &Crm, id: i64) -> Result<usize, CrmError
 #[self_healing(source = "getContact", category = "database", timeout = "150ms")]
 pub(crate) async fn get_contact(crm: &Crm, id: i64) -> Result<Option<String>, CrmError> {
     crm.before(false).await?;
-    let mut c = crm.db.conn().await?;
-    Ok(contacts::table
+    with_conn!(crm.db, |c| Ok(contacts::table
         .find(id)
         .select(contacts::name)
         .first::<String>(&mut *c)
         .await
-        .optional()?)
+        .optional()?))
 }
 
 /// The contact list of an organization, from the replica; served from cache during an outage.
@@ -227,14 +225,13 @@ pub(crate) async fn get_contacts(crm: &Crm, org: i64) -> Result<Vec<String>, Crm
         return Err(CrmError::Unavailable);
     }
     crm.before(false).await?;
-    let mut c = crm.db.conn().await?;
-    Ok(contacts::table
+    with_conn!(crm.db, |c| Ok(contacts::table
         .filter(contacts::org_id.eq(org))
         .select(contacts::name)
         .order(contacts::id.desc())
         .limit(20)
         .load::<String>(&mut *c)
-        .await?)
+        .await?))
 }
 
 // ---------------------------------------------------------------- deals
@@ -249,8 +246,7 @@ pub(crate) async fn create_deal(
     request_id: String,
 ) -> Result<i64, CrmError> {
     let fault = crm.before(true).await?;
-    let id = {
-        let mut c = crm.db.conn().await?;
+    let id = with_conn!(crm.db, |c| {
         diesel::insert_into(deals::table)
             .values((
                 deals::org_id.eq(org),
@@ -262,7 +258,7 @@ pub(crate) async fn create_deal(
             .returning(deals::id)
             .get_result::<i64>(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(id)
 }
@@ -271,13 +267,12 @@ pub(crate) async fn create_deal(
 #[self_healing(source = "updateDeal", category = "database")]
 pub(crate) async fn update_deal(crm: &Crm, id: i64, amount: i64) -> Result<usize, CrmError> {
     let fault = crm.before(true).await?;
-    let n = {
-        let mut c = crm.db.conn().await?;
+    let n = with_conn!(crm.db, |c| {
         diesel::update(deals::table.find(id))
             .set(deals::amount.eq(amount))
             .execute(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(n)
 }
@@ -291,13 +286,12 @@ pub(crate) async fn move_deal(crm: &Crm, id: i64, stage: String) -> Result<usize
         ))
     })?;
     let fault = crm.before(true).await?;
-    let n = {
-        let mut c = crm.db.conn().await?;
+    let n = with_conn!(crm.db, |c| {
         diesel::update(deals::table.find(id))
             .set(deals::stage.eq(STAGES[index]))
             .execute(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(n)
 }
@@ -313,8 +307,7 @@ pub(crate) async fn create_project(
     request_id: String,
 ) -> Result<i64, CrmError> {
     let fault = crm.before(true).await?;
-    let id = {
-        let mut c = crm.db.conn().await?;
+    let id = with_conn!(crm.db, |c| {
         diesel::insert_into(projects::table)
             .values((
                 projects::org_id.eq(org),
@@ -325,7 +318,7 @@ pub(crate) async fn create_project(
             .returning(projects::id)
             .get_result::<i64>(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(id)
 }
@@ -334,13 +327,12 @@ pub(crate) async fn create_project(
 #[self_healing(source = "updateProject", category = "database")]
 pub(crate) async fn update_project(crm: &Crm, id: i64, status: String) -> Result<usize, CrmError> {
     let fault = crm.before(true).await?;
-    let n = {
-        let mut c = crm.db.conn().await?;
+    let n = with_conn!(crm.db, |c| {
         diesel::update(projects::table.find(id))
             .set(projects::status.eq(&status))
             .execute(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(n)
 }
@@ -349,13 +341,12 @@ pub(crate) async fn update_project(crm: &Crm, id: i64, status: String) -> Result
 #[self_healing(source = "getProjectById", category = "database")]
 pub(crate) async fn get_project_by_id(crm: &Crm, id: i64) -> Result<Option<String>, CrmError> {
     crm.before(false).await?;
-    let mut c = crm.db.conn().await?;
-    Ok(projects::table
+    with_conn!(crm.db, |c| Ok(projects::table
         .find(id)
         .select(projects::name)
         .first::<String>(&mut *c)
         .await
-        .optional()?)
+        .optional()?))
 }
 
 // ---------------------------------------------------------------- templates
@@ -367,23 +358,24 @@ const TEMPLATES: [(&str, &str); 3] = [
     ("checklist", "Please complete your onboarding checklist."),
 ];
 
-/// Seeds the onboarding templates (idempotent by construction: `INSERT OR IGNORE` on unique
-/// names, so a re-run adds nothing).
+/// Seeds the onboarding templates (idempotent by construction: `ON CONFLICT (name) DO NOTHING`
+/// on unique names, so a re-run adds nothing).
 #[self_healing(source = "api/seed-templates", category = "database")]
 pub(crate) async fn seed_templates(crm: &Crm) -> Result<usize, CrmError> {
     let fault = crm.before(true).await?;
-    let inserted = {
-        let mut c = crm.db.conn().await?;
+    let inserted = with_conn!(crm.db, |c| {
         let mut inserted = 0;
         // One statement per row: diesel-async cannot batch SQLite inserts (diesel_async#277).
         for (name, body) in TEMPLATES {
-            inserted += diesel::insert_or_ignore_into(templates::table)
+            inserted += diesel::insert_into(templates::table)
                 .values((templates::name.eq(name), templates::body.eq(body)))
+                .on_conflict(templates::name)
+                .do_nothing()
                 .execute(&mut *c)
                 .await?;
         }
         inserted
-    };
+    });
     crm.after(fault).await?;
     Ok(inserted)
 }
@@ -399,8 +391,7 @@ pub(crate) async fn start_onboarding(
 ) -> Result<String, CrmError> {
     let fault = crm.before(true).await?;
     let token = format!("onb-{request_id}");
-    {
-        let mut c = crm.db.conn().await?;
+    with_conn!(crm.db, |c| {
         diesel::insert_into(onboarding_sessions::table)
             .values((
                 onboarding_sessions::token.eq(&token),
@@ -411,7 +402,7 @@ pub(crate) async fn start_onboarding(
             ))
             .execute(&mut *c)
             .await?;
-    }
+    });
     crm.after(fault).await?;
     Ok(token)
 }
@@ -425,8 +416,7 @@ pub(crate) async fn save_step_response(
     answer: String,
 ) -> Result<usize, CrmError> {
     let fault = crm.before(true).await?;
-    let n = {
-        let mut c = crm.db.conn().await?;
+    let n = with_conn!(crm.db, |c| {
         let current: Option<String> = onboarding_sessions::table
             .filter(onboarding_sessions::token.eq(&token))
             .select(onboarding_sessions::responses)
@@ -442,7 +432,7 @@ pub(crate) async fn save_step_response(
             .set(onboarding_sessions::responses.eq(json))
             .execute(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(n)
 }
@@ -451,13 +441,12 @@ pub(crate) async fn save_step_response(
 #[self_healing(source = "completeOnboarding", category = "database")]
 pub(crate) async fn complete_onboarding(crm: &Crm, token: String) -> Result<usize, CrmError> {
     let fault = crm.before(true).await?;
-    let n = {
-        let mut c = crm.db.conn().await?;
+    let n = with_conn!(crm.db, |c| {
         diesel::update(onboarding_sessions::table.filter(onboarding_sessions::token.eq(&token)))
             .set(onboarding_sessions::status.eq("completed"))
             .execute(&mut *c)
             .await?
-    };
+    });
     crm.after(fault).await?;
     Ok(n)
 }

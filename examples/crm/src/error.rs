@@ -9,6 +9,9 @@ pub enum CrmError {
     /// SQLite said the database is locked (a transient fault).
     #[error("database is locked")]
     Locked,
+    /// PostgreSQL aborted the transaction under contention (the same transient fault there).
+    #[error("could not serialize access due to concurrent update")]
+    SerializationFailure,
     /// The connection died mid-call.
     #[error("connection reset by peer")]
     ConnectionLost,

@@ -1,4 +1,9 @@
 //! The fault layer: a seeded RNG decides, per call, which real fault a CRM action runs into.
+//!
+//! Each client of the load driver draws from a stream of its own ([`Faults::for_client`]), so
+//! the faults a client meets do not depend on how the clients interleave: the same seed gives
+//! every client the same faults in the same order. Calls outside a client (the HTTP API) share
+//! one stream.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,6 +36,11 @@ impl Default for FaultRates {
     }
 }
 
+tokio::task_local! {
+    /// The fault stream of the load-driver client this task is.
+    static CLIENT_RNG: std::cell::RefCell<fastrand::Rng>;
+}
+
 /// What the fault layer decided for one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbFault {
@@ -44,6 +54,8 @@ pub(crate) enum DbFault {
 /// The fault layer's state.
 #[derive(Debug)]
 pub(crate) struct Faults {
+    seed: u64,
+    /// The stream of calls outside a load-driver client.
     rng: Mutex<fastrand::Rng>,
     pub(crate) rates: FaultRates,
     outage: AtomicBool,
@@ -53,6 +65,7 @@ pub(crate) struct Faults {
 impl Faults {
     pub(crate) fn new(seed: u64, rates: FaultRates) -> Faults {
         Faults {
+            seed,
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_fa17)),
             rates,
             outage: AtomicBool::new(false),
@@ -60,8 +73,17 @@ impl Faults {
         }
     }
 
+    /// Runs `client` (one client of the load driver) with a fault stream of its own, seeded
+    /// from the run's seed and `id`.
+    pub(crate) async fn for_client<F: std::future::Future>(&self, id: u64, client: F) -> F::Output {
+        let rng = fastrand::Rng::with_seed(self.seed ^ 0x5eed_fa17 ^ id.wrapping_mul(0x9e37_79b9));
+        CLIENT_RNG.scope(std::cell::RefCell::new(rng), client).await
+    }
+
     pub(crate) fn db(&self, write: bool) -> DbFault {
-        let roll = self.rng.lock().expect("fault rng").f64();
+        let roll = CLIENT_RNG
+            .try_with(|rng| rng.borrow_mut().f64())
+            .unwrap_or_else(|_| self.rng.lock().expect("fault rng").f64());
         let r = &self.rates;
         let mut edge = r.locked;
         let fault = if roll < edge {

@@ -1,6 +1,7 @@
-//! The CRM demo of self-healing: a small CRM over Diesel (contacts, deals, credits, client
-//! onboarding) whose actions are wrapped by `#[self_healing]`, a fault layer that makes them
-//! fail for real, a load driver, and the dashboard.
+//! The CRM demo of self-healing: a small CRM over Diesel (contacts, deals, credits, projects,
+//! client onboarding; SQLite, or PostgreSQL with the `postgres` feature) whose actions are
+//! wrapped by `#[self_healing]`, a fault layer that makes them fail for real, a load driver with
+//! a progress bar, and the dashboard.
 //!
 //! The binary `crm` runs [`run`] and then serves the dashboard; the end-to-end test runs [`run`]
 //! with a fixed number of calls and seed.
@@ -14,13 +15,16 @@ mod crm;
 mod db;
 mod error;
 mod faults;
+mod progress;
 mod provider;
 mod report;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use self_healing::event::{EventObserver, Observed};
 use self_healing::notify::{NotifyDispatcher, SignedWebhook};
@@ -44,7 +48,8 @@ pub struct Config {
     pub workers: usize,
     /// The healing store (events, patterns): `sqlite://…` or `postgres://…`.
     pub store_url: String,
-    /// The CRM's own SQLite database (a path).
+    /// The CRM's own tables: a SQLite path (`sqlite://PATH` too) or, with the `postgres`
+    /// feature, a `postgres://…` URL.
     pub crm_database: String,
     /// Fault rates.
     pub faults: FaultRates,
@@ -52,7 +57,7 @@ pub struct Config {
     pub provider: ProviderConfig,
     /// The contacts outage window, as fractions of the run (calls or time).
     pub outage: (f64, f64),
-    /// Print a progress line and the webhook notifications.
+    /// Draw a progress bar on stderr (when it is a terminal) and print the webhook notifications.
     pub progress: bool,
     /// Backoff of re-runs (base, max).
     pub backoff: (Duration, Duration),
@@ -122,6 +127,18 @@ impl Tally {
         self.inner.lock().expect("tally").rows.clone()
     }
 
+    /// (healed, not healed) calls so far.
+    pub fn outcomes(&self) -> (u64, u64) {
+        let t = self.inner.lock().expect("tally");
+        t.rows.iter().fold((0, 0), |(h, f), ((_, _, outcome), n)| {
+            if outcome == "healed" {
+                (h + n, f)
+            } else {
+                (h, f + n)
+            }
+        })
+    }
+
     /// (source, error class) → calls.
     pub fn classes(&self) -> BTreeMap<(String, String), u64> {
         self.inner.lock().expect("tally").classes.clone()
@@ -185,7 +202,15 @@ impl Demo {
 pub async fn run(config: Config) -> anyhow::Result<Demo> {
     let (provider_addr, provider_stats) =
         provider::spawn_provider(config.provider.clone(), config.seed).await?;
-    let (hook_addr, inbox) = provider::spawn_webhook_receiver(!config.progress).await?;
+    let bar = progress::bar(
+        match config.max_calls {
+            Some(n) => progress::Span::Calls(n),
+            None => progress::Span::Time(config.duration),
+        },
+        config.progress,
+    );
+    let (hook_addr, inbox) =
+        provider::spawn_webhook_receiver(config.progress.then(|| bar.clone())).await?;
 
     // reqwest is built with `rustls-no-provider` in this workspace; the demo talks plain HTTP
     // on loopback but the client builder still wants a provider.
@@ -249,36 +274,44 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
         let config = config.clone();
         let stop = stop.clone();
         workers.push(tokio::spawn(async move {
-            driver(w as u64, &crm, &calls, &config, started, &stop).await;
+            let client = driver(w as u64, &crm, &calls, &config, started, &stop);
+            crm.faults.for_client(w as u64, client).await;
         }));
     }
-    let progress = config.progress.then(|| {
-        let calls = calls.clone();
-        let healer = healer.clone();
-        let stop = stop.clone();
-        let duration = config.duration;
+    let progress = {
+        let (bar, calls, healer, tally, stop) = (
+            bar.clone(),
+            calls.clone(),
+            healer.clone(),
+            tally.clone(),
+            stop.clone(),
+        );
+        let by_calls = config.max_calls.is_some();
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let q = healer.queue_stats();
-                eprint!(
-                    "\r[{:>5.1}s/{:.0}s] calls {:>6}  healing events {:>5}   ",
-                    started.elapsed().as_secs_f64(),
-                    duration.as_secs_f64(),
-                    calls.total.load(Ordering::Relaxed),
-                    q.recorded,
-                );
+                let done = calls.total.load(Ordering::Relaxed);
+                bar.set_position(if by_calls {
+                    done
+                } else {
+                    started.elapsed().as_millis().try_into().unwrap_or(u64::MAX)
+                });
+                let (healed, failed) = tally.outcomes();
+                bar.set_message(progress::message(
+                    done,
+                    healed,
+                    failed,
+                    healer.queue_stats().recorded,
+                ));
+                tokio::time::sleep(Duration::from_millis(125)).await;
             }
-            eprintln!();
         })
-    });
+    };
     for w in workers {
         w.await?;
     }
     stop.store(true, Ordering::Relaxed);
-    if let Some(p) = progress {
-        p.await?;
-    }
+    progress.await?;
+    bar.finish_and_clear();
     healer.flush().await;
     // Let the notification dispatcher deliver what it has.
     tokio::time::sleep(Duration::from_millis(300)).await;

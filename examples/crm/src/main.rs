@@ -17,12 +17,19 @@ struct Args {
     /// Quit after the summary instead of serving the dashboard.
     #[arg(long)]
     exit: bool,
-    /// The healing store.
-    #[arg(long, default_value = "sqlite://self-healing-demo.db")]
+    /// The healing store: `sqlite://PATH`, or `postgres://…` (build with `--features postgres`).
+    /// With PostgreSQL the CRM's own tables go there too, unless `--crm-database` says otherwise.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://self-healing-demo.db"
+    )]
     database_url: String,
-    /// The CRM's own SQLite database.
-    #[arg(long, default_value = "crm-demo.db")]
-    crm_database: String,
+    /// The CRM's own tables (contacts, deals, credits, …): a SQLite path or a `postgres://` URL.
+    /// Default: `crm-demo.db` next to a SQLite store, the store's database with PostgreSQL.
+    #[arg(long)]
+    crm_database: Option<String>,
     /// The dashboard's address (loopback only: no admin token is set).
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: std::net::SocketAddr,
@@ -31,11 +38,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let crm_database = args
+        .crm_database
+        .unwrap_or_else(|| default_crm_database(&args.database_url));
     let config = self_healing_crm::Config {
         seed: args.seed,
         duration: args.duration,
         store_url: args.database_url,
-        crm_database: args.crm_database,
+        crm_database,
         ..Default::default()
     };
     println!(
@@ -82,4 +92,15 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// The CRM's tables follow a PostgreSQL store into its database; next to a SQLite store they get
+/// their own file.
+fn default_crm_database(store_url: &str) -> String {
+    let lower = store_url.trim().to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        store_url.trim().to_owned()
+    } else {
+        "crm-demo.db".to_owned()
+    }
 }

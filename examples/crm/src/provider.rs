@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
@@ -151,8 +153,10 @@ pub struct Inbox {
     pub bodies: Mutex<Vec<String>>,
 }
 
+/// The admins' webhook: keeps every body; prints each title above the progress bar when one is
+/// given.
 pub(crate) async fn spawn_webhook_receiver(
-    quiet: bool,
+    print_to: Option<indicatif::ProgressBar>,
 ) -> std::io::Result<(SocketAddr, Arc<Inbox>)> {
     let inbox = Arc::new(Inbox::default());
     let app = Router::new()
@@ -160,14 +164,14 @@ pub(crate) async fn spawn_webhook_receiver(
             "/hooks/healing",
             post(
                 move |State(inbox): State<Arc<Inbox>>, body: String| async move {
-                    if !quiet {
+                    if let Some(bar) = &print_to {
                         let title = serde_json::from_str::<serde_json::Value>(&body)
                             .ok()
                             .and_then(|v| {
                                 v.get("title").and_then(|t| t.as_str()).map(str::to_owned)
                             })
                             .unwrap_or_else(|| body.chars().take(160).collect());
-                        println!("\n[admin webhook] {title}");
+                        bar.suspend(|| println!("[admin webhook] {title}"));
                     }
                     inbox.bodies.lock().expect("inbox").push(body);
                     StatusCode::NO_CONTENT

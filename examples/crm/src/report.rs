@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 use self_healing::Healer;
 
 use crate::db::schema::{contacts, credits, deals, onboarding_sessions, projects};
+use crate::db::with_conn;
 use crate::{Calls, CrmError, Tally};
 
 /// One line per source.
@@ -216,39 +217,41 @@ pub(crate) async fn check_crm(crm: &crate::crm::Crm) -> Result<CrmCheck, CrmErro
     if crm.db.conn().await.is_err() {
         crm.db.rebuild().await?;
     }
-    let mut c = crm.db.conn().await?;
-    let mut check = CrmCheck::default();
-    check.rows.insert(
-        "contacts",
-        contacts::table.count().get_result(&mut *c).await?,
-    );
-    check
-        .rows
-        .insert("deals", deals::table.count().get_result(&mut *c).await?);
-    check
-        .rows
-        .insert("credits", credits::table.count().get_result(&mut *c).await?);
-    check.rows.insert(
-        "projects",
-        projects::table.count().get_result(&mut *c).await?,
-    );
-    check.rows.insert(
-        "onboarding_sessions",
-        onboarding_sessions::table
-            .count()
-            .get_result(&mut *c)
-            .await?,
-    );
-    check
-        .duplicated
-        .insert("contacts", dupes!(&mut *c, contacts));
-    check.duplicated.insert("deals", dupes!(&mut *c, deals));
-    check.duplicated.insert("credits", dupes!(&mut *c, credits));
-    check
-        .duplicated
-        .insert("projects", dupes!(&mut *c, projects));
-    check
-        .duplicated
-        .insert("onboarding_sessions", dupes!(&mut *c, onboarding_sessions));
+    let check = with_conn!(crm.db, |c| {
+        let mut check = CrmCheck::default();
+        check.rows.insert(
+            "contacts",
+            contacts::table.count().get_result(&mut *c).await?,
+        );
+        check
+            .rows
+            .insert("deals", deals::table.count().get_result(&mut *c).await?);
+        check
+            .rows
+            .insert("credits", credits::table.count().get_result(&mut *c).await?);
+        check.rows.insert(
+            "projects",
+            projects::table.count().get_result(&mut *c).await?,
+        );
+        check.rows.insert(
+            "onboarding_sessions",
+            onboarding_sessions::table
+                .count()
+                .get_result(&mut *c)
+                .await?,
+        );
+        check
+            .duplicated
+            .insert("contacts", dupes!(&mut *c, contacts));
+        check.duplicated.insert("deals", dupes!(&mut *c, deals));
+        check.duplicated.insert("credits", dupes!(&mut *c, credits));
+        check
+            .duplicated
+            .insert("projects", dupes!(&mut *c, projects));
+        check
+            .duplicated
+            .insert("onboarding_sessions", dupes!(&mut *c, onboarding_sessions));
+        check
+    });
     Ok(check)
 }

@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -18,6 +17,7 @@ use self_healing_runtime::diagnosis::{ErrorClass, Fingerprint, Severity};
 use self_healing_runtime::event::{DiagnosisRecord, EventStore, HealingEvent, Step, StepResult};
 use self_healing_runtime::{Category, Outcome, Site};
 use self_healing_store::{DieselStore, HealthCheckRecord, HealthStatus};
+use self_healing_testkit::FreshPostgres;
 use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-admin-token-0123456789";
@@ -27,9 +27,6 @@ pub const XSS: &str =
     "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"> boom";
 /// Its source.
 pub const XSS_SOURCE: &str = "renderProfile";
-
-pub const PG_URL_VAR: &str = "SELF_HEALING_TEST_POSTGRES_URL";
-pub const PG_REQUIRED_VAR: &str = "SELF_HEALING_REQUIRE_POSTGRES";
 
 /// A static call site registered in this test binary's site registry, as `site!` declares one.
 #[macro_export]
@@ -55,7 +52,7 @@ macro_rules! test_site {
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
+    _pg: Option<FreshPostgres>,
 }
 
 impl TestDb {
@@ -65,7 +62,7 @@ impl TestDb {
         TestDb {
             url,
             _dir: Some(dir),
-            pg: None,
+            _pg: None,
         }
     }
 
@@ -73,47 +70,17 @@ impl TestDb {
     /// `SELF_HEALING_TEST_POSTGRES_URL` is unset; a panic instead when
     /// `SELF_HEALING_REQUIRE_POSTGRES=1`.
     pub async fn postgres() -> Option<TestDb> {
-        let required = std::env::var(PG_REQUIRED_VAR).is_ok_and(|v| v == "1" || v == "true");
-        let admin = std::env::var(PG_URL_VAR)
-            .ok()
-            .filter(|u| !u.trim().is_empty());
-        let Some(admin) = admin else {
-            assert!(
-                !required,
-                "{PG_REQUIRED_VAR}=1 but {PG_URL_VAR} is not set: set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/postgres"
-            );
-            skip_once(&format!(
-                "skipped: dashboard tests on PostgreSQL (set {PG_URL_VAR} to run them)"
-            ));
-            return None;
-        };
-        if !cfg!(feature = "postgres") {
-            assert!(
-                !required,
-                "{PG_REQUIRED_VAR}=1 but the tests were built without the `postgres` feature: run `cargo test -p self-healing-dashboard --features postgres`"
-            );
-            skip_once(
-                "skipped: dashboard tests on PostgreSQL (built without the `postgres` feature)",
-            );
-            return None;
-        }
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "sh_dash_{}_{}_{:08x}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed),
-            fastrand::u32(..)
-        );
-        if let Err(e) = pg_execute(&admin, &format!("CREATE DATABASE {name}")).await {
-            panic!(
-                "PostgreSQL at {} refused CREATE DATABASE ({e}); unset {PG_URL_VAR} to skip these tests",
-                self_healing_store::mask_password(&admin)
-            );
-        }
+        let pg = FreshPostgres::create(
+            "sh_dash",
+            "dashboard tests",
+            cfg!(feature = "postgres"),
+            "`--features postgres` (cargo test -p self-healing-dashboard --features postgres)",
+        )
+        .await?;
         Some(TestDb {
-            url: with_database(&admin, &name),
+            url: pg.url().to_owned(),
             _dir: None,
-            pg: Some((admin, name)),
+            _pg: Some(pg),
         })
     }
 
@@ -123,64 +90,6 @@ impl TestDb {
             .connect()
             .await
             .expect("connect to the test store")
-    }
-}
-
-fn skip_once(line: &str) {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| eprintln!("{line}"));
-}
-
-/// `admin` with its database name replaced by `name`.
-fn with_database(admin: &str, name: &str) -> String {
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-#[cfg(feature = "postgres")]
-async fn pg_execute(url: &str, sql: &str) -> Result<(), String> {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let mut c = AsyncPgConnection::establish(url)
-        .await
-        .map_err(|e| e.to_string())?;
-    diesel::sql_query(sql)
-        .execute(&mut c)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-#[cfg(not(feature = "postgres"))]
-async fn pg_execute(_: &str, _: &str) -> Result<(), String> {
-    Err("built without the postgres feature".into())
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg.take() {
-            // A thread of its own: this may run inside a runtime that is shutting down.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                let _ = rt.block_on(pg_execute(
-                    &admin,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                ));
-            })
-            .join();
-        }
     }
 }
 

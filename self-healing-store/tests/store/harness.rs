@@ -2,10 +2,9 @@
 //! proxy that can cut connections, and builders of events.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use diesel::QueryableByName;
@@ -14,9 +13,8 @@ use self_healing_runtime::diagnosis::{ErrorClass, Fingerprint, Severity};
 use self_healing_runtime::event::{DiagnosisRecord, HealingEvent, Step, StepResult};
 use self_healing_runtime::{Category, Outcome};
 use self_healing_store::{Backend, DieselStore, StoreBuilder};
-
-pub(crate) const PG_URL_VAR: &str = "SELF_HEALING_TEST_POSTGRES_URL";
-pub(crate) const PG_REQUIRED_VAR: &str = "SELF_HEALING_REQUIRE_POSTGRES";
+use self_healing_testkit::FreshPostgres;
+pub(crate) use self_healing_testkit::{PG_URL_VAR, with_database};
 
 /// A database for one test; dropping it removes it.
 pub(crate) struct TestDb {
@@ -26,8 +24,8 @@ pub(crate) struct TestDb {
     /// SQLite: the file path.
     pub(crate) path: Option<std::path::PathBuf>,
     _dir: Option<tempfile::TempDir>,
-    /// PostgreSQL: the server's URL and the database's name, to drop it.
-    pg_admin: Option<(String, String)>,
+    /// PostgreSQL: the database, dropped with this value.
+    _pg: Option<FreshPostgres>,
 }
 
 impl TestDb {
@@ -39,7 +37,7 @@ impl TestDb {
             url: format!("sqlite://{}", path.display()),
             path: Some(path),
             _dir: Some(dir),
-            pg_admin: None,
+            _pg: None,
         }
     }
 
@@ -47,49 +45,19 @@ impl TestDb {
     /// `SELF_HEALING_TEST_POSTGRES_URL` is unset; panics instead when
     /// `SELF_HEALING_REQUIRE_POSTGRES=1` is set.
     pub(crate) async fn postgres() -> Option<TestDb> {
-        let required = std::env::var(PG_REQUIRED_VAR).is_ok_and(|v| v == "1" || v == "true");
-        let url = std::env::var(PG_URL_VAR)
-            .ok()
-            .filter(|u| !u.trim().is_empty());
-        let Some(admin) = url else {
-            assert!(
-                !required,
-                "{PG_REQUIRED_VAR}=1 but {PG_URL_VAR} is not set: set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/postgres"
-            );
-            skip_once(&format!(
-                "skipped: PostgreSQL tests (set {PG_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres to run them)"
-            ));
-            return None;
-        };
-        if !cfg!(feature = "postgres") {
-            assert!(
-                !required,
-                "{PG_REQUIRED_VAR}=1 but the tests were built without the `postgres` feature: run `cargo test -p self-healing-store --features postgres`"
-            );
-            skip_once(
-                "skipped: PostgreSQL tests (built without the `postgres` feature: run `cargo test -p self-healing-store --features postgres`)",
-            );
-            return None;
-        }
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "sh_test_{}_{}_{:08x}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed),
-            fastrand::u32(..)
-        );
-        if let Err(e) = pg_execute(&admin, &format!("CREATE DATABASE {name}")).await {
-            panic!(
-                "PostgreSQL at {} is unreachable or refused CREATE DATABASE ({e}); unset {PG_URL_VAR} to skip these tests",
-                self_healing_store::mask_password(&admin)
-            );
-        }
+        let pg = FreshPostgres::create(
+            "sh_test",
+            "store tests",
+            cfg!(feature = "postgres"),
+            "`--features postgres` (cargo test -p self-healing-store --features postgres)",
+        )
+        .await?;
         Some(TestDb {
             backend: Backend::Postgres,
-            url: with_database(&admin, &name),
+            url: pg.url().to_owned(),
             path: None,
             _dir: None,
-            pg_admin: Some((admin, name)),
+            _pg: Some(pg),
         })
     }
 
@@ -165,60 +133,6 @@ impl<T: Send> PgLoadable for T {
     async fn load_pg(_: &str, _: &str) -> Vec<T> {
         unreachable!("built without the postgres feature")
     }
-}
-
-#[cfg(feature = "postgres")]
-pub(crate) async fn pg_execute(url: &str, sql: &str) -> Result<(), String> {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let mut c = AsyncPgConnection::establish(url)
-        .await
-        .map_err(|e| e.to_string())?;
-    diesel::sql_query(sql)
-        .execute(&mut c)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-#[cfg(not(feature = "postgres"))]
-pub(crate) async fn pg_execute(_: &str, _: &str) -> Result<(), String> {
-    Err("built without the postgres feature".into())
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg_admin.take() {
-            // A thread of its own: this may run inside a runtime that is shutting down.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(pg_execute(
-                    &admin,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                ))
-            })
-            .join();
-        }
-    }
-}
-
-/// Prints `line` once per test binary, past libtest's output capture.
-fn skip_once(line: &str) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
-    });
-}
-
-/// `url` with its database (path) replaced by `name`.
-pub(crate) fn with_database(url: &str, name: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let (head, rest) = url.split_at(start);
-    let path_start = rest.find('/').unwrap_or(rest.len());
-    let query = rest.find('?').map_or("", |q| &rest[q..]);
-    format!("{head}{}/{name}{query}", &rest[..path_start])
 }
 
 /// `url` with its host and port replaced by `addr`.

@@ -32,6 +32,8 @@ mod queue;
 mod rejected;
 pub mod scrub;
 pub mod selection;
+#[cfg(any(feature = "llm", feature = "notify"))]
+mod setting_error;
 mod site;
 mod site_state;
 pub mod strategy;
@@ -49,5 +51,7 @@ pub use healer::{ConfigError, Healer, HealerBuilder, WithHealer, WithHealerExt, 
 pub use hooks::{HookKind, HookScope};
 pub use queue::QueueStats;
 pub use rejected::Rejected;
+#[cfg(any(feature = "llm", feature = "notify"))]
+pub use setting_error::SettingError;
 pub use site::{Category, Site, SiteInfo, SiteOptions, SiteReport, UnknownCategory, sites};
 pub use strategy::{Plan, Strategy};

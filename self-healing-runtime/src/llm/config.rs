@@ -8,22 +8,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The default `OPENAI_MODEL`: a model with structured outputs.
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
-/// A setting the LLM analyzer cannot work with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LlmConfigError {
-    /// The setting (an environment variable or a builder method).
-    pub setting: &'static str,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for LlmConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.setting, self.reason)
-    }
-}
-
-impl std::error::Error for LlmConfigError {}
+/// A setting the LLM analyzer cannot work with (the variable or builder method, and why).
+pub type LlmConfigError = crate::SettingError;
 
 /// How the LLM analyzer talks to an OpenAI-compatible server and how much it may ask.
 ///

@@ -1,6 +1,5 @@
 //! Channels and triggers from the environment, and the error for unusable settings.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,22 +7,9 @@ use super::{EmailApi, Notifier, SignedWebhook, SlackWebhook};
 use crate::diagnosis::Severity;
 use crate::event::{HealingEvent, Outcome};
 
-/// A notification setting that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotifyConfigError {
-    /// The setting (an environment variable or a builder method).
-    pub setting: &'static str,
-    /// What is wrong with it (never the secret itself).
-    pub reason: String,
-}
-
-impl fmt::Display for NotifyConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {}", self.setting, self.reason)
-    }
-}
-
-impl std::error::Error for NotifyConfigError {}
+/// A notification setting that cannot work (the variable or builder method, and why; never the
+/// secret itself).
+pub type NotifyConfigError = crate::SettingError;
 
 /// Which failures admins hear about.
 ///

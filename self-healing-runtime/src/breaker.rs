@@ -170,6 +170,23 @@ impl Breaker {
         }
     }
 
+    /// Admits a probe now, whatever the pause: for the re-run of a failed probe that a hook
+    /// repaired on the caller's side (a refreshed credential, a rebuilt connection). Without it
+    /// every later probe would meet the same stale credential and the circuit would never
+    /// close. Its result counts like any probe's.
+    pub fn admit_repaired_probe(&mut self, now: Instant) -> Admission {
+        match self.state {
+            CircuitState::Open => {
+                self.state = CircuitState::HalfOpen;
+                self.opened_at = now;
+                self.probes_out = 1;
+                self.probes_ok = 0;
+                Admission::Probe
+            }
+            _ => self.admit(now),
+        }
+    }
+
     /// Records the result of a call that was admitted. Returns the state after it.
     pub fn record(&mut self, now: Instant, ok: bool, duration: Duration) -> CircuitState {
         let slow = self.config.slow_call.is_some_and(|limit| duration >= limit);
@@ -292,6 +309,29 @@ mod tests {
         assert_eq!(b.admit(later), Admission::Probe);
         assert_eq!(b.record(later, false, Duration::ZERO), CircuitState::Open);
         assert_eq!(b.admit(later + Duration::from_secs(1)), Admission::Reject);
+    }
+
+    #[test]
+    fn a_repaired_probe_is_admitted_at_once_and_counts_like_a_probe() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(
+            BreakerConfig {
+                half_open_probes: 1,
+                ..cfg()
+            },
+            t0,
+        );
+        for _ in 0..4 {
+            b.record(t0, false, Duration::ZERO);
+        }
+        let later = t0 + Duration::from_secs(6);
+        assert_eq!(b.admit(later), Admission::Probe);
+        assert_eq!(b.record(later, false, Duration::ZERO), CircuitState::Open);
+        // Within the pause a plain call is refused; the repaired re-run of the probe is not.
+        assert_eq!(b.admit(later), Admission::Reject);
+        assert_eq!(b.admit_repaired_probe(later), Admission::Probe);
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        assert_eq!(b.record(later, true, Duration::ZERO), CircuitState::Closed);
     }
 
     #[test]

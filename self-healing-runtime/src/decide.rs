@@ -72,6 +72,8 @@ pub(crate) struct Decider {
     fast_failed: bool,
     /// The failed attempt was refused by the open circuit (the body did not run).
     refused_by_circuit: bool,
+    /// The next attempt re-runs a failed probe after a repair hook: admit it as a probe.
+    repaired_probe: bool,
     finished: bool,
 }
 
@@ -103,6 +105,7 @@ impl Decider {
             escalated: false,
             fast_failed: false,
             refused_by_circuit: false,
+            repaired_probe: false,
             finished: false,
         }
     }
@@ -139,10 +142,14 @@ impl Decider {
     pub(crate) fn admit_circuit(&mut self) -> Admission {
         let config = self.healer.inner.config.breaker;
         let now = Instant::now();
-        let admission = self
-            .site
-            .state()
-            .with_breaker(config, now, |b| b.admit(now));
+        let repaired = std::mem::take(&mut self.repaired_probe);
+        let admission = self.site.state().with_breaker(config, now, |b| {
+            if repaired {
+                b.admit_repaired_probe(now)
+            } else {
+                b.admit(now)
+            }
+        });
         self.admission = admission;
         admission
     }
@@ -334,7 +341,7 @@ impl Decider {
             match plan {
                 Plan::NotApplicable(why) => self.steps.push(step(name, why)),
                 Plan::Rerun { delay, hook } => {
-                    if let Some(refusal) = self.refuse_rerun(&diagnosis, delay) {
+                    if let Some(refusal) = self.refuse_rerun(&diagnosis, delay, hook.is_some()) {
                         self.steps.push(step(name, refusal));
                         continue;
                     }
@@ -356,6 +363,7 @@ impl Decider {
                         continue;
                     }
                     tracing::debug!(delay_ms = delay.as_millis() as u64, "re-running");
+                    self.repaired_probe = self.site.circuit() == CircuitState::Open;
                     self.act(name);
                     return Candidate::Rerun(Action {
                         delay,
@@ -364,7 +372,7 @@ impl Decider {
                     });
                 }
                 Plan::RerunWhenCapacity => {
-                    if let Some(refusal) = self.refuse_rerun(&diagnosis, Duration::ZERO) {
+                    if let Some(refusal) = self.refuse_rerun(&diagnosis, Duration::ZERO, false) {
                         self.steps.push(step(name, refusal));
                         continue;
                     }
@@ -410,8 +418,13 @@ impl Decider {
         self.give_up()
     }
 
-    /// Why a re-run must not happen now, if it must not.
-    fn refuse_rerun(&self, diagnosis: &Diagnosis, delay: Duration) -> Option<&'static str> {
+    /// Why a re-run must not happen now, if it must not. `repairs`: a hook runs before it.
+    fn refuse_rerun(
+        &self,
+        diagnosis: &Diagnosis,
+        delay: Duration,
+        repairs: bool,
+    ) -> Option<&'static str> {
         let config = &self.healer.inner.config;
         if self.attempts >= self.max_attempts {
             return Some("refused: attempt cap reached");
@@ -419,7 +432,13 @@ impl Decider {
         if self.started.elapsed() + delay > config.max_elapsed {
             return Some("refused: the call's time budget would be exceeded");
         }
-        if self.site.circuit() == CircuitState::Open {
+        // An open circuit refuses re-runs, except one: a probe that ran and failed for a reason
+        // a hook repairs on our side (an expired credential, a dropped pool). Its repaired
+        // re-run is the next probe; refusing it would leave every later probe to meet the same
+        // stale credential, and the circuit open for good.
+        if self.site.circuit() == CircuitState::Open
+            && !(repairs && self.admission == Admission::Probe)
+        {
             return Some("refused: the circuit is open");
         }
         if !self.site.options().idempotent() && !diagnosis.never_reached {

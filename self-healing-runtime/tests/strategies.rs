@@ -220,6 +220,78 @@ async fn hard_outage_opens_the_breaker_then_a_probe_closes_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_probe_that_meets_an_expired_credential_refreshes_it_and_closes_the_circuit() {
+    // The dependency was down long enough to open the circuit; meanwhile our token expired.
+    // Every probe would meet the stale token and reopen the circuit for ever, unless the probe
+    // that failed with 401 gets its credential refreshed and one repaired re-run as a probe.
+    let store = InMemoryStore::new();
+    let token = Arc::new(Mutex::new("old"));
+    let refreshes = Arc::new(AtomicU32::new(0));
+    let h = {
+        let (token, refreshes) = (token.clone(), refreshes.clone());
+        healer(&store)
+            .max_attempts(2)
+            .breaker(BreakerConfig {
+                minimum_calls: 5,
+                open_for: Duration::from_secs(10),
+                half_open_probes: 1,
+                ..BreakerConfig::default()
+            })
+            .on_refresh_credentials("probeCrm", move || {
+                let (token, refreshes) = (token.clone(), refreshes.clone());
+                async move {
+                    refreshes.fetch_add(1, Ordering::SeqCst);
+                    *token.lock().unwrap() = "new";
+                    Ok(())
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let site = test_site!("probeCrm", Api);
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let call = || {
+        let (down, token) = (down.clone(), token.clone());
+        heal_with(site, ErrorOps::boxed(), move || {
+            let (down, token) = (down.clone(), token.clone());
+            async move {
+                if down.load(Ordering::SeqCst) {
+                    return Err::<u32, Box<dyn std::error::Error + Send + Sync>>(
+                        "service unavailable (503)".into(),
+                    );
+                }
+                match *token.lock().unwrap() {
+                    "new" => Ok(7),
+                    _ => Err("401 Unauthorized: token expired".into()),
+                }
+            }
+        })
+        .with_healer(h.clone())
+    };
+    for _ in 0..5 {
+        assert!(call().await.is_err());
+    }
+    assert_eq!(site.circuit(), CircuitState::Open);
+
+    down.store(false, Ordering::SeqCst);
+    // A call the open circuit refuses never ran: it repairs nothing and runs no hook.
+    let refused = call().await.unwrap_err();
+    assert!(refused.downcast_ref::<Rejected>().is_some(), "{refused}");
+    assert_eq!(refreshes.load(Ordering::SeqCst), 0);
+
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(call().await.unwrap(), 7, "the probe healed");
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(site.circuit(), CircuitState::Closed);
+    let healed = events(&h, &store)
+        .await
+        .into_iter()
+        .find(|e| e.outcome == Outcome::Healed)
+        .expect("a healed event");
+    assert_eq!(healed.strategy.as_deref(), Some("credential_refresh"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn non_idempotent_sites_are_not_rerun() {
     let store = InMemoryStore::new();
     let h = healer(&store).build().unwrap();

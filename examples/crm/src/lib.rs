@@ -88,6 +88,9 @@ impl Default for Config {
     }
 }
 
+/// How the diagnosis explains a call the site's open circuit refused (the body never ran).
+const CIRCUIT_OPEN_REASON: &str = "circuit open";
+
 /// Counts what the healer wrote, per source and strategy (an [`EventObserver`]).
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
@@ -100,6 +103,8 @@ struct TallyInner {
     rows: BTreeMap<(String, String, String), u64>,
     /// (source, class) → calls.
     classes: BTreeMap<(String, String), u64>,
+    /// source → (calls an open circuit refused, of which healed).
+    circuit_refused: BTreeMap<String, (u64, u64)>,
 }
 
 impl EventObserver for Tally {
@@ -117,6 +122,13 @@ impl EventObserver for Tally {
             *t.classes
                 .entry((e.source.to_string(), e.class.as_str().to_owned()))
                 .or_default() += e.count;
+            if e.diagnosis.reason == CIRCUIT_OPEN_REASON {
+                let refused = t.circuit_refused.entry(e.source.to_string()).or_default();
+                refused.0 += e.count;
+                if e.outcome == self_healing::Outcome::Healed {
+                    refused.1 += e.count;
+                }
+            }
         }
     }
 }
@@ -137,6 +149,11 @@ impl Tally {
                 (h, f + n)
             }
         })
+    }
+
+    /// source → (calls an open circuit refused, of which healed, e.g. from cache).
+    pub fn circuit_refused(&self) -> BTreeMap<String, (u64, u64)> {
+        self.inner.lock().expect("tally").circuit_refused.clone()
     }
 
     /// (source, error class) → calls.

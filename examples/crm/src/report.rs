@@ -52,6 +52,8 @@ pub struct Summary {
     pub outcomes: BTreeMap<String, u64>,
     /// Error classes per source.
     pub classes: BTreeMap<(String, String), u64>,
+    /// Per source: (calls its open circuit refused, of which healed).
+    pub circuit_refused: BTreeMap<String, (u64, u64)>,
     /// Faults the fault layer injected, per class.
     pub injected: Vec<(&'static str, u64)>,
     /// Learned preferences: (fingerprint, strategy, healed, tried).
@@ -143,6 +145,7 @@ pub(crate) fn summarize(
             .collect(),
         outcomes,
         classes: tally.classes(),
+        circuit_refused: tally.circuit_refused(),
         injected: crm.faults.injected(),
         learned,
         reconnects: crm.db.rebuilds(),
@@ -177,6 +180,12 @@ impl fmt::Display for Summary {
             writeln!(f, "    {source:<20} {class:<18} {n}")?;
         }
         writeln!(f, "  faults injected: {:?}", self.injected)?;
+        for (source, (refused, healed)) in &self.circuit_refused {
+            writeln!(
+                f,
+                "  circuit of {source}: refused {refused} call(s) while open, {healed} of them healed"
+            )?;
+        }
         writeln!(
             f,
             "  hooks: reconnect ran {} time(s), token refreshed {} time(s)",

@@ -31,7 +31,8 @@ pub fn config(store_url: String, crm_database: String) -> Config {
         },
         backoff: (Duration::from_millis(2), Duration::from_millis(20)),
         // Tolerant circuits, so that one busy second of the email provider does not hide the
-        // expiring tokens behind an open circuit (the run is short).
+        // expiring tokens behind an open circuit (the run is short). `outage.rs` checks the
+        // circuit that the contacts outage opens.
         breaker: self_healing::BreakerConfig {
             failure_rate: 0.9,
             minimum_calls: 20,

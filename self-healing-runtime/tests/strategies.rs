@@ -215,8 +215,14 @@ async fn hard_outage_opens_the_breaker_then_a_probe_closes_it() {
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(call().await.unwrap(), 7);
     assert_eq!(site.circuit(), CircuitState::Closed);
-    let outcomes: Vec<Outcome> = events(&h, &store).await.iter().map(|e| e.outcome).collect();
-    assert!(outcomes.contains(&Outcome::FastFailed), "{outcomes:?}");
+    let events = events(&h, &store).await;
+    let fast_failed = events
+        .iter()
+        .find(|e| e.outcome == Outcome::FastFailed)
+        .expect("a fast-failed event");
+    // Named for what happened: the circuit refused it; no connection was lost.
+    assert_eq!(fast_failed.class, ErrorClass::CircuitOpen);
+    assert!(fast_failed.diagnosis.never_reached);
 }
 
 #[tokio::test(start_paused = true)]

@@ -88,9 +88,6 @@ impl Default for Config {
     }
 }
 
-/// How the diagnosis explains a call the site's open circuit refused (the body never ran).
-const CIRCUIT_OPEN_REASON: &str = "circuit open";
-
 /// Counts what the healer wrote, per source and strategy (an [`EventObserver`]).
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
@@ -122,7 +119,7 @@ impl EventObserver for Tally {
             *t.classes
                 .entry((e.source.to_string(), e.class.as_str().to_owned()))
                 .or_default() += e.count;
-            if e.diagnosis.reason == CIRCUIT_OPEN_REASON {
+            if e.class == self_healing::ErrorClass::CircuitOpen {
                 let refused = t.circuit_refused.entry(e.source.to_string()).or_default();
                 refused.0 += e.count;
                 if e.outcome == self_healing::Outcome::Healed {

@@ -40,6 +40,9 @@ pub enum ErrorClass {
     Permanent,
     /// A defect in the program (panic, invariant broken, null where none is allowed).
     Bug,
+    /// The site's own circuit breaker refused the call after repeated failures: the body did
+    /// not run. Only a fallback or a cached value can answer until a probe closes the circuit.
+    CircuitOpen,
 }
 
 impl ErrorClass {
@@ -54,6 +57,7 @@ impl ErrorClass {
             ErrorClass::ResourceExhausted => "resource_exhausted",
             ErrorClass::Permanent => "permanent",
             ErrorClass::Bug => "bug",
+            ErrorClass::CircuitOpen => "circuit_open",
         }
     }
 

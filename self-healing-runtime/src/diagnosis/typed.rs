@@ -109,7 +109,7 @@ fn classify_rejected(r: &Rejected) -> TypedVerdict {
     match r {
         Rejected::CircuitOpen { .. } => TypedVerdict {
             never_reached: true,
-            ..verdict(ErrorClass::ConnectionLost, Severity::High, "circuit open")
+            ..verdict(ErrorClass::CircuitOpen, Severity::High, "circuit open")
         },
         Rejected::Shed { .. } => TypedVerdict {
             never_reached: true,

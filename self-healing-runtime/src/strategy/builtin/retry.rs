@@ -21,7 +21,8 @@ impl Strategy for Retry {
             ErrorClass::ConnectionLost => 0.4,
             ErrorClass::RateLimited { .. } | ErrorClass::ResourceExhausted => 0.3,
             ErrorClass::AuthExpired => 0.05,
-            ErrorClass::Permanent | ErrorClass::Bug => 0.0,
+            // An open circuit refuses the re-run anyway.
+            ErrorClass::Permanent | ErrorClass::Bug | ErrorClass::CircuitOpen => 0.0,
         }
     }
 

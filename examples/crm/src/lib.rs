@@ -301,6 +301,9 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
             stop.clone(),
         );
         let by_calls = config.max_calls.is_some();
+        // Piped output (CI logs, `| tee`) gets no bar: a plain line every 10 s instead.
+        let plain = config.progress && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut next_line = started + progress::PLAIN_EVERY;
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let done = calls.total.load(Ordering::Relaxed);
@@ -310,12 +313,13 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
                     started.elapsed().as_millis().try_into().unwrap_or(u64::MAX)
                 });
                 let (healed, failed) = tally.outcomes();
-                bar.set_message(progress::message(
-                    done,
-                    healed,
-                    failed,
-                    healer.queue_stats().recorded,
-                ));
+                let message =
+                    progress::message(done, healed, failed, healer.queue_stats().recorded);
+                if plain && Instant::now() >= next_line {
+                    next_line += progress::PLAIN_EVERY;
+                    eprintln!("[{:>4.0?}] {message}", started.elapsed());
+                }
+                bar.set_message(message);
                 tokio::time::sleep(Duration::from_millis(125)).await;
             }
         })

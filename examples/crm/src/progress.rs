@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// How often a run without a terminal prints a progress line instead of the bar.
+pub(crate) const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
 /// What the bar's length counts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Span {

@@ -1,0 +1,246 @@
+//! The pieces the forms are built from: the error type, the guards' checks, cache keys,
+//! argument re-binding per attempt, and the settle and fallback steps.
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, Path};
+
+use crate::item::{Arg, Pass};
+
+use super::{Locals, Wrapper};
+
+impl Wrapper<'_> {
+    /// `<RET as ResultParts>::Err`, spanned at the return type so "not a `Result`" points there.
+    pub(super) fn error_type(&self) -> TokenStream {
+        let k = &self.k;
+        let ret = &self.ret_named;
+        quote_spanned!(self.ret_span=> <#ret as #k::__private::ResultParts>::Err)
+    }
+
+    // Input:  timeout = "2s", catch_panic = true
+    // Output: K::__private::require_reject::<ERR>();   (once per option, spanned at its value)
+    /// `timeout` and `catch_panic` need an error type that can say "timed out" or "panicked".
+    pub(super) fn reject_checks(&self) -> TokenStream {
+        let k = &self.k;
+        let err_ty = self.error_type();
+        let timeout = self.options.timeout.as_ref().map(|s| s.span);
+        let catch_panic = self
+            .options
+            .catch_panic
+            .as_ref()
+            .filter(|s| s.value)
+            .map(|s| s.span);
+        timeout
+            .into_iter()
+            .chain(catch_panic)
+            .map(|span| {
+                // The whole check at the option's value, so the error points at `"2s"`.
+                let err_ty = respan(err_ty.clone(), span);
+                quote_spanned!(span=> #k::__private::require_reject::<#err_ty>();)
+            })
+            .collect()
+    }
+
+    // Input:  fn f(db: &Db, id: u64, filter: Filter) with cache = "30s", cache_skip(db)
+    // Output: { let mut key = cache_key_start(); cache_key_add(&mut key, &id); cache_key_add(&mut key, &filter);
+    //           driver.set_cache_key(cache_key_finish(key)); }
+    /// The cache key over the arguments not listed in `cache_skip`; nothing without `cache`.
+    pub(super) fn cache_key(&self) -> TokenStream {
+        if self.options.cache.is_none() {
+            return TokenStream::new();
+        }
+        let k = &self.k;
+        let Locals { key, driver, .. } = &self.locals;
+        let adds = self.cache_key_adds();
+        quote! {
+            {
+                let mut #key = #k::__private::cache_key_start();
+                #(#adds)*
+                #driver.set_cache_key(#k::__private::cache_key_finish(#key));
+            }
+        }
+    }
+
+    /// One `cache_key_add(&mut key, &arg);` per argument that is part of the key.
+    pub(super) fn cache_key_adds(&self) -> Vec<TokenStream> {
+        let k = &self.k;
+        let key = &self.locals.key;
+        let skipped: Vec<String> = self.options.cache_skip.as_ref().map_or(Vec::new(), |s| {
+            s.value.iter().map(|i| i.to_string()).collect()
+        });
+        self.args
+            .iter()
+            .filter_map(|arg| {
+                let (ident, ty, cfgs) = match arg {
+                    Arg::Receiver { .. } => return None,
+                    Arg::Named {
+                        ident, ty, cfgs, ..
+                    } => (ident, ty, cfgs),
+                    Arg::Pattern {
+                        ident, ty, cfgs, ..
+                    } => (ident, ty, cfgs),
+                };
+                if skipped.contains(&ident.to_string()) {
+                    return None;
+                }
+                Some(quote_spanned! {ty.span()=>
+                    #(#cfgs)*
+                    #k::__private::cache_key_add(&mut #key, &#ident);
+                })
+            })
+            .collect()
+    }
+
+    // Input:  fn f(&self, name: String, mut n: u32, (a, b): (u32, u32), out: &mut Vec<u8>, r: &T)
+    // Output: let name = clone_arg(&name); let mut n = clone_arg(&n);
+    //         let (a, b) = clone_arg(&__self_healing_arg3); let out = &mut *out;
+    /// Fresh arguments for one attempt: owned ones cloned, `&mut` ones reborrowed.
+    pub(super) fn rebinds(&self) -> Vec<TokenStream> {
+        let k = &self.k;
+        self.args
+            .iter()
+            .filter_map(|arg| {
+                let (pat, source, ty, pass, cfgs) = match arg {
+                    Arg::Receiver { .. } => return None,
+                    Arg::Named {
+                        ident,
+                        mutability,
+                        ty,
+                        pass,
+                        cfgs,
+                    } => {
+                        if *pass == Pass::Shared && mutability.is_none() {
+                            return None;
+                        }
+                        (quote!(#mutability #ident), ident, ty, pass, cfgs)
+                    }
+                    Arg::Pattern { pat: syn::Pat::Wild(_), .. } => return None,
+                    Arg::Pattern {
+                        ident,
+                        pat,
+                        ty,
+                        pass,
+                        cfgs,
+                    } => (pat.to_token_stream(), ident, ty, pass, cfgs),
+                };
+                let value = match pass {
+                    Pass::Owned => quote_spanned!(ty.span()=> #k::__private::clone_arg(&#source)),
+                    Pass::Shared => quote!(#source),
+                    Pass::Unique => quote!(&mut *#source),
+                };
+                Some(quote_spanned! {ty.span()=>
+                    #(#cfgs)*
+                    #[allow(clippy::redundant_clone, clippy::used_underscore_binding, clippy::let_unit_value)]
+                    let #pat = #value;
+                })
+            })
+            .collect()
+    }
+
+    // Input:  fn f() -> Result<impl Display, E>
+    // Output: if false { let fake: Result<_, E> = loop {}; return fake; }
+    /// A return that never runs but gives the block its type, so `?` and `return` infer.
+    pub(super) fn fake_return(&self) -> TokenStream {
+        let ret = &self.ret;
+        let fake = &self.locals.fake_return;
+        quote_spanned! {self.ret_span=>
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::let_with_type_underscore,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let #fake: #ret = loop {};
+                return #fake;
+            }
+        }
+    }
+
+    /// `driver.settle(attempt).await` and its sync and cached variants.
+    pub(super) fn settle(&self) -> TokenStream {
+        let Locals {
+            driver, attempt, ..
+        } = &self.locals;
+        let cached = self.options.cache.as_ref();
+        let name = match (cached.is_some(), self.shape.is_async()) {
+            (false, true) => "settle",
+            (true, true) => "settle_cached",
+            (false, false) => "settle_sync",
+            (true, false) => "settle_cached_sync",
+        };
+        // A cached value must be `Clone + Send + Sync + 'static`: say so at `cache = ".."`.
+        let span = cached.map_or_else(Span::call_site, |s| s.span);
+        let method = Ident::new(name, span);
+        let call = quote_spanned!(span=> #driver.#method(#attempt));
+        if self.shape.is_async() {
+            quote!(#call.await)
+        } else {
+            call
+        }
+    }
+
+    // Input:  fallback = Self::backup, on `async fn f(&self, a: A, b: B)`
+    // Output: Step::Rerun => {}
+    //         Step::Fallback => { let fb: RET = Self::backup(self, a, b).await; return driver.settle_fallback(fb); }
+    // (without a fallback: `Step::Rerun | Step::Fallback => {}`)
+    /// The match arms after `Return`.
+    pub(super) fn other_steps(&self) -> TokenStream {
+        let k = &self.k;
+        let Some(fallback) = &self.options.fallback else {
+            return quote!(#k::__private::Step::Rerun | #k::__private::Step::Fallback => {});
+        };
+        let Locals {
+            driver,
+            fallback: value,
+            ..
+        } = &self.locals;
+        let ret = &self.ret;
+        let call = self.fallback_call(&fallback.value, fallback.span);
+        quote! {
+            #k::__private::Step::Rerun => {}
+            #k::__private::Step::Fallback => {
+                let #value: #ret = #call;
+                return #driver.settle_fallback(#value);
+            }
+        }
+    }
+
+    /// `FALLBACK(self, a, b)` (`.await`ed for async functions), spanned at the fallback's path so
+    /// a signature mismatch points there. The arguments are moved: the call ends the function.
+    pub(super) fn fallback_call(&self, path: &Path, span: Span) -> TokenStream {
+        let args = self.args.iter().map(|arg| match arg {
+            Arg::Receiver { .. } => quote_spanned!(span=> self),
+            Arg::Named { ident, .. } | Arg::Pattern { ident, .. } => {
+                let mut ident = ident.clone();
+                ident.set_span(ident.span().located_at(span));
+                ident.into_token_stream()
+            }
+        });
+        let await_ = self.shape.is_async().then(|| quote_spanned!(span=> .await));
+        quote_spanned!(span=> #path(#(#args),*) #await_)
+    }
+}
+
+/// `tokens` shown at `span`, resolved as before.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Group(group) => {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(group.span().located_at(span));
+                TokenTree::Group(respanned)
+            }
+            mut other => {
+                other.set_span(other.span().located_at(span));
+                other
+            }
+        })
+        .collect()
+}

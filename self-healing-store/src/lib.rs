@@ -112,6 +112,7 @@
     )
 )]
 
+mod builder;
 mod db;
 mod error;
 mod maintenance;
@@ -124,6 +125,9 @@ mod store;
 mod url;
 mod writer;
 
+pub use builder::{
+    DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_CAPACITY, DEFAULT_OVERFLOW_KEYS, StoreBuilder,
+};
 pub use error::{ErrorKind, StoreError};
 pub use queries::MAX_PAGE;
 pub use records::{
@@ -132,8 +136,5 @@ pub use records::{
     NotificationStatus, PatternRecord, PruneReport, SiteRecord, StoredHealthCheck,
     StoredNotification, StrategyRate,
 };
-pub use store::{
-    DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_CAPACITY, DEFAULT_OVERFLOW_KEYS, DieselStore, StoreBuilder,
-    StoreStats,
-};
+pub use store::{DieselStore, StoreStats};
 pub use url::{Backend, mask_password};

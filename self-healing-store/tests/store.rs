@@ -1,13 +1,16 @@
-//! The store's test suite. Every case in `cases` runs on SQLite (a temp file) and on PostgreSQL
-//! (a fresh database per test, from `SELF_HEALING_TEST_POSTGRES_URL`; skipped with one line when
-//! it is unset, failed when `SELF_HEALING_REQUIRE_POSTGRES=1`). Backend-specific cases (outages)
-//! follow.
+//! The store's test suite. Every case of `writes`, `queries`, `concurrency`, `schema` and
+//! `fleet` runs on SQLite (a temp file) and on PostgreSQL (a fresh database per test, from
+//! `SELF_HEALING_TEST_POSTGRES_URL`; skipped with one line when it is unset, failed when
+//! `SELF_HEALING_REQUIRE_POSTGRES=1`). Backend-specific cases (outages) follow.
 
 mod store {
-    pub(crate) mod cases;
+    pub(crate) mod concurrency;
     pub(crate) mod fleet;
     pub(crate) mod harness;
     pub(crate) mod outage;
+    pub(crate) mod queries;
+    pub(crate) mod schema;
+    pub(crate) mod writes;
 }
 
 use store::harness::TestDb;
@@ -39,21 +42,21 @@ macro_rules! on_both_backends {
 on_both_backends!(
     fleet::a_second_instance_prefers_what_the_first_learned,
     fleet::advice_health_and_ping_round_trip,
-    cases::events_round_trip,
-    cases::patterns_are_incremented_from_steps,
-    cases::healer_end_to_end,
-    cases::filters_and_keyset_pagination,
-    cases::aggregations,
-    cases::sites_checklist,
-    cases::health_checks_and_notifications,
-    cases::retention_prunes_in_batches,
-    cases::eight_writers_ten_thousand_events_each,
-    cases::four_instances_bump_the_same_patterns,
-    cases::long_messages_are_capped_and_text_round_trips,
-    cases::schema_matches_migrations,
-    cases::migrations_are_idempotent,
-    cases::close_reports_and_refuses,
-    cases::full_buffer_folds_and_counts,
+    writes::events_round_trip,
+    writes::patterns_are_incremented_from_steps,
+    writes::healer_end_to_end,
+    queries::filters_and_keyset_pagination,
+    queries::aggregations,
+    queries::sites_checklist,
+    queries::health_checks_and_notifications,
+    queries::retention_prunes_in_batches,
+    concurrency::eight_writers_ten_thousand_events_each,
+    concurrency::four_instances_bump_the_same_patterns,
+    writes::long_messages_are_capped_and_text_round_trips,
+    schema::schema_matches_migrations,
+    schema::migrations_are_idempotent,
+    writes::close_reports_and_refuses,
+    writes::full_buffer_folds_and_counts,
 );
 
 mod sqlite_only {
@@ -64,7 +67,7 @@ mod sqlite_only {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn in_memory_database_works() {
-        super::store::cases::in_memory().await;
+        super::store::schema::in_memory().await;
     }
 }
 
@@ -89,6 +92,6 @@ mod postgres_only {
 mod bad_urls {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn give_clear_errors() {
-        super::store::cases::bad_urls().await;
+        super::store::schema::bad_urls().await;
     }
 }

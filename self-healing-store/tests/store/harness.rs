@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Text};
@@ -384,4 +384,12 @@ async fn pg_hold_lock(
     _: tokio::sync::oneshot::Receiver<()>,
 ) {
     unreachable!()
+}
+
+/// Microseconds since the epoch of the cases' time zero.
+pub(crate) const T0_US: u64 = 1_700_000_000_000_000;
+
+/// `us_after_t0` microseconds after the cases' time zero.
+pub(crate) fn at(us_after_t0: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(T0_US + us_after_t0)
 }

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use self_healing_dashboard::{DashboardState, LiveFeed};
+use self_healing_dashboard::{DashboardState, LiveFeed, router};
 use self_healing_runtime::diagnosis::{ErrorClass, Fingerprint, Severity};
 use self_healing_runtime::event::{DiagnosisRecord, EventStore, HealingEvent, Step, StepResult};
 use self_healing_runtime::{Category, Outcome, Site};
@@ -313,4 +313,40 @@ pub fn post_form(uri: &str, body: &str) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(body.to_owned()))
         .expect("request")
+}
+
+/// Every route that needs the admin token.
+pub const ADMIN_ROUTES: [&str; 8] = [
+    "/platform/system-health",
+    "/platform/system-health/api/events",
+    "/platform/system-health/api/summary",
+    "/platform/system-health/api/patterns",
+    "/platform/system-health/api/sites",
+    "/platform/system-health/api/health",
+    "/platform/system-health/api/stream",
+    "/metrics",
+];
+
+/// The sites this binary registers (the integration checklist).
+pub fn sites() -> Vec<&'static self_healing_runtime::Site> {
+    vec![
+        test_site!("createContact", Database),
+        test_site!("sendInvoice", Api),
+        test_site!("neverCalled", Runtime),
+    ]
+}
+
+pub async fn seeded(db: &TestDb) -> (Router, DashboardState, LiveFeed) {
+    let store = db.store().await;
+    seed(&store, &sites()).await;
+    let feed = LiveFeed::new();
+    let state = state(&store, &feed);
+    (router(state.clone()), state, feed)
+}
+
+/// The status of a GET without reading an endless body (the SSE stream).
+pub async fn status_of(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap) {
+    use tower::ServiceExt;
+    let r = app.clone().oneshot(req).await.expect("infallible");
+    (r.status(), r.headers().clone())
 }

@@ -1,0 +1,308 @@
+//! Access control of the dashboard: the admin token on every admin route, the login form and its
+//! cookie, security headers, the cron secret, loopback-only without a token, and secrets too
+//! short to accept; on SQLite and (when `SELF_HEALING_TEST_POSTGRES_URL` is set) PostgreSQL.
+
+mod common;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use common::{ADMIN_ROUTES, CRON, TOKEN, TestDb, get, post_form, seeded, send, state, status_of};
+use self_healing_dashboard::{DashboardState, LiveFeed, router};
+
+async fn every_admin_route_needs_the_token(db: &TestDb) {
+    let (app, _, _) = seeded(db).await;
+    for route in ADMIN_ROUTES {
+        let (status, headers) = status_of(&app, get(route, None, &[])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} without a token");
+        assert_eq!(
+            headers[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"self-healing\"",
+            "{route}"
+        );
+        let (status, _) = status_of(&app, get(route, Some("wrong-token-0123456789"), &[])).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{route} with a wrong token"
+        );
+        let (status, _) = status_of(&app, get(route, Some(&TOKEN[..TOKEN.len() - 1]), &[])).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{route} with a prefix of the token"
+        );
+        let forged = [("cookie", "self_healing_session=99999999999.00ff")];
+        let (status, _) = status_of(&app, get(route, None, &forged)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{route} with a forged cookie"
+        );
+        let (status, headers) = status_of(&app, get(route, Some(TOKEN), &[])).await;
+        assert_eq!(status, StatusCode::OK, "{route} with the token");
+        if route.ends_with("/stream") {
+            assert_eq!(headers[header::CONTENT_TYPE], "text/event-stream");
+        }
+    }
+    // Public routes answer without it.
+    for route in [
+        "/health",
+        "/platform/system-health/login",
+        "/platform/system-health/assets/app.js",
+        "/platform/system-health/assets/app.css",
+    ] {
+        let a = send(&app, get(route, None, &[])).await;
+        assert_eq!(a.status, StatusCode::OK, "{route}");
+    }
+    let a = send(&app, get("/platform/system-health/nope", Some(TOKEN), &[])).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+async fn browsers_get_the_login_form_and_a_strict_cookie(db: &TestDb) {
+    let (app, _, _) = seeded(db).await;
+    let a = send(
+        &app,
+        get("/platform/system-health", None, &[("accept", "text/html")]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        a.body
+            .contains("<form method=\"post\" action=\"/platform/system-health/login\">")
+    );
+
+    let wrong = send(
+        &app,
+        post_form("/platform/system-health/login", "token=not-the-token"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("That is not the admin token."));
+    assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+
+    let ok = send(
+        &app,
+        post_form("/platform/system-health/login", &format!("token={TOKEN}")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.header("location"), "/platform/system-health");
+    let cookie = ok.header("set-cookie").to_owned();
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/platform/system-health",
+        "Max-Age=",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains(TOKEN), "the cookie never holds the token");
+    assert!(!cookie.contains("Secure"), "not Secure over plain HTTP");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    for route in ADMIN_ROUTES {
+        let (status, _) = status_of(&app, get(route, None, &[("cookie", &pair)])).await;
+        assert_eq!(status, StatusCode::OK, "{route} with the login cookie");
+    }
+    // The cookie is not a bearer token.
+    let value = pair.split_once('=').unwrap().1;
+    let (status, _) = status_of(&app, get(ADMIN_ROUTES[1], Some(value), &[])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let behind_tls = Request::builder()
+        .method("POST")
+        .uri("/platform/system-health/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .body(Body::from(format!("token={TOKEN}")))
+        .unwrap();
+    assert!(
+        send(&app, behind_tls)
+            .await
+            .header("set-cookie")
+            .contains("; Secure")
+    );
+
+    let out = send(&app, post_form("/platform/system-health/logout", "")).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+}
+
+async fn security_headers_on_every_route(db: &TestDb) {
+    let (app, _, _) = seeded(db).await;
+    let routes = ADMIN_ROUTES
+        .iter()
+        .filter(|r| !r.ends_with("/stream"))
+        .copied()
+        .chain(["/health", "/platform/system-health/login"]);
+    for route in routes {
+        let a = send(&app, get(route, Some(TOKEN), &[])).await;
+        let csp = a.header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{route}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{route}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        assert_eq!(a.header("x-content-type-options"), "nosniff", "{route}");
+        assert_eq!(a.header("x-frame-options"), "DENY", "{route}");
+        assert_eq!(a.header("referrer-policy"), "no-referrer", "{route}");
+    }
+    let a = send(
+        &app,
+        get("/platform/system-health/api/events", Some(TOKEN), &[]),
+    )
+    .await;
+    assert_eq!(a.header("cache-control"), "no-store");
+}
+
+async fn cron_needs_its_secret(db: &TestDb) {
+    let store = db.store().await;
+    let feed = LiveFeed::new();
+    let unset = router(
+        DashboardState::builder(store.clone())
+            .admin_token(TOKEN)
+            .build()
+            .unwrap(),
+    );
+    let a = send(&unset, get("/api/cron/health-check", Some(CRON), &[])).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        a.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("CRON_SECRET is not configured")
+    );
+
+    let state = state(&store, &feed);
+    let app = router(state.clone());
+    let missing = send(&app, get("/api/cron/health-check", None, &[])).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        missing.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing")
+    );
+    let wrong = send(
+        &app,
+        get(
+            "/api/cron/health-check",
+            Some("wrong-secret-0123456789"),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.json()["error"].as_str().unwrap().contains("wrong"));
+    let admin = send(&app, get("/api/cron/health-check", Some(TOKEN), &[])).await;
+    assert_eq!(
+        admin.status,
+        StatusCode::UNAUTHORIZED,
+        "the admin token is not the cron secret"
+    );
+    assert!(state.monitor().latest().is_none());
+
+    let ok = send(&app, get("/api/cron/health-check", Some(CRON), &[])).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.header("content-type"), "application/health+json");
+    let body = ok.json();
+    assert_eq!(body["checks"]["store:responseTime"][0]["status"], "pass");
+    let report = state.monitor().latest().expect("the checks ran");
+    assert_eq!(
+        report.checks.len(),
+        2,
+        "store and memory (no healer, no error rate)"
+    );
+}
+
+async fn without_a_token_only_loopback_clients_get_in(db: &TestDb) {
+    let store = db.store().await;
+    let state = DashboardState::builder(store).build().unwrap();
+    assert!(!state.has_admin_token());
+    let app = router(state.clone());
+    let from = |ip: [u8; 4], host: &str| {
+        let mut req = get(
+            "/platform/system-health/api/summary",
+            None,
+            &[("host", host)],
+        );
+        req.extensions_mut()
+            .insert(ConnectInfo(std::net::SocketAddr::from((ip, 40000))));
+        req
+    };
+    assert_eq!(
+        send(&app, from([127, 0, 0, 1], "127.0.0.1:8080"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, from([127, 0, 0, 1], "localhost:8080"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let remote = send(&app, from([10, 0, 0, 5], "127.0.0.1:8080")).await;
+    assert_eq!(remote.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        remote.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("SELF_HEALING_ADMIN_TOKEN")
+    );
+    let rebound = send(&app, from([127, 0, 0, 1], "evil.example:8080")).await;
+    assert_eq!(rebound.status, StatusCode::UNAUTHORIZED, "DNS rebinding");
+    let unknown = send(&app, get("/platform/system-health/api/summary", None, &[])).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNAUTHORIZED,
+        "no client address: refused"
+    );
+
+    let public_addr: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
+    let e = state.check_bind(public_addr).unwrap_err().to_string();
+    assert!(
+        e.contains("0.0.0.0:8080") && e.contains("SELF_HEALING_ADMIN_TOKEN"),
+        "{e}"
+    );
+    assert!(state.check_bind("127.0.0.1:8080".parse().unwrap()).is_ok());
+    assert!(state.check_bind("[::1]:8080".parse().unwrap()).is_ok());
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let refused = self_healing_dashboard::serve(listener, state, std::future::pending()).await;
+    assert!(matches!(
+        refused,
+        Err(self_healing_dashboard::ServeError::NoAdminToken { .. })
+    ));
+}
+
+on_both_backends!(
+    every_admin_route_needs_the_token,
+    browsers_get_the_login_form_and_a_strict_cookie,
+    security_headers_on_every_route,
+    cron_needs_its_secret,
+    without_a_token_only_loopback_clients_get_in,
+);
+
+#[tokio::test]
+async fn secrets_that_are_too_short_are_refused_by_name() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let e = DashboardState::builder(store.clone())
+        .admin_token("tiny-tok")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("SELF_HEALING_ADMIN_TOKEN") && e.contains("16"),
+        "{e}"
+    );
+    assert!(!e.contains("tiny-tok"), "the value is not repeated: {e}");
+    let e = DashboardState::builder(store)
+        .admin_token(TOKEN)
+        .cron_secret("tiny")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("CRON_SECRET"), "{e}");
+}

@@ -83,10 +83,11 @@
 pub use self_healing_macros::{self_healing, site};
 pub use self_healing_runtime::{
     Analyzer, BreakerConfig, BudgetConfig, Category, CircuitState, ConfigError, Diagnosis,
-    ErrorClass, ErrorOps, EventStore, Fingerprint, Healer, HealerBuilder, HealingEvent, HookKind,
-    HookScope, InMemoryStore, Outcome, Plan, QueueStats, Rejected, RuleAnalyzer, Severity, Site,
-    SiteInfo, SiteOptions, SiteReport, Strategy, UnknownCategory, WithHealer, WithHealerExt, heal,
-    heal_blocking, heal_blocking_with, heal_with, sites, with_healer,
+    ErrorClass, ErrorOps, EventStore, FaultKind, Fingerprint, Healer, HealerBuilder, HealingEvent,
+    HookKind, HookScope, InMemoryStore, InjectedFault, Outcome, Plan, QueueStats, Rejected,
+    RuleAnalyzer, Severity, Site, SiteInfo, SiteOptions, SiteReport, Strategy, UnknownCategory,
+    WithHealer, WithHealerExt, heal, heal_blocking, heal_blocking_with, heal_with, sites,
+    with_healer,
 };
 
 /// Diagnosis: error classes, severities, fingerprints and analyzers.
@@ -113,6 +114,9 @@ pub use self_healing_store::DieselStore;
 #[cfg(feature = "dashboard")]
 pub use self_healing_dashboard as dashboard;
 
+/// Fault injection for wrapped sites (feature `chaos`): test what healing does.
+#[cfg(feature = "chaos")]
+pub use self_healing_runtime::chaos;
 /// Health checks and their scheduler.
 pub use self_healing_runtime::health;
 /// LLM diagnosis (feature `llm`).

@@ -48,10 +48,14 @@ struct Pending {
     started: Instant,
 }
 
+/// Numbers logical calls that reached the guarded path, for fault injection's bookkeeping.
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Per-call state beyond the success path.
 #[derive(Debug)]
 pub(crate) struct Decider {
     site: &'static Site,
+    call_id: u64,
     healer: Healer,
     started: Instant,
     started_wall: SystemTime,
@@ -86,6 +90,7 @@ impl Decider {
             .unwrap_or(healer.inner.config.max_attempts);
         Decider {
             site,
+            call_id: CALLS.fetch_add(1, Ordering::Relaxed),
             healer,
             started: now,
             started_wall: SystemTime::now(),
@@ -112,6 +117,16 @@ impl Decider {
 
     pub(crate) fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// The id of this logical call, the same for all its attempts.
+    pub(crate) fn call_id(&self) -> u64 {
+        self.call_id
+    }
+
+    /// How this healer waits in sync code.
+    pub(crate) fn blocking_sleep(&self) -> std::sync::Arc<dyn Fn(Duration) + Send + Sync> {
+        self.healer.inner.config.blocking_sleep.clone()
     }
 
     /// A span for one healing attempt (a re-run), with its outcome recorded when it ends.
@@ -505,12 +520,11 @@ impl Decider {
 
     /// Waits, runs the hook, or waits for capacity, before a re-run.
     pub(crate) async fn perform(&self, action: &Action) -> Result<(), String> {
-        if let Some(hook) = &action.hook
-            && let HookRun::Failed(why) = hook
+        if let Some(hook) = &action.hook {
+            let run = hook
                 .run(self.attempt_started, self.healer.inner.hooks.timeout)
-                .await
-        {
-            return Err(format!("hook failed: {why}"));
+                .await;
+            self.hook_finished(hook, run)?;
         }
         if action.capacity {
             let wait = self
@@ -534,11 +548,9 @@ impl Decider {
 
     /// [`perform`](Self::perform) for sync sites.
     pub(crate) fn perform_blocking(&self, action: &Action) -> Result<(), String> {
-        if let Some(hook) = &action.hook
-            && let HookRun::Failed(why) =
-                hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout)
-        {
-            return Err(format!("hook failed: {why}"));
+        if let Some(hook) = &action.hook {
+            let run = hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout);
+            self.hook_finished(hook, run)?;
         }
         if action.capacity {
             let wait = self
@@ -561,6 +573,24 @@ impl Decider {
             (self.healer.inner.config.blocking_sleep)(action.delay);
         }
         Ok(())
+    }
+
+    /// A hook's run: a failure stops the action; a success is what a fault-injection layer
+    /// waits for to repair the faults a hook repairs.
+    fn hook_finished(&self, hook: &Hook, run: HookRun) -> Result<(), String> {
+        match run {
+            HookRun::Failed(why) => Err(format!("hook failed: {why}")),
+            HookRun::Ran => {
+                #[cfg(feature = "chaos")]
+                if let Some(chaos) = crate::chaos::for_site(self.site) {
+                    chaos.hook_ran(self.site, hook.kind());
+                }
+                #[cfg(not(feature = "chaos"))]
+                let _ = hook;
+                Ok(())
+            }
+            HookRun::AlreadyDone => Ok(()),
+        }
     }
 
     // ----- finishing -----

@@ -23,6 +23,7 @@ use std::pin::Pin;
 use tokio::time::Instant;
 
 mod futures;
+mod inject;
 
 use futures::CatchUnwind;
 pub use futures::{AttemptFuture, SettleFuture};
@@ -343,23 +344,36 @@ impl<E> Driver<E> {
             Ok(permit) => permit,
             Err(rejected) => return Attempt::Rejected(Box::new(rejected)),
         };
+        let site = self.site;
+        let reject = self.ops.reject;
         let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
-            // No healer: the body runs as if unwrapped.
+            // No healer: the body runs as if unwrapped (faults injected all the same).
+            let injection = inject::decide(site, 1, 0);
+            if let Some(failed) = inject::apply(injection, site, reject).await {
+                return failed;
+            }
             return Attempt::Done(body.await);
         };
         let rerun = slow.attempts() > 1;
-        let options = *self.site.options();
+        let injection = inject::decide(site, slow.attempts(), slow.call_id());
+        let options = *site.options();
         let run = async {
             let body = CatchUnwind::new(body, options.catch_panic());
+            let work = async {
+                match inject::apply(injection, site, reject).await {
+                    Some(failed) => failed,
+                    None => body.await,
+                }
+            };
             match options.timeout() {
-                Some(limit) => match tokio::time::timeout(limit, body).await {
+                Some(limit) => match tokio::time::timeout(limit, work).await {
                     Ok(outcome) => outcome,
                     Err(_) => Attempt::Rejected(Box::new(Rejected::TimedOut {
-                        source: self.site.source(),
+                        source: site.source(),
                         after: limit,
                     })),
                 },
-                None => body.await,
+                None => work.await,
             }
         };
         let attempt = if rerun {
@@ -383,14 +397,27 @@ impl<E> Driver<E> {
             Ok(permit) => permit,
             Err(rejected) => return Attempt::Rejected(Box::new(rejected)),
         };
+        let site = self.site;
+        let reject = self.ops.reject;
         let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
+            let injection = inject::decide(site, 1, 0);
+            if let Some(failed) =
+                inject::apply_blocking(injection, site, reject, &std::thread::sleep)
+            {
+                return failed;
+            }
             return Attempt::Done(body());
         };
         let rerun = slow.attempts() > 1;
-        let catch = self.site.options().catch_panic();
-        let deadline = self.site.options().timeout();
+        let injection = inject::decide(site, slow.attempts(), slow.call_id());
+        let catch = site.options().catch_panic();
+        let deadline = site.options().timeout();
         let started = deadline.map(|_| Instant::now());
+        let sleep = slow.blocking_sleep();
         let run = || {
+            if let Some(failed) = inject::apply_blocking(injection, site, reject, &*sleep) {
+                return failed;
+            }
             if catch {
                 match std::panic::catch_unwind(AssertUnwindSafe(body)) {
                     Ok(result) => Attempt::Done(result),

@@ -60,10 +60,21 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// What events are folded by: source, fingerprint, first acting strategy, last acting strategy,
+/// outcome (see [`HealingEvent::fold_key`]).
+pub type FoldKey = (
+    Cow<'static, str>,
+    Fingerprint,
+    Option<Cow<'static, str>>,
+    Option<Cow<'static, str>>,
+    Outcome,
+);
+
 /// One failing call and what healing did about it.
 ///
-/// Under an error storm, events with the same site, fingerprint, strategy and outcome are folded
-/// into one record: `count` says how many calls it stands for, and `duration` is their total.
+/// Under an error storm, events with the same site, fingerprint, first and last acting strategy
+/// and outcome are folded into one record: `count` says how many calls it stands for, and
+/// `duration` is their total.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealingEvent {
     /// When the call started.
@@ -98,21 +109,34 @@ pub struct HealingEvent {
 }
 
 impl HealingEvent {
-    /// The key events are folded by.
-    pub fn fold_key(
-        &self,
-    ) -> (
-        Cow<'static, str>,
-        Fingerprint,
-        Option<Cow<'static, str>>,
-        Outcome,
-    ) {
+    /// The key events are folded by: site, family, the strategy that acted first, the one that
+    /// acted last, and the outcome. Calls that took different paths to the same end stay apart,
+    /// so the records show how the choice of a strategy changed over time.
+    pub fn fold_key(&self) -> FoldKey {
         (
             self.source.clone(),
             self.fingerprint,
+            self.first_actor_cow(),
             self.strategy.clone(),
             self.outcome,
         )
+    }
+
+    /// The strategy that acted first (re-ran, served a fallback or a cached value), if any did.
+    pub fn first_actor(&self) -> Option<&str> {
+        self.diagnosis
+            .steps
+            .iter()
+            .find(|s| s.result != StepResult::Skipped)
+            .map(|s| &*s.strategy)
+    }
+
+    fn first_actor_cow(&self) -> Option<Cow<'static, str>> {
+        self.diagnosis
+            .steps
+            .iter()
+            .find(|s| s.result != StepResult::Skipped)
+            .map(|s| s.strategy.clone())
     }
 
     /// Adds `other` (same fold key) into this record.

@@ -146,6 +146,12 @@ impl Hooks {
 }
 
 impl Hook {
+    /// Which hook this is.
+    #[cfg_attr(not(feature = "chaos"), allow(dead_code))]
+    pub(crate) fn kind(&self) -> HookKind {
+        self.kind
+    }
+
     fn already_done(&self, attempt_started: Instant) -> bool {
         let last = *self.last_ok.lock().unwrap_or_else(|p| p.into_inner());
         last.is_some_and(|t| t >= attempt_started)

@@ -12,6 +12,8 @@
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 mod decide;
 pub mod diagnosis;
 mod driver;
@@ -23,6 +25,7 @@ pub mod health;
 pub mod hooks;
 #[cfg(any(feature = "llm", feature = "notify"))]
 mod http_client;
+mod injected;
 #[cfg(feature = "llm")]
 pub mod llm;
 mod nesting;
@@ -49,6 +52,7 @@ pub use event::{EventStore, HealingEvent, InMemoryStore, Outcome};
 pub use heal_fn::{heal, heal_blocking, heal_blocking_with, heal_with};
 pub use healer::{ConfigError, Healer, HealerBuilder, WithHealer, WithHealerExt, with_healer};
 pub use hooks::{HookKind, HookScope};
+pub use injected::{FaultKind, InjectedFault};
 pub use queue::QueueStats;
 pub use rejected::Rejected;
 #[cfg(any(feature = "llm", feature = "notify"))]

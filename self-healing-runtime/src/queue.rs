@@ -6,7 +6,6 @@
 //! once) is an event dropped, and then it is counted. The worker folds again within each batch,
 //! so an error storm becomes a handful of rows with counts.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,8 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::diagnosis::Fingerprint;
-use crate::event::{EventObserver, EventStore, HealingEvent, Outcome};
+use crate::event::{EventObserver, EventStore, FoldKey, HealingEvent};
 use crate::selection::PatternTable;
 
 /// Distinct event families the overflow table holds before events are dropped.
@@ -24,13 +22,6 @@ const OVERFLOW_KEYS: usize = 4096;
 const BATCH: usize = 1024;
 /// Store attempts per batch before it is counted as lost.
 const STORE_ATTEMPTS: u32 = 3;
-
-type FoldKey = (
-    Cow<'static, str>,
-    Fingerprint,
-    Option<Cow<'static, str>>,
-    Outcome,
-);
 
 // Events are the common message and flushes are rare: boxing events to shrink the enum would
 // cost an allocation per failure for nothing.

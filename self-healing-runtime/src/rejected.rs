@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::injected::InjectedFault;
+
 /// Why a call ended without the wrapped body producing the error.
 ///
 /// The circuit breaker, the bulkhead, per-attempt timeouts and caught panics produce no error of
@@ -40,6 +42,21 @@ pub enum Rejected {
         /// The panic payload, when it was a string.
         message: String,
     },
+    /// The dependency asked this site to wait (Retry-After) longer than the call's time budget
+    /// allows: the call was not attempted, rather than sent early or held past its budget.
+    Paced {
+        /// The site's `source`.
+        source: &'static str,
+        /// How much longer the dependency asked to wait.
+        wait: Duration,
+    },
+    /// A fault-injection layer (`self_healing::chaos`) failed the call instead of running it.
+    Injected {
+        /// The site's `source`.
+        source: &'static str,
+        /// What was injected.
+        fault: InjectedFault,
+    },
 }
 
 impl Rejected {
@@ -49,7 +66,9 @@ impl Rejected {
             Rejected::CircuitOpen { source }
             | Rejected::Shed { source, .. }
             | Rejected::TimedOut { source, .. }
-            | Rejected::Panicked { source, .. } => source,
+            | Rejected::Panicked { source, .. }
+            | Rejected::Paced { source, .. }
+            | Rejected::Injected { source, .. } => source,
         }
     }
 }
@@ -74,8 +93,21 @@ impl fmt::Display for Rejected {
                 write!(f, "`{source}` timed out after {after:?} and was cancelled")
             }
             Rejected::Panicked { source, message } => write!(f, "`{source}` panicked: {message}"),
+            Rejected::Paced { source, wait } => write!(
+                f,
+                "`{source}` was not called: the dependency asked to wait {}ms more (Retry-After), longer than the call's time budget",
+                wait.as_millis()
+            ),
+            Rejected::Injected { source, fault } => write!(f, "`{source}`: {fault}"),
         }
     }
 }
 
-impl std::error::Error for Rejected {}
+impl std::error::Error for Rejected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Rejected::Injected { fault, .. } => Some(fault),
+            _ => None,
+        }
+    }
+}

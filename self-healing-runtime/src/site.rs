@@ -225,6 +225,9 @@ pub(crate) mod flag {
     pub(crate) const STATIC: u8 = 1 << 3;
     /// Never called yet: the first call clears it (the checklist's "exercised").
     pub(crate) const FRESH: u8 = 1 << 4;
+    /// A fault-injection rule targets this site (feature `chaos`).
+    #[cfg_attr(not(feature = "chaos"), allow(dead_code))]
+    pub(crate) const CHAOS: u8 = 1 << 5;
 }
 
 /// The static record of one wrapped function: what it is, plus its process-wide healing state.

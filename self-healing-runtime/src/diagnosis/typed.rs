@@ -5,6 +5,7 @@ use std::io;
 
 use super::{ErrorClass, Severity};
 use crate::Rejected;
+use crate::injected::{FaultKind, InjectedFault};
 
 /// What a typed match concluded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,10 +36,18 @@ pub(crate) fn classify_chain(error: &(dyn Error + 'static)) -> Option<TypedVerdi
 
 fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     if let Some(e) = error.downcast_ref::<io::Error>() {
+        // `io::Error::source` skips the error it wraps, so a rejection converted into an
+        // `io::Error` is found through `get_ref`.
+        if let Some(r) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Rejected>())
+        {
+            return classify_rejected(r);
+        }
         return classify_io(e);
     }
     if let Some(r) = error.downcast_ref::<Rejected>() {
-        return Some(classify_rejected(r));
+        return classify_rejected(r);
     }
     if error.is::<tokio::time::error::Elapsed>() {
         return Some(verdict(
@@ -105,8 +114,10 @@ fn classify_io(e: &io::Error) -> Option<TypedVerdict> {
     Some(v)
 }
 
-fn classify_rejected(r: &Rejected) -> TypedVerdict {
-    match r {
+/// A rejection says what it is, except a user-supplied injected error: its own type and message
+/// decide (`None` lets the chain walk on to it).
+fn classify_rejected(r: &Rejected) -> Option<TypedVerdict> {
+    let v = match r {
         Rejected::CircuitOpen { .. } => TypedVerdict {
             never_reached: true,
             ..verdict(ErrorClass::CircuitOpen, Severity::High, "circuit open")
@@ -123,5 +134,59 @@ fn classify_rejected(r: &Rejected) -> TypedVerdict {
             verdict(ErrorClass::Timeout, Severity::Medium, "attempt timed out")
         }
         Rejected::Panicked { .. } => verdict(ErrorClass::Bug, Severity::Critical, "panicked"),
-    }
+        Rejected::Paced { wait, .. } => TypedVerdict {
+            never_reached: true,
+            ..verdict(
+                ErrorClass::RateLimited {
+                    retry_after: Some(*wait),
+                },
+                Severity::Low,
+                "paced: Retry-After longer than the call's budget",
+            )
+        },
+        Rejected::Injected { fault, .. } => return classify_injected(fault),
+        // `Rejected` is non-exhaustive to users, not to this crate; a new variant must be
+        // classified here.
+    };
+    Some(v)
+}
+
+fn classify_injected(fault: &InjectedFault) -> Option<TypedVerdict> {
+    let v = match fault.kind() {
+        FaultKind::ConnectionReset => verdict(
+            ErrorClass::ConnectionLost,
+            Severity::High,
+            "injected: connection reset",
+        ),
+        FaultKind::ConnectionRefused => TypedVerdict {
+            never_reached: true,
+            ..verdict(
+                ErrorClass::ConnectionLost,
+                Severity::High,
+                "injected: connection refused",
+            )
+        },
+        FaultKind::TimedOut => {
+            verdict(ErrorClass::Timeout, Severity::Medium, "injected: timed out")
+        }
+        FaultKind::RateLimited => verdict(
+            ErrorClass::RateLimited {
+                retry_after: fault.retry_after(),
+            },
+            Severity::Low,
+            "injected: rate limited",
+        ),
+        FaultKind::Unauthorized => verdict(
+            ErrorClass::AuthExpired,
+            Severity::High,
+            "injected: credentials expired",
+        ),
+        FaultKind::Unavailable => verdict(
+            ErrorClass::Transient,
+            Severity::Low,
+            "injected: unavailable",
+        ),
+        FaultKind::Custom => return None,
+    };
+    Some(v)
 }

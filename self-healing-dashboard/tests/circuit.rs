@@ -20,7 +20,8 @@ async fn an_open_circuit_alone_warns() {
         .max_attempts(1)
         .breaker(BreakerConfig {
             minimum_calls: 5,
-            open_for: Duration::from_secs(600),
+            probe_after: Duration::from_secs(600),
+            probe_max: Duration::from_secs(600),
             ..BreakerConfig::default()
         })
         .build()

@@ -3,7 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 
-pub use crate::driver::{Attempt, AttemptFuture, Driver, SettleFuture, Step};
+pub use crate::driver::{Attempt, AttemptFuture, Driver, FailedCall, SettleFuture, Step};
 pub use crate::error_ops::{
     ErrorOps, IntoViewFn, MissingErrorImpl, Probe, RejectFn, ResultParts, ViaDeref,
     ViaDerefSendSync, ViaMissing, ViaNoReject, ViaRejectFrom, ViaStdError, ViewFn,
@@ -20,6 +20,12 @@ pub mod probes {
         ViaDeref as _, ViaDerefSendSync as _, ViaMissing as _, ViaNoReject as _,
         ViaRejectFrom as _, ViaStdError as _,
     };
+}
+
+/// Counts a successful call of `site` (the success path of an async wrapped function).
+#[inline(always)]
+pub fn count_ok(site: &'static Site) {
+    site.count_ok();
 }
 
 /// Owned arguments of a wrapped function are cloned for every attempt.

@@ -12,9 +12,14 @@
 //! }
 //! ```
 //!
-//! The success path of a healthy site is one relaxed atomic load in `attempt` and a branch in
-//! `settle`: no allocation, no clock read, no lock. Everything else (the "slow" state, the clock,
-//! the healer lookup) starts at the first error or when the site's flags ask for guarding.
+//! The success path of a healthy site is one relaxed atomic load in `attempt`, a branch in
+//! `settle` and one relaxed increment of the site's success counter: no allocation, no clock
+//! read, no lock. Everything else (the "slow" state, the clock, the healer lookup) starts at the
+//! first error or when the site's flags ask for guarding.
+//!
+//! Nothing here panics on a caller's behalf: an attempt the guards refused carries the function
+//! that turns its [`Rejected`] into the call's error type, and guards only refuse when there is
+//! one, so every way a call can end has a value of its own type to end with.
 
 use std::any::Any;
 use std::future::Future;
@@ -29,22 +34,22 @@ use futures::CatchUnwind;
 pub use futures::{AttemptFuture, SettleFuture};
 
 use crate::Rejected;
-use crate::breaker::Admission;
-use crate::decide::{Action, Candidate, Decider};
-use crate::error_ops::ErrorOps;
+use crate::decide::{Action, Admit, Candidate, Decider};
+use crate::error_ops::{ErrorOps, RejectFn};
 use crate::healer::Healer;
 use crate::nesting;
-use crate::site::{Site, flag};
+use crate::site::Site;
 
 /// The result of one attempt.
 #[derive(Debug)]
 pub enum Attempt<T, E> {
     /// The body ran to completion.
     Done(Result<T, E>),
-    /// The body did not run (circuit open, bulkhead full) or was cancelled (timeout). Boxed:
-    /// it only happens on the guarded path, and a small `Attempt` keeps the success path in
-    /// registers.
-    Rejected(Box<Rejected>),
+    /// The body did not run (circuit open, bulkhead full, Retry-After, an injected fault) or was
+    /// cancelled (timeout), with the conversion of the rejection into the call's error type.
+    /// Boxed: it only happens on the guarded path, and a small `Attempt` keeps the success path
+    /// in registers.
+    Rejected(Box<(Rejected, RejectFn<E>)>),
     /// The body panicked (`catch_panic = true`).
     Panicked(Box<dyn Any + Send>),
 }
@@ -87,12 +92,48 @@ impl<T: Clone + Send + Sync + 'static> CacheAccess<T> for SiteCache {
     }
 }
 
+/// The latest failure of a call: what is returned if healing does not produce a value.
+#[derive(Debug)]
+enum Last<E> {
+    /// An error of the call's own type.
+    Error(E),
+    /// A rejection, with its conversion into the call's error type.
+    Rejected(Rejected, RejectFn<E>),
+    /// A panic of the body that the error type cannot carry: it is resumed.
+    Panic(Rejected, Box<dyn Any + Send>),
+}
+
+impl<E> Last<E> {
+    /// The failure as an error to diagnose.
+    fn view<'a>(
+        &'a self,
+        view: crate::error_ops::ViewFn<E>,
+    ) -> &'a (dyn std::error::Error + 'static) {
+        match self {
+            Last::Error(e) => view(e),
+            Last::Rejected(r, _) | Last::Panic(r, _) => r,
+        }
+    }
+
+    /// The error to give the caller.
+    fn into_error(self) -> E {
+        match self {
+            Last::Error(e) => e,
+            Last::Rejected(r, reject) => reject(r),
+            // The body's own panic goes on, as it would have without the attribute.
+            Last::Panic(_, payload) => std::panic::resume_unwind(payload),
+        }
+    }
+}
+
 /// Per-call state of the typed interceptor. Created by generated code; see the module docs.
 #[derive(Debug)]
 pub struct Driver<E> {
     site: &'static Site,
     ops: ErrorOps<E>,
     cache_key: u64,
+    /// Whether a fallback function answers [`Step::Fallback`] (the `heal` functions have none).
+    fallback: bool,
     /// Everything beyond the success path, boxed so that the success path only initialises
     /// and drops one null pointer, and the success path's future stays small.
     slow: Option<Box<Slow<E>>>,
@@ -102,12 +143,8 @@ pub struct Driver<E> {
 #[derive(Debug)]
 struct Slow<E> {
     decider: Decider,
-    /// The latest error of the call, returned if healing does not produce a value.
-    original: Option<E>,
-    /// The latest rejection, when the attempt produced no error of type `E`.
-    rejection: Option<Rejected>,
-    /// The panic payload of the latest attempt, resumed if it cannot become an error.
-    panic: Option<Box<dyn Any + Send>>,
+    /// The latest failure of the call.
+    last: Option<Last<E>>,
     /// The latest sync attempt overran the site's timeout.
     overran: bool,
 }
@@ -120,7 +157,18 @@ impl<E> Driver<E> {
             site,
             ops,
             cache_key: 0,
+            fallback: site.options().fallback().is_some(),
             slow: None,
+        }
+    }
+
+    /// A driver for a call whose caller has no fallback function to call, whatever the site
+    /// declares (the `heal` functions).
+    #[inline(always)]
+    pub(crate) fn without_fallback(site: &'static Site, ops: ErrorOps<E>) -> Self {
+        Driver {
+            fallback: false,
+            ..Driver::new(site, ops)
         }
     }
 
@@ -180,9 +228,12 @@ impl<E> Driver<E> {
         attempt: Attempt<T, E>,
     ) -> SettleFuture<T, E, impl Future<Output = Step<T, E>> + 'a> {
         match attempt {
-            Attempt::Done(Ok(v)) if self.slow.is_none() => SettleFuture::Ready {
-                step: Some(Step::Return(Ok(v))),
-            },
+            Attempt::Done(Ok(v)) if self.slow.is_none() => {
+                self.site.count_ok();
+                SettleFuture::Ready {
+                    step: Some(Step::Return(Ok(v))),
+                }
+            }
             other => SettleFuture::Slow {
                 slow: self.settle_boxed(other),
             },
@@ -212,7 +263,10 @@ impl<E> Driver<E> {
     #[inline(always)]
     pub fn settle_sync<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E> {
         match attempt {
-            Attempt::Done(Ok(v)) if self.slow.is_none() => Step::Return(Ok(v)),
+            Attempt::Done(Ok(v)) if self.slow.is_none() => {
+                self.site.count_ok();
+                Step::Return(Ok(v))
+            }
             other => self.settle_slow_sync(other, &NoCache),
         }
     }
@@ -226,7 +280,7 @@ impl<E> Driver<E> {
     }
 
     /// Takes the fallback's result: a good value heals the call; an error is recorded and the
-    /// call's first error is returned (it says more about what went wrong than the fallback's).
+    /// call's own error is returned (it says more about what went wrong than the fallback's).
     pub fn settle_fallback<T>(&mut self, result: Result<T, E>) -> Result<T, E> {
         let healed = result.is_ok();
         let view = self.ops.view;
@@ -238,125 +292,93 @@ impl<E> Driver<E> {
             Err(e) => Some(crate::diagnosis::chain_message_of(view(e))),
         };
         slow.decider.finish_fallback(healed, note);
-        let (original, rejection) = (slow.original.take(), slow.rejection.take());
-        match result {
-            Ok(v) => Ok(v),
-            Err(fallback_error) => match (original, rejection) {
-                (Some(original), _) => Err(original),
-                (None, Some(r)) if self.ops.reject.is_some() => Err(self.reject_or_resume(r, None)),
-                _ => Err(fallback_error),
-            },
+        match (result, slow.last.take()) {
+            (Ok(v), _) => Ok(v),
+            (Err(_), Some(last)) => Err(last.into_error()),
+            (Err(fallback_error), None) => Err(fallback_error),
         }
     }
 
-    /// Returns the call's error: the answer to [`Step::Fallback`] when no fallback exists (the
-    /// strategy only asks for one when the site declared it, so this is a safety net).
-    pub fn give_up<T>(&mut self) -> Result<T, E> {
-        match self.slow.as_deref_mut() {
-            Some(slow) => match slow.original.take() {
-                Some(e) => Err(e),
-                None => Err(self.take_error()),
-            },
-            None => unreachable_error(),
+    /// After [`Step::Fallback`]: the call as it failed, for a caller that has a fallback to
+    /// call (or none, and gives up). `None` when nothing failed (the loop should re-run).
+    pub(crate) fn into_failed(mut self) -> Result<FailedCall<E>, Self> {
+        match self.slow.as_deref_mut().and_then(|s| s.last.take()) {
+            Some(last) => Ok(FailedCall { driver: self, last }),
+            None => Err(self),
         }
     }
 
     // ----- the guarded path -----
 
-    fn start_slow(&mut self) -> Option<&mut Decider> {
+    fn start_slow(&mut self) -> Option<&mut Slow<E>> {
         if self.slow.is_none() {
             let healer = Healer::current()?;
             self.slow = Some(Box::new(Slow {
                 decider: Decider::new(self.site, healer),
-                original: None,
-                rejection: None,
-                panic: None,
+                last: None,
                 overran: false,
             }));
         }
-        self.decider()
+        self.slow.as_deref_mut()
     }
 
-    fn decider(&mut self) -> Option<&mut Decider> {
-        self.slow.as_deref_mut().map(|s| &mut s.decider)
-    }
-
-    /// The typed slow state; only called once it exists.
-    fn typed(&mut self) -> &mut Slow<E> {
-        self.slow
-            .as_deref_mut()
-            .expect("self-healing: the slow state exists once a failure is being handled")
-    }
-
-    /// Whether this call can turn a rejection into an error of its own type (or be served by a
-    /// fallback or cached value instead). If not, guards must let the call run.
-    fn can_reject(&self) -> bool {
-        let o = self.site.options();
-        self.ops.reject.is_some() || o.fallback().is_some() || o.cache().is_some()
-    }
-
-    /// Guards before an attempt: the circuit, the bulkhead. `Err` means "do not run".
-    fn admit(&mut self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Rejected> {
+    /// Asks the guards about the next attempt; `None` when there is no healer (the body runs as
+    /// if unwrapped).
+    fn admit(&mut self) -> Option<Admit> {
         let site = self.site;
-        if site.flags() & flag::FRESH != 0 {
-            site.clear_flag(flag::FRESH);
+        if site.flags() & crate::site::flag::FRESH != 0 {
+            // The site's first call: its state is born now, so what it counts from here on
+            // has a start in time.
+            let _ = site.state();
+            site.clear_flag(crate::site::flag::FRESH);
         }
-        let can_reject = self.can_reject();
-        let Some(slow) = self.start_slow() else {
-            return Ok(None);
-        };
-        slow.begin_attempt();
-        let flags = site.flags();
-        if flags & flag::CIRCUIT != 0 {
-            match slow.admit_circuit() {
-                Admission::Reject if can_reject => {
-                    return Err(Rejected::CircuitOpen {
-                        source: site.source(),
-                    });
-                }
-                Admission::Reject => slow.note_cannot_reject(),
-                Admission::Allow | Admission::Probe => {}
-            }
-        }
-        if flags & flag::TRACKED != 0 {
-            slow.deposit_budget();
-        }
-        if flags & flag::BULKHEAD != 0 {
-            match slow.try_bulkhead() {
-                Some(permit) => return Ok(Some(permit)),
-                None if can_reject => {
-                    return Err(Rejected::Shed {
-                        source: site.source(),
-                        max_concurrent: slow.bulkhead_limit(),
-                    });
-                }
-                None => slow.note_cannot_reject(),
-            }
-        }
-        Ok(None)
+        // Guards refuse a call only when its error type can say so.
+        let can_reject = self.ops.reject.is_some();
+        let slow = self.start_slow()?;
+        Some(slow.decider.admit(can_reject))
     }
 
     async fn attempt_guarded<T, Fut>(&mut self, body: Fut) -> Attempt<T, E>
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        let permit = match self.admit() {
-            Ok(permit) => permit,
-            Err(rejected) => return Attempt::Rejected(Box::new(rejected)),
-        };
         let site = self.site;
         let reject = self.ops.reject;
-        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
-            // No healer: the body runs as if unwrapped (faults injected all the same).
-            let injection = inject::decide(site, 1, 0);
-            if let Some(failed) = inject::apply(injection, site, reject).await {
-                return failed;
+        let permit = loop {
+            match self.admit() {
+                None => {
+                    // No healer: the body runs as if unwrapped (faults injected all the same).
+                    let injection = inject::decide(site, 1, 0);
+                    if let Some(failed) = inject::apply(injection, site, reject).await {
+                        return failed;
+                    }
+                    return Attempt::Done(body.await);
+                }
+                Some(Admit::Wait(wait)) => tokio::time::sleep(wait).await,
+                Some(Admit::Reject(rejected)) => match reject {
+                    Some(reject) => return Attempt::Rejected(Box::new((rejected, reject))),
+                    // Guards refuse only calls whose error type can say so; should one not,
+                    // the call runs.
+                    None => break None,
+                },
+                Some(Admit::Run(permit)) => break permit,
             }
+        };
+        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
             return Attempt::Done(body.await);
         };
         let rerun = slow.attempts() > 1;
         let injection = inject::decide(site, slow.attempts(), slow.call_id());
         let options = *site.options();
+        // A timed-out attempt needs an error of the call's type to end with.
+        let timeout = match (options.timeout(), reject) {
+            (Some(limit), Some(reject)) => Some((limit, reject)),
+            (Some(_), None) => {
+                slow.note_cannot_reject();
+                None
+            }
+            (None, _) => None,
+        };
         let run = async {
             let body = CatchUnwind::new(body, options.catch_panic());
             let work = async {
@@ -365,13 +387,16 @@ impl<E> Driver<E> {
                     None => body.await,
                 }
             };
-            match options.timeout() {
-                Some(limit) => match tokio::time::timeout(limit, work).await {
+            match timeout {
+                Some((limit, reject)) => match tokio::time::timeout(limit, work).await {
                     Ok(outcome) => outcome,
-                    Err(_) => Attempt::Rejected(Box::new(Rejected::TimedOut {
-                        source: site.source(),
-                        after: limit,
-                    })),
+                    Err(_) => Attempt::Rejected(Box::new((
+                        Rejected::TimedOut {
+                            source: site.source(),
+                            after: limit,
+                        },
+                        reject,
+                    ))),
                 },
                 None => work.await,
             }
@@ -386,26 +411,37 @@ impl<E> Driver<E> {
             run.await
         };
         drop(permit);
-        self.after_attempt(&attempt);
         attempt
     }
 
     #[cold]
     #[inline(never)]
     fn attempt_guarded_sync<T>(&mut self, body: impl FnOnce() -> Result<T, E>) -> Attempt<T, E> {
-        let permit = match self.admit() {
-            Ok(permit) => permit,
-            Err(rejected) => return Attempt::Rejected(Box::new(rejected)),
-        };
         let site = self.site;
         let reject = self.ops.reject;
-        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
-            let injection = inject::decide(site, 1, 0);
-            if let Some(failed) =
-                inject::apply_blocking(injection, site, reject, &std::thread::sleep)
-            {
-                return failed;
+        let permit = loop {
+            match self.admit() {
+                None => {
+                    let injection = inject::decide(site, 1, 0);
+                    if let Some(failed) =
+                        inject::apply_blocking(injection, site, reject, &std::thread::sleep)
+                    {
+                        return failed;
+                    }
+                    return Attempt::Done(body());
+                }
+                Some(Admit::Wait(wait)) => match self.slow.as_deref() {
+                    Some(s) => (s.decider.blocking_sleep())(wait),
+                    None => std::thread::sleep(wait),
+                },
+                Some(Admit::Reject(rejected)) => match reject {
+                    Some(reject) => return Attempt::Rejected(Box::new((rejected, reject))),
+                    None => break None,
+                },
+                Some(Admit::Run(permit)) => break permit,
             }
+        };
+        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
             return Attempt::Done(body());
         };
         let rerun = slow.attempts() > 1;
@@ -437,25 +473,12 @@ impl<E> Driver<E> {
         };
         drop(permit);
         // A sync body cannot be interrupted: the deadline is checked when it returns.
-        if let (Some(limit), Some(started)) = (deadline, started) {
-            self.typed().overran = started.elapsed() > limit;
+        if let (Some(limit), Some(started), Some(slow)) =
+            (deadline, started, self.slow.as_deref_mut())
+        {
+            slow.overran = started.elapsed() > limit;
         }
-        self.after_attempt(&attempt);
         attempt
-    }
-
-    /// Feeds the breaker and the tracked mode with the attempt's result.
-    fn after_attempt<T>(&mut self, attempt: &Attempt<T, E>) {
-        let ok = matches!(attempt, Attempt::Done(Ok(_)));
-        if let Some(slow) = self.decider() {
-            slow.end_attempt(
-                ok,
-                matches!(
-                    attempt,
-                    Attempt::Rejected(r) if matches!(**r, Rejected::CircuitOpen { .. } | Rejected::Shed { .. })
-                ),
-            );
-        }
     }
 
     // ----- settling -----
@@ -464,119 +487,91 @@ impl<E> Driver<E> {
     /// and turned into the first candidate worth trying.
     fn on_attempt<T>(&mut self, attempt: Attempt<T, E>, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
         let site = self.site;
-        let (error, rejection, panic) = match attempt {
+        let last = match attempt {
             Attempt::Done(Ok(value)) => {
                 cache.put(self.cache_key, &value, site);
-                if let Some(slow) = self.slow.as_deref_mut() {
-                    slow.decider.finish_healed();
-                    slow.original = None;
-                    slow.rejection = None;
+                match self.slow.as_deref_mut() {
+                    Some(slow) => {
+                        slow.decider.on_success();
+                        slow.last = None;
+                    }
+                    None => site.count_ok(),
                 }
                 return Flow::Done(Step::Return(Ok(value)));
             }
-            Attempt::Done(Err(e)) => (Some(e), None, None),
-            Attempt::Rejected(r) => (None, Some(*r), None),
+            Attempt::Done(Err(e)) => Last::Error(e),
+            Attempt::Rejected(boxed) => {
+                let (r, reject) = *boxed;
+                Last::Rejected(r, reject)
+            }
             Attempt::Panicked(payload) => {
                 let r = Rejected::Panicked {
                     source: site.source(),
                     message: panic_message(&*payload),
                 };
-                (None, Some(r), Some(payload))
+                match self.ops.reject {
+                    Some(reject) => Last::Rejected(r, reject),
+                    None => Last::Panic(r, payload),
+                }
             }
         };
-        if self.start_slow().is_none() {
-            // No healer: the error goes back untouched.
-            return Flow::Done(Step::Return(Err(match (error, rejection) {
-                (Some(e), _) => e,
-                (None, Some(r)) => self.reject_or_resume(r, panic),
-                (None, None) => unreachable_error(),
-            })));
-        }
+        let view = self.ops.view;
         let (has_fallback, has_cache) = self.capabilities();
-        let view_fn = self.ops.view;
-        let slow = self.typed();
-        // Keep the latest error: it describes the state the caller will see.
-        match (error, rejection) {
-            (Some(e), _) => {
-                slow.original = Some(e);
-                slow.rejection = None;
-            }
-            (None, Some(r)) => {
-                slow.rejection = Some(r);
-                slow.panic = panic;
-            }
-            (None, None) => unreachable_error(),
-        }
-        let overran = std::mem::take(&mut slow.overran);
-        let view: &(dyn std::error::Error + 'static) = match (&slow.rejection, &slow.original) {
-            (Some(r), _) => r,
-            (None, Some(e)) => view_fn(e),
-            (None, None) => unreachable_error(),
+        let Some(slow) = self.start_slow() else {
+            // No healer: the error goes back untouched.
+            return Flow::Done(Step::Return(Err(last.into_error())));
         };
+        let overran = std::mem::take(&mut slow.overran);
         if slow.decider.attempts() == 0 {
             slow.decider.count_unguarded_attempt();
         }
-        let candidate = slow
-            .decider
-            .on_failure(view, overran, has_fallback, has_cache);
+        // Keep the latest failure: it describes the state the caller will see.
+        let Slow {
+            decider,
+            last: kept,
+            ..
+        } = slow;
+        let failure = kept.insert(last);
+        let candidate = decider.on_failure(failure.view(view), overran, has_fallback, has_cache);
         self.resolve(candidate, cache)
     }
 
+    /// What the site can answer with besides a re-run: a fallback function the caller will
+    /// call, and cached values.
     fn capabilities(&self) -> (bool, bool) {
-        let o = self.site.options();
-        (o.fallback().is_some(), o.cache().is_some())
+        (self.fallback, self.site.options().cache().is_some())
     }
 
     /// Turns a candidate into a step, looking cached values up on the way.
     fn resolve<T>(&mut self, mut candidate: Candidate, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
-        let (has_fallback, _) = self.capabilities();
         loop {
             match candidate {
                 Candidate::Rerun(action) => return Flow::Act(action),
                 Candidate::Fallback => return Flow::Done(Step::Fallback),
                 Candidate::Cached => {
                     let found = cache.get(self.cache_key, self.site);
-                    let slow = self.typed();
-                    match found {
-                        Some(value) => {
-                            slow.decider.cached(true, has_fallback);
-                            slow.original = None;
-                            slow.rejection = None;
-                            return Flow::Done(Step::Return(Ok(value)));
-                        }
+                    let Some(slow) = self.slow.as_deref_mut() else {
+                        return Flow::Done(Step::Rerun);
+                    };
+                    let healed = found.is_some();
+                    match slow.decider.cached(healed) {
+                        Some(next) => candidate = next,
                         None => {
-                            candidate = slow
-                                .decider
-                                .cached(false, has_fallback)
-                                .expect("a miss moves on to the next candidate");
+                            slow.last = None;
+                            return match found {
+                                Some(value) => Flow::Done(Step::Return(Ok(value))),
+                                None => Flow::Done(Step::Rerun),
+                            };
                         }
                     }
                 }
-                Candidate::GiveUp => return Flow::Done(Step::Return(Err(self.take_error()))),
-            }
-        }
-    }
-
-    /// The error to give back: the last error, or the last rejection as an error of type `E`.
-    fn take_error(&mut self) -> E {
-        let slow = self.typed();
-        if let Some(r) = slow.rejection.take() {
-            let panic = slow.panic.take();
-            return self.reject_or_resume(r, panic);
-        }
-        match slow.original.take() {
-            Some(e) => e,
-            None => unreachable_error(),
-        }
-    }
-
-    fn reject_or_resume(&self, rejection: Rejected, panic: Option<Box<dyn Any + Send>>) -> E {
-        match (self.ops.reject, panic) {
-            (Some(reject), _) => reject(rejection),
-            (None, Some(payload)) => std::panic::resume_unwind(payload),
-            // Guards only reject when the error type can say so (see `can_reject`).
-            (None, None) => {
-                panic!("self-healing: {rejection} (and the error type cannot represent it)")
+                Candidate::GiveUp => {
+                    return match self.slow.as_deref_mut().and_then(|s| s.last.take()) {
+                        Some(last) => Flow::Done(Step::Return(Err(last.into_error()))),
+                        // Nothing failed: run the body rather than invent an error.
+                        None => Flow::Done(Step::Rerun),
+                    };
+                }
             }
         }
     }
@@ -592,9 +587,15 @@ impl<E> Driver<E> {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            match self.typed().decider.perform(&action).await {
-                Ok(()) => return self.rerun(),
-                Err(why) => flow = self.after_failed_action(why, cache),
+            let Some(slow) = self.slow.as_deref_mut() else {
+                return Step::Rerun;
+            };
+            match slow.decider.perform(&action).await {
+                Ok(()) => return Step::Rerun,
+                Err(why) => {
+                    let candidate = slow.decider.action_failed(why);
+                    flow = self.resolve(candidate, cache);
+                }
             }
         }
     }
@@ -612,32 +613,55 @@ impl<E> Driver<E> {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            match self.typed().decider.perform_blocking(&action) {
-                Ok(()) => return self.rerun(),
-                Err(why) => flow = self.after_failed_action(why, cache),
+            let Some(slow) = self.slow.as_deref_mut() else {
+                return Step::Rerun;
+            };
+            match slow.decider.perform_blocking(&action) {
+                Ok(()) => return Step::Rerun,
+                Err(why) => {
+                    let candidate = slow.decider.action_failed(why);
+                    flow = self.resolve(candidate, cache);
+                }
             }
         }
     }
+}
 
-    fn after_failed_action<T>(&mut self, why: String, cache: &dyn CacheAccess<T>) -> Flow<T, E> {
-        let (has_fallback, has_cache) = self.capabilities();
-        let candidate = self
-            .typed()
-            .decider
-            .action_failed(why, has_fallback, has_cache);
-        self.resolve(candidate, cache)
+/// A call whose healing chose its fallback: [`settle_fallback`](Self::settle_fallback) takes the
+/// fallback's result, [`give_up`](Self::give_up) ends the call with its error when there is no
+/// fallback to call.
+#[derive(Debug)]
+pub struct FailedCall<E> {
+    driver: Driver<E>,
+    last: Last<E>,
+}
+
+impl<E> FailedCall<E> {
+    /// Takes the fallback's result: a good value heals the call; otherwise the call's own error
+    /// is returned (it says more about what went wrong than the fallback's).
+    pub fn settle_fallback<T>(self, result: Result<T, E>) -> Result<T, E> {
+        let FailedCall { mut driver, last } = self;
+        let healed = result.is_ok();
+        let note = match &result {
+            Ok(_) => None,
+            Err(e) => Some(crate::diagnosis::chain_message_of((driver.ops.view)(e))),
+        };
+        if let Some(slow) = driver.slow.as_deref_mut() {
+            slow.decider.finish_fallback(healed, note);
+        }
+        match result {
+            Ok(v) => Ok(v),
+            Err(_) => Err(last.into_error()),
+        }
     }
 
-    /// Before a re-run: a pending rejection is kept as an error of type `E` (when the type can
-    /// hold one) so a later give-up has something to return.
-    fn rerun<T>(&mut self) -> Step<T, E> {
-        let reject = self.ops.reject;
-        let slow = self.typed();
-        if let (Some(r), Some(reject)) = (slow.rejection.take(), reject) {
-            slow.original = Some(reject(r));
+    /// Ends the call with its error.
+    pub fn give_up<T>(self) -> Result<T, E> {
+        let FailedCall { mut driver, last } = self;
+        if let Some(slow) = driver.slow.as_deref_mut() {
+            slow.decider.finish_fallback(false, None);
         }
-        slow.panic = None;
-        Step::Rerun
+        Err(last.into_error())
     }
 }
 
@@ -654,11 +678,6 @@ fn attempt_outcome<T, E>(attempt: &Attempt<T, E>) -> &'static str {
         Attempt::Rejected(_) => "rejected",
         Attempt::Panicked(_) => "panicked",
     }
-}
-
-#[cold]
-fn unreachable_error() -> ! {
-    panic!("self-healing: a failed attempt carried neither an error nor a rejection")
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::Site;
-use crate::driver::{Attempt, Driver, Step};
+use crate::driver::{Attempt, Driver, FailedCall, Step};
 use crate::error_ops::ErrorOps;
 
 /// Runs an async operation through the healer of `site`: the same interceptor `#[self_healing]`
@@ -44,7 +44,10 @@ where
     let mut op = op;
     if is_fast(site) {
         return match op().await {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                site.count_ok();
+                Ok(v)
+            }
             Err(e) => run_async_slow(site, ops, op, Some(e)).await,
         };
     }
@@ -70,13 +73,13 @@ where
 }
 
 /// How a sync wrapped call with a fallback ended: a result, or a request to call the declared
-/// fallback and hand its result to [`Driver::settle_fallback`].
+/// fallback and hand its result to [`FailedCall::settle_fallback`].
 #[derive(Debug)]
 pub enum Run<T, E> {
     /// The call's result.
     Done(Result<T, E>),
-    /// Call the fallback, then `driver.settle_fallback(result)`.
-    Fallback(Box<Driver<E>>),
+    /// Call the fallback, then `call.settle_fallback(result)` (or `call.give_up()`).
+    Fallback(Box<FailedCall<E>>),
 }
 
 /// Runs a sync body (of a site without fallback or cache) through the interceptor. The success
@@ -89,7 +92,10 @@ where
 {
     if site.flags() == 0 {
         return match body() {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                site.count_ok();
+                Ok(v)
+            }
             Err(e) => run_sync_slow(site, ops, body, Some(Attempt::Done(Err(e)))),
         };
     }
@@ -109,9 +115,9 @@ fn run_sync_slow<T, E, F>(
 where
     F: FnMut() -> Result<T, E>,
 {
-    match run_sync_after(site, ops, body, first) {
+    match run_sync_after(Driver::without_fallback(site, ops), body, first) {
         Run::Done(result) => result,
-        Run::Fallback(mut driver) => driver.give_up(),
+        Run::Fallback(call) => call.give_up(),
     }
 }
 
@@ -127,11 +133,14 @@ where
 {
     if site.flags() == 0 {
         return match body() {
-            Ok(v) => Run::Done(Ok(v)),
-            Err(e) => run_sync_after(site, ops, body, Some(Attempt::Done(Err(e)))),
+            Ok(v) => {
+                site.count_ok();
+                Run::Done(Ok(v))
+            }
+            Err(e) => run_sync_after(Driver::new(site, ops), body, Some(Attempt::Done(Err(e)))),
         };
     }
-    run_sync_after(site, ops, body, None)
+    run_sync_after(Driver::new(site, ops), body, None)
 }
 
 /// [`run_sync_with_fallback`] for `cache = ".."` sites (never on the fast path: their flags ask
@@ -153,7 +162,10 @@ where
         match driver.settle_cached_sync(attempt) {
             Step::Return(result) => return Run::Done(result),
             Step::Rerun => {}
-            Step::Fallback => return Run::Fallback(Box::new(driver)),
+            Step::Fallback => match driver.into_failed() {
+                Ok(call) => return Run::Fallback(Box::new(call)),
+                Err(unfailed) => driver = unfailed,
+            },
         }
     }
 }
@@ -162,15 +174,13 @@ where
 #[cold]
 #[inline(never)]
 fn run_sync_after<T, E, F>(
-    site: &'static Site,
-    ops: ErrorOps<E>,
+    mut driver: Driver<E>,
     mut body: F,
     first: Option<Attempt<T, E>>,
 ) -> Run<T, E>
 where
     F: FnMut() -> Result<T, E>,
 {
-    let mut driver = Driver::new(site, ops);
     let mut attempt = match first {
         Some(attempt) => attempt,
         None => driver.attempt_sync(&mut body),
@@ -179,7 +189,10 @@ where
         match driver.settle_sync(attempt) {
             Step::Return(result) => return Run::Done(result),
             Step::Rerun => {}
-            Step::Fallback => return Run::Fallback(Box::new(driver)),
+            Step::Fallback => match driver.into_failed() {
+                Ok(call) => return Run::Fallback(Box::new(call)),
+                Err(unfailed) => driver = unfailed,
+            },
         }
         attempt = driver.attempt_sync(&mut body);
     }
@@ -196,7 +209,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut driver = Driver::new(site, ops);
+    // No fallback function here: the driver never asks for one.
+    let mut driver = Driver::without_fallback(site, ops);
     let mut attempt = match first {
         Some(attempt) => attempt,
         None => driver.attempt(body()).await,
@@ -204,8 +218,7 @@ where
     loop {
         match driver.settle(attempt).await {
             Step::Return(result) => return result,
-            Step::Fallback => return driver.give_up(),
-            Step::Rerun => {}
+            Step::Rerun | Step::Fallback => {}
         }
         attempt = driver.attempt(body()).await;
     }

@@ -340,13 +340,13 @@ impl HealerBuilder {
         self
     }
 
-    /// Circuit breaker settings for every site.
+    /// Circuit breaker settings for every site (see [`BreakerConfig`] for the defaults).
     pub fn breaker(mut self, config: BreakerConfig) -> Self {
         self.breaker = config;
         self
     }
 
-    /// Retry budget settings for every site.
+    /// Retry budget settings for every site (see [`BudgetConfig`] for the defaults).
     pub fn retry_budget(mut self, config: BudgetConfig) -> Self {
         self.budget = config;
         self
@@ -486,6 +486,15 @@ impl HealerBuilder {
         if b.window.is_zero() {
             return Err(invalid("breaker.window", "must be longer than zero"));
         }
+        if b.probe_after.is_zero() {
+            return Err(invalid("breaker.probe_after", "must be longer than zero"));
+        }
+        if b.probe_max < b.probe_after {
+            return Err(invalid(
+                "breaker.probe_max",
+                "must not be shorter than `probe_after`",
+            ));
+        }
         if self.budget.ratio < 0.0
             || self.budget.floor_per_sec < 0.0
             || self.budget.max_tokens < 1.0
@@ -503,6 +512,16 @@ impl HealerBuilder {
         }
         if self.queue_capacity == 0 {
             return Err(invalid("queue_capacity", "must be at least 1"));
+        }
+        if self.strategies.len() > crate::selection::MAX_STRATEGIES {
+            return Err(ConfigError::Invalid {
+                setting: "strategy",
+                reason: format!(
+                    "{} strategies registered; at most {} are supported",
+                    self.strategies.len(),
+                    crate::selection::MAX_STRATEGIES
+                ),
+            });
         }
         let mut seen = std::collections::HashSet::new();
         for s in &self.strategies {

@@ -31,6 +31,7 @@ pub mod llm;
 mod nesting;
 #[cfg(feature = "notify")]
 pub mod notify;
+mod pacer;
 mod queue;
 mod rejected;
 pub mod scrub;

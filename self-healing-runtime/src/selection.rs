@@ -7,10 +7,14 @@
 //! LLM recommends it) acts as `PRIOR_WEIGHT` pseudo-observations: the posterior of its heal rate
 //! is `Beta(healed + prior·k, failed + (1 − prior)·k)`.
 //!
-//! Ranking: guards first (in registration order); then, until a family has `MIN_SAMPLE` recorded
-//! tries, the rule table decides (posterior means, ties in registration order). Afterwards the
-//! best posterior mean leads, except on an `EXPLORATION` share of calls where Thompson sampling
-//! (one draw from each posterior) orders them, so learning costs at most that share of calls. All
+//! Ranking: guards first (in registration order); then by heal rate weighed by cost. The heal
+//! rate is the posterior mean (until a family has `MIN_SAMPLE` recorded tries, the prior alone),
+//! except on an `EXPLORATION` share of calls where Thompson sampling (one draw from each
+//! posterior) stands in for it, so learning costs at most that share of calls. The cost is the
+//! time the strategy's action takes (its wait, its re-run, learned from what it took before)
+//! plus [`HOOK_COST`] when it runs a hook; the heal rate is multiplied by
+//! `COST_SCALE / (COST_SCALE + cost)`, so a cheap re-run that heals as often as a reconnect
+//! leads, and a reconnect leads where re-runs keep failing. Ties keep registration order. All
 //! randomness comes from the healer's seeded generator: the same seed gives the same choices.
 
 use std::collections::HashMap;
@@ -21,7 +25,7 @@ use crate::diagnosis::{Diagnosis, Fingerprint};
 use crate::strategy::Strategy;
 
 /// How many observations the prior is worth.
-const PRIOR_WEIGHT: f64 = 4.0;
+const PRIOR_WEIGHT: f64 = 2.0;
 /// Weight kept by older observations at each new one (an effective memory of ~20 tries).
 pub const DECAY: f64 = 0.95;
 /// Tries of a family before statistics may reorder the rule table.
@@ -224,17 +228,117 @@ impl PatternTable {
     pub fn advice(&self, fingerprint: Fingerprint) -> Option<Advice> {
         self.lock().advice.get(&fingerprint).cloned()
     }
+}
 
-    fn family(&self, fingerprint: Fingerprint) -> (HashMap<&'static str, Entry>, Option<Advice>) {
-        let tables = self.lock();
-        let entries = tables
-            .entries
-            .iter()
-            .filter(|((f, _), _)| *f == fingerprint)
-            .map(|((_, s), e)| (*s, *e))
-            .collect();
-        (entries, tables.advice.get(&fingerprint).cloned())
+/// Most strategies a healer may hold: a call keeps its candidates inline, without allocating.
+pub const MAX_STRATEGIES: usize = 32;
+
+/// How much a second of acting is worth against a heal: a candidate's heal rate is weighed by
+/// `COST_SCALE / (COST_SCALE + cost)`, so among strategies that heal as often the cheaper one
+/// leads, and a costly one leads only when it heals clearly more often.
+pub const COST_SCALE: Duration = Duration::from_millis(250);
+
+/// The cost charged for running a hook (rebuilding a pool, refreshing a credential) on top of
+/// its time: hooks touch state other calls share, so a plain re-run that heals as often is
+/// preferred.
+pub const HOOK_COST: Duration = Duration::from_millis(200);
+
+/// A candidate's cost, as its plan tells it: the time its action takes (waits, the re-run it
+/// asks for), whether it runs a hook, and how often it already failed during this call (each
+/// failure halves its weight for the rest of the call: the same call in the same state tends
+/// to fail the same way again).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Cost {
+    pub(crate) time: Duration,
+    pub(crate) hook: bool,
+    pub(crate) failed_in_call: u8,
+}
+
+/// A call's candidate strategies, best first, as indices into the healer's strategies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ranked {
+    order: [u8; MAX_STRATEGIES],
+    len: u8,
+}
+
+impl Ranked {
+    pub(crate) const fn new() -> Self {
+        Ranked {
+            order: [0; MAX_STRATEGIES],
+            len: 0,
+        }
     }
+
+    /// The `i`-th candidate's index among the healer's strategies.
+    pub(crate) fn get(&self, i: usize) -> Option<usize> {
+        (i < usize::from(self.len)).then(|| usize::from(self.order[i]))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+}
+
+/// Ranks the strategies for a diagnosis into `out`, best first (see the module docs): guards in
+/// registration order, then the learned heal rate weighed by cost. `cost(i)` is the cost of
+/// strategy `i`'s plan, or `None` when it does not apply (it is left out, as are strategies
+/// with a zero prior). `random` draws uniform numbers in [0, 1). Allocates nothing.
+pub(crate) fn rank(
+    strategies: &[Arc<dyn Strategy>],
+    diagnosis: &Diagnosis,
+    table: &PatternTable,
+    cost: &mut dyn FnMut(usize) -> Option<Cost>,
+    random: &mut dyn FnMut() -> f64,
+    out: &mut Ranked,
+) {
+    let tables = table.lock();
+    let fingerprint = diagnosis.fingerprint;
+    let advice = tables.advice.get(&fingerprint);
+    let entry = |name: &'static str| tables.entries.get(&(fingerprint, name)).copied();
+    let tried: u64 = strategies
+        .iter()
+        .filter_map(|s| entry(s.name()))
+        .map(|e| e.stat.tried)
+        .sum();
+    let explore = tried >= MIN_SAMPLE && random() < EXPLORATION;
+    let mut scored = [(false, 0.0f64, 0u8); MAX_STRATEGIES];
+    let mut n = 0;
+    for (i, s) in strategies.iter().enumerate().take(MAX_STRATEGIES) {
+        let prior = prior_of(&**s, diagnosis, advice);
+        if prior <= 0.0 {
+            continue;
+        }
+        let Some(cost) = cost(i) else { continue };
+        let known = entry(s.name());
+        let recent = match known {
+            Some(e) if tried >= MIN_SAMPLE => e.recent,
+            _ => Recent::default(),
+        };
+        let (a, b) = recent.posterior(prior);
+        let heal_rate = if explore {
+            beta(a, b, random)
+        } else {
+            a / (a + b)
+        };
+        let learned = known
+            .filter(|e| e.stat.tried > 0)
+            .map_or(Duration::ZERO, |e| {
+                e.stat.total_duration / u32::try_from(e.stat.tried).unwrap_or(u32::MAX)
+            });
+        let time = cost.time.max(learned) + if cost.hook { HOOK_COST } else { Duration::ZERO };
+        let weight = COST_SCALE.as_secs_f64() / (COST_SCALE + time).as_secs_f64()
+            * 0.5f64.powi(i32::from(cost.failed_in_call));
+        scored[n] = (s.is_guard(), heal_rate * weight, i as u8);
+        n += 1;
+    }
+    drop(tables);
+    let scored = &mut scored[..n];
+    // Stable: equal scores keep registration order.
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+    for (slot, (_, _, i)) in out.order.iter_mut().zip(scored.iter()) {
+        *slot = *i;
+    }
+    out.len = n as u8;
 }
 
 /// The prior of `strategy` for `diagnosis`: the rule table, raised when an analyzer recommends it.
@@ -247,43 +351,6 @@ fn prior_of(strategy: &dyn Strategy, diagnosis: &Diagnosis, advice: Option<&Advi
         prior = prior.max(0.5 + 0.45 * confidence);
     }
     prior
-}
-
-/// The candidate strategies for a diagnosis, best first (see the module docs). Strategies with a
-/// zero prior never apply and are left out. `random` draws uniform numbers in [0, 1).
-pub(crate) fn rank<'s>(
-    strategies: &'s [Arc<dyn Strategy>],
-    diagnosis: &Diagnosis,
-    table: &PatternTable,
-    random: &mut dyn FnMut() -> f64,
-) -> Vec<&'s Arc<dyn Strategy>> {
-    let (entries, advice) = table.family(diagnosis.fingerprint);
-    let tried: u64 = entries.values().map(|e| e.stat.tried).sum();
-    let explore = tried >= MIN_SAMPLE && random() < EXPLORATION;
-    let mut scored: Vec<(bool, f64, usize, &Arc<dyn Strategy>)> = strategies
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            let prior = prior_of(&**s, diagnosis, advice.as_ref());
-            if prior <= 0.0 {
-                return None;
-            }
-            let recent = if tried >= MIN_SAMPLE {
-                entries.get(s.name()).map(|e| e.recent).unwrap_or_default()
-            } else {
-                Recent::default()
-            };
-            let (a, b) = recent.posterior(prior);
-            let score = if explore {
-                beta(a, b, random)
-            } else {
-                a / (a + b)
-            };
-            Some((s.is_guard(), score, i, s))
-        })
-        .collect();
-    scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)));
-    scored.into_iter().map(|(_, _, _, s)| s).collect()
 }
 
 /// One draw from Beta(a, b), as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b).
@@ -341,22 +408,62 @@ mod tests {
         }
     }
 
-    fn names(v: Vec<&Arc<dyn Strategy>>) -> Vec<&'static str> {
-        v.into_iter().map(|s| s.name()).collect()
+    /// Every strategy applies; hook strategies run a hook; nothing waits.
+    fn plan_cost(all: &[Arc<dyn Strategy>]) -> impl FnMut(usize) -> Option<Cost> + '_ {
+        |i| {
+            Some(Cost {
+                time: Duration::ZERO,
+                hook: matches!(all[i].name(), "reconnect" | "credential_refresh"),
+                failed_in_call: 0,
+            })
+        }
+    }
+
+    fn names(
+        all: &[Arc<dyn Strategy>],
+        d: &Diagnosis,
+        table: &PatternTable,
+        random: &mut dyn FnMut() -> f64,
+    ) -> Vec<&'static str> {
+        let mut out = Ranked::new();
+        rank(all, d, table, &mut plan_cost(all), random, &mut out);
+        (0..out.len())
+            .map(|i| all[out.get(i).unwrap()].name())
+            .collect()
     }
 
     #[test]
-    fn priors_rank_when_nothing_is_known() {
+    fn priors_and_costs_rank_when_nothing_is_known() {
         let all = builtin_strategies();
-        let ranked = names(rank(
+        let ranked = names(
             &all,
             &diagnosis(ErrorClass::ConnectionLost),
             &PatternTable::new(),
             &mut || 0.5,
-        ));
+        );
         assert_eq!(ranked[0], "circuit_breaker", "guards come first");
-        assert_eq!(ranked[1], "reconnect");
-        assert_eq!(ranked[2], "retry");
+        assert_eq!(
+            ranked[1], "retry",
+            "a plain re-run is cheaper than a reconnect"
+        );
+        assert_eq!(ranked[2], "reconnect");
+    }
+
+    #[test]
+    fn a_cheap_strategy_that_heals_as_often_leads() {
+        let all = builtin_strategies();
+        let table = PatternTable::new();
+        for _ in 0..10 {
+            table.record(Fingerprint(7), "reconnect", true, Duration::from_millis(30));
+            table.record(Fingerprint(7), "retry", true, Duration::from_millis(30));
+        }
+        let ranked = names(
+            &all,
+            &diagnosis(ErrorClass::ConnectionLost),
+            &table,
+            &mut || 0.5,
+        );
+        assert_eq!(ranked[1], "retry", "{ranked:?}");
     }
 
     #[test]
@@ -364,35 +471,73 @@ mod tests {
         let all = builtin_strategies();
         let table = PatternTable::new();
         for _ in 0..10 {
-            table.record(Fingerprint(7), "reconnect", false, Duration::ZERO);
-            table.record(Fingerprint(7), "retry", true, Duration::ZERO);
+            table.record(Fingerprint(7), "retry", false, Duration::ZERO);
+            table.record(Fingerprint(7), "reconnect", true, Duration::ZERO);
         }
-        let ranked = names(rank(
+        let ranked = names(
             &all,
             &diagnosis(ErrorClass::ConnectionLost),
             &table,
             &mut || 0.5,
-        ));
-        assert_eq!(ranked[1], "retry", "{ranked:?}");
-        let reconnect = ranked.iter().position(|n| *n == "reconnect").unwrap();
+        );
+        assert_eq!(ranked[1], "reconnect", "{ranked:?}");
+        let retry = ranked.iter().position(|n| *n == "retry").unwrap();
         let fallback = ranked.iter().position(|n| *n == "fallback").unwrap();
         assert!(
-            reconnect > fallback,
-            "ten failures sink reconnect below untried fallback: {ranked:?}"
+            retry > fallback,
+            "ten failures sink retry below untried fallback: {ranked:?}"
         );
+    }
+
+    #[test]
+    fn slow_strategies_sink() {
+        let all = builtin_strategies();
+        let table = PatternTable::new();
+        for _ in 0..10 {
+            table.record(Fingerprint(7), "retry", true, Duration::from_secs(2));
+        }
+        let ranked = names(
+            &all,
+            &diagnosis(ErrorClass::ConnectionLost),
+            &table,
+            &mut || 0.5,
+        );
+        let retry = ranked.iter().position(|n| *n == "retry").unwrap();
+        let reconnect = ranked.iter().position(|n| *n == "reconnect").unwrap();
+        assert!(reconnect < retry, "two seconds per heal weigh: {ranked:?}");
     }
 
     #[test]
     fn permanent_errors_are_never_retried() {
         let all = builtin_strategies();
-        let ranked = names(rank(
+        let ranked = names(
             &all,
             &diagnosis(ErrorClass::Permanent),
             &PatternTable::new(),
             &mut || 0.5,
-        ));
+        );
         assert!(!ranked.contains(&"retry"));
         assert!(ranked.contains(&"escalate"));
+    }
+
+    #[test]
+    fn expired_credentials_are_not_re_run_plainly() {
+        let all = builtin_strategies();
+        let ranked = names(
+            &all,
+            &diagnosis(ErrorClass::AuthExpired),
+            &PatternTable::new(),
+            &mut || 0.5,
+        );
+        assert!(!ranked.contains(&"retry"), "{ranked:?}");
+        assert!(ranked.contains(&"credential_refresh"));
+    }
+
+    #[test]
+    fn ranking_allocates_nothing_it_keeps() {
+        // `Ranked` is inline; this proves it holds every built-in strategy.
+        let all = builtin_strategies();
+        assert!(all.len() <= MAX_STRATEGIES);
     }
 
     /// The learning simulation: for a family where retry never heals but reconnect always does,
@@ -414,17 +559,17 @@ mod tests {
                     table: &PatternTable,
                     random: &mut dyn FnMut() -> f64|
          -> (&'static str, u32) {
-            let ranked = rank(&all, &d, table, random);
+            let ranked = names(&all, &d, table, random);
             let mut failures = 0;
             for s in &ranked {
-                let healed = heals(s.name(), world);
-                table.record(d.fingerprint, s.name(), healed, Duration::ZERO);
+                let healed = heals(s, world);
+                table.record(d.fingerprint, s, healed, Duration::ZERO);
                 if healed {
                     break;
                 }
                 failures += 1;
             }
-            (ranked[0].name(), failures)
+            (ranked[0], failures)
         };
         assert_eq!(
             call(0, &table, &mut random).0,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::site_state::SiteState;
@@ -215,8 +215,8 @@ pub struct SiteInfo {
 
 /// Bits of [`Site::flags`]: any set bit sends a call through the slower, guarded path.
 pub(crate) mod flag {
-    /// The site failed recently: outcomes are tracked for the breaker and the retry budget.
-    pub(crate) const TRACKED: u8 = 1;
+    /// The dependency asked to wait (Retry-After): calls are paced until that instant.
+    pub(crate) const PACED: u8 = 1;
     /// The breaker is open or half-open.
     pub(crate) const CIRCUIT: u8 = 1 << 1;
     /// A bulkhead caps the concurrent calls of this site.
@@ -236,6 +236,9 @@ pub(crate) mod flag {
 pub struct Site {
     info: SiteInfo,
     flags: AtomicU8,
+    /// Calls the dependency answered without an unhealthy failure: the breaker's and the retry
+    /// budget's view of the site's traffic, bumped once per successful call.
+    ok: AtomicU64,
     state: OnceLock<SiteState>,
 }
 
@@ -251,6 +254,7 @@ impl Site {
             } else {
                 flag::FRESH
             }),
+            ok: AtomicU64::new(0),
             state: OnceLock::new(),
         }
     }
@@ -289,6 +293,17 @@ impl Site {
         self.flags.load(Ordering::Relaxed)
     }
 
+    /// Counts a call the dependency answered well: one relaxed increment, no clock, no lock.
+    #[inline(always)]
+    pub(crate) fn count_ok(&self) {
+        self.ok.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls counted by [`count_ok`](Self::count_ok) so far.
+    pub(crate) fn ok_calls(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn set_flag(&self, bit: u8) {
         self.flags.fetch_or(bit, Ordering::Relaxed);
     }
@@ -300,7 +315,8 @@ impl Site {
     /// The runtime state of this site, created on first need (never on the success path of a
     /// healthy site).
     pub(crate) fn state(&self) -> &SiteState {
-        self.state.get_or_init(SiteState::default)
+        self.state
+            .get_or_init(|| SiteState::new(tokio::time::Instant::now()))
     }
 
     /// What this process saw of the site so far: the integration checklist's row.

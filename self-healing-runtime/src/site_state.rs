@@ -12,6 +12,8 @@ use tokio::time::Instant;
 
 use crate::breaker::{Breaker, BreakerConfig, CircuitState};
 use crate::budget::{BudgetConfig, RetryBudget};
+use crate::pacer::{Pacer, Turn};
+use crate::site::{Site, flag};
 
 /// Cached last-good values kept per site at most.
 const CACHE_ENTRIES: usize = 1024;
@@ -21,10 +23,16 @@ struct CacheEntry {
     value: Box<dyn Any + Send + Sync>,
 }
 
-#[derive(Default)]
 pub(crate) struct SiteState {
+    /// When this state was created: at the site's first call (or when a healer configured it).
+    /// The successes counted before the breaker existed are spread over the time since.
+    born: Instant,
     breaker: Mutex<Option<Breaker>>,
     budget: Mutex<Option<RetryBudget>>,
+    /// Calls that ended in an error (the success counter lives on the site itself).
+    pub(crate) failed_calls: AtomicU64,
+    /// Pacing after the dependency asked to slow down (Retry-After).
+    pacer: Mutex<Option<Pacer>>,
     pub(crate) bulkhead: OnceLock<Arc<Semaphore>>,
     pub(crate) bulkhead_limit: AtomicU64,
     cache: Mutex<HashMap<u64, CacheEntry>>,
@@ -33,7 +41,8 @@ pub(crate) struct SiteState {
     pub(crate) healed: AtomicU64,
     last_error: Mutex<Option<SystemTime>>,
     last_healed: Mutex<Option<SystemTime>>,
-    /// Set once the site could not fail fast because its error type lacks `From<Rejected>`.
+    /// Set once a guard could not fail fast because the site's error type cannot represent a
+    /// rejection (`fail_fast = false`).
     pub(crate) cannot_reject: AtomicBool,
 }
 
@@ -54,31 +63,85 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SiteState {
+    pub(crate) fn new(born: Instant) -> Self {
+        SiteState {
+            born,
+            breaker: Mutex::default(),
+            budget: Mutex::default(),
+            failed_calls: AtomicU64::default(),
+            pacer: Mutex::default(),
+            bulkhead: OnceLock::default(),
+            bulkhead_limit: AtomicU64::default(),
+            cache: Mutex::default(),
+            failures: AtomicU64::default(),
+            healed: AtomicU64::default(),
+            last_error: Mutex::default(),
+            last_healed: Mutex::default(),
+            cannot_reject: AtomicBool::default(),
+        }
+    }
+
     pub(crate) fn circuit_state(&self) -> CircuitState {
         lock(&self.breaker)
             .as_ref()
             .map_or(CircuitState::Closed, Breaker::state)
     }
 
-    /// Runs `f` on the breaker, creating it with `config` on first use.
+    /// Runs `f` on the breaker, creating it with `config` on first use (`ok_total`: the site's
+    /// success counter now).
     pub(crate) fn with_breaker<R>(
         &self,
         config: BreakerConfig,
         now: Instant,
+        ok_total: u64,
         f: impl FnOnce(&mut Breaker) -> R,
     ) -> R {
         let mut guard = lock(&self.breaker);
-        f(guard.get_or_insert_with(|| Breaker::new(config, now)))
+        let born = self.born.min(now);
+        f(guard.get_or_insert_with(|| {
+            // Everything counted so far happened since the site was born.
+            let mut breaker = Breaker::new(config, born, 0);
+            breaker.absorb(now, ok_total);
+            breaker
+        }))
     }
 
+    /// Runs `f` on the retry budget, creating it with `config` on first use (`calls_total`: the
+    /// site's calls so far).
     pub(crate) fn with_budget<R>(
         &self,
         config: BudgetConfig,
         now: Instant,
+        calls_total: u64,
         f: impl FnOnce(&mut RetryBudget) -> R,
     ) -> R {
         let mut guard = lock(&self.budget);
-        f(guard.get_or_insert_with(|| RetryBudget::new(config, now)))
+        f(guard.get_or_insert_with(|| RetryBudget::new(config, now, calls_total)))
+    }
+
+    /// The dependency asked `site` to wait `after` at `now`: its calls are paced from now on
+    /// (see [`Pacer`]).
+    pub(crate) fn push_back(&self, site: &Site, now: Instant, after: Duration) {
+        let mut guard = lock(&self.pacer);
+        let born = self.born.min(now);
+        guard
+            .get_or_insert_with(|| Pacer::new(born))
+            .push_back(now, after, site.ok_calls());
+        // Under the lock, so a concurrent end of pacing cannot clear the flag of a fresh one.
+        site.set_flag(flag::PACED);
+    }
+
+    /// The turn of a call of `site` arriving at `now`; ends pacing (and lets the site's calls
+    /// skip this guard again) once the dependency's wait is over and the turns are used up.
+    pub(crate) fn pacing_turn(&self, site: &Site, now: Instant) -> Turn {
+        let mut guard = lock(&self.pacer);
+        match guard.as_mut() {
+            Some(pacer) if pacer.active(now) => pacer.turn(now),
+            _ => {
+                site.clear_flag(flag::PACED);
+                Turn::Go
+            }
+        }
     }
 
     pub(crate) fn note_failure(&self) {

@@ -211,7 +211,7 @@ async fn run_phase(trace: &Trace, contender: Contender, settings: Settings) -> R
         chaos = chaos.fault(trace.site.source(), fault);
     }
     let chaos = chaos.build().expect("the lab's faults are valid");
-    let store = InMemoryStore::new();
+    let store = DEBUG_STORE.with(|s| s.borrow().clone()).unwrap_or_default();
     let healer = (contender == Contender::SelfHealing).then(|| {
         Healer::builder()
             .store(store.clone())
@@ -346,4 +346,70 @@ pub fn settle(events: &[HealingEvent]) -> Option<u64> {
         }
     }
     Some(settled as u64)
+}
+
+/// The self-healing contender's events of one run, each with the time since the phase started
+/// (in seconds) and a summary line: for looking inside a trace (`examples/lab_debug.rs`).
+pub fn debug_events(trace: &Trace, settings: Settings) -> Vec<(f64, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let store = InMemoryStore::new();
+        let wall = std::time::SystemTime::now();
+        let started = Instant::now();
+        DEBUG_STORE.with(|s| *s.borrow_mut() = Some(store.clone()));
+        let source = trace.site.source();
+        let sampler = tokio::spawn(async move {
+            let site = self_healing::sites()
+                .find(|s| s.source() == source)
+                .expect("a lab site");
+            let mut last = site.circuit();
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let now = site.circuit();
+                if now != last {
+                    eprintln!(
+                        "{:>8.3} circuit {}",
+                        started.elapsed().as_secs_f64(),
+                        now.as_str()
+                    );
+                    last = now;
+                }
+            }
+        });
+        let _ = run_phase(trace, Contender::SelfHealing, settings).await;
+        sampler.abort();
+        store
+            .events()
+            .into_iter()
+            .map(|e| {
+                let t = e.time.duration_since(wall).map_or(0.0, |d| d.as_secs_f64());
+                let steps: Vec<String> = e
+                    .diagnosis
+                    .steps
+                    .iter()
+                    .map(|s| format!("{}:{}", s.strategy, s.result.as_str()))
+                    .collect();
+                (
+                    t,
+                    format!(
+                        "x{} {} {} {} [{}] {}",
+                        e.count,
+                        e.class,
+                        e.outcome.as_str(),
+                        e.strategy.as_deref().unwrap_or("-"),
+                        steps.join(" "),
+                        e.message
+                    ),
+                )
+            })
+            .collect()
+    })
+}
+
+thread_local! {
+    static DEBUG_STORE: std::cell::RefCell<Option<InMemoryStore>> = const { std::cell::RefCell::new(None) };
 }

@@ -79,11 +79,7 @@ impl Default for Config {
             outage: (0.45, 0.60),
             progress: true,
             backoff: (Duration::from_millis(10), Duration::from_millis(250)),
-            breaker: BreakerConfig {
-                open_for: Duration::from_secs(3),
-                minimum_calls: 20,
-                ..BreakerConfig::default()
-            },
+            breaker: BreakerConfig::default(),
         }
     }
 }

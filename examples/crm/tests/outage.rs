@@ -35,7 +35,8 @@ async fn the_outage_opens_the_circuit_and_the_cache_serves_every_call() -> anyho
     config.breaker = self_healing::BreakerConfig {
         minimum_calls: 10,
         window: Duration::from_millis(300),
-        open_for: Duration::from_millis(200),
+        probe_after: Duration::from_millis(200),
+        probe_max: Duration::from_millis(200),
         ..Default::default()
     };
     let demo = self_healing_crm::run(config).await?;

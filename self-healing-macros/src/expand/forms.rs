@@ -149,7 +149,7 @@ impl Wrapper<'_> {
     // Input:  async fn f(&self, a: A, r: &R) -> Result<T, E> { BODY }
     // Output: { STATICS; OPS;
     //           let mut body = move || { let a = clone_arg(&a); async move { BODY } };
-    //           if is_fast(&SITE) { match body().await { Ok(v) => Ok(v), Err(e) => run_async_slow(.., body, Some(e)).await } }
+    //           if is_fast(&SITE) { match body().await { Ok(v) => { count_ok(&SITE); Ok(v) }, Err(e) => run_async_slow(.., body, Some(e)).await } }
     //           else { run_async_slow(.., body, None).await } }
     // The success path of a healthy site awaits the body's future in the function's own state
     // machine and returns: no extra future layer, no loop state.
@@ -184,7 +184,10 @@ impl Wrapper<'_> {
             };
             if #k::__private::is_fast(&__SELF_HEALING_SITE) {
                 match #body().await {
-                    ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
+                    ::core::result::Result::Ok(#value) => {
+                        #k::__private::count_ok(&__SELF_HEALING_SITE);
+                        ::core::result::Result::Ok(#value)
+                    }
                     ::core::result::Result::Err(#error) => {
                         #k::__private::run_async_slow(&__SELF_HEALING_SITE, #ops, #body, ::core::option::Option::Some(#error)).await
                     }
@@ -200,7 +203,7 @@ impl Wrapper<'_> {
     //           let mut body = || { let a = clone_arg(&a); BODY };
     //           match run_sync(&SITE, ops, &mut body) {
     //               Run::Done(result) => result,
-    //               Run::Fallback(mut driver) => driver.settle_fallback(FALLBACK(a, r)), // or give_up()
+    //               Run::Fallback(call) => call.settle_fallback(FALLBACK(a, r)), // or give_up()
     //           } }
     // The body is a closure defined once and called per attempt: the success path of a healthy
     // site is then one load, one branch and the call, with no loop state on the stack.
@@ -228,13 +231,13 @@ impl Wrapper<'_> {
             let ret = &self.ret;
             let call = self.fallback_call(&fallback.value, fallback.span);
             quote! {
-                #k::__private::Run::Fallback(mut #driver) => {
+                #k::__private::Run::Fallback(#driver) => {
                     let #value: #ret = #call;
                     #driver.settle_fallback(#value)
                 }
             }
         });
-        let give_up = quote!(#k::__private::Run::Fallback(mut #driver) => #driver.give_up());
+        let give_up = quote!(#k::__private::Run::Fallback(#driver) => #driver.give_up());
         let run = match (&self.options.cache, fallback_arm) {
             // The common case returns the result directly: the success path stays in registers.
             (None, None) => quote!(#k::__private::run_sync(&__SELF_HEALING_SITE, #ops, #body)),

@@ -202,7 +202,8 @@ impl Fault {
     }
 
     /// Calls are spread round-robin over `of` backends and the first backend is bad (an HTTP
-    /// 502): with two backends, a call whose first attempt failed succeeds when re-run.
+    /// 502). The rotation is per tokio task, as with a connection per client: with two
+    /// backends, every call's first attempt fails and its re-run, from the same task, succeeds.
     pub fn bad_backend(of: u32) -> Self {
         Fault::new(Kind::BadBackend { of })
     }

@@ -4,13 +4,16 @@
 //! sleeping.
 
 use std::any::Any;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::fault::{ErrorMaker, Fault, Kind, RetryAfter};
 use crate::hooks::HookKind;
 use crate::{FaultKind, InjectedFault};
+
+/// Tasks whose backend rotation is remembered at most.
+const TRACKED_TASKS: usize = 65_536;
 
 /// What one fault does to one attempt.
 #[derive(Debug)]
@@ -68,8 +71,9 @@ pub(crate) struct Model {
     rng: fastrand::Rng,
     /// Rate limit: when each call admitted in the last window was admitted, oldest first.
     admitted: VecDeque<Duration>,
-    /// Round-robin position over the backends.
-    turn: u64,
+    /// Round-robin position over the backends, per task (each client task keeps its own
+    /// connection and moves to the next backend at each call), and outside tasks.
+    turns: HashMap<Option<tokio::task::Id>, u64>,
     /// Broken or stale connection: when a reconnect last repaired it.
     repaired_at: Option<Duration>,
     /// Expiring token: when the current credential was issued.
@@ -82,7 +86,7 @@ impl Model {
             fault,
             rng: fastrand::Rng::with_seed(seed),
             admitted: VecDeque::new(),
-            turn: 0,
+            turns: HashMap::new(),
             repaired_at: None,
             issued_at: Duration::ZERO,
         }
@@ -215,8 +219,13 @@ impl Model {
                 Effect::Pass
             }
             Kind::BadBackend { of } => {
-                let backend = self.turn % u64::from((*of).max(1));
-                self.turn += 1;
+                if self.turns.len() >= TRACKED_TASKS {
+                    // Tasks that ended never come back; start over rather than grow.
+                    self.turns.clear();
+                }
+                let turn = self.turns.entry(tokio::task::try_id()).or_default();
+                let backend = *turn % u64::from((*of).max(1));
+                *turn += 1;
                 if backend == 0 {
                     return fail(InjectedFault::new(
                         FaultKind::Unavailable,

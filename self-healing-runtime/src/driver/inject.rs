@@ -40,14 +40,17 @@ fn failed<T, E>(
     #[cfg(feature = "chaos")]
     {
         let failing = injection.failing?;
-        if reject.is_none() {
+        let Some(reject) = reject else {
             warn_cannot_inject(site);
             return None;
-        }
-        Some(Attempt::Rejected(Box::new(crate::Rejected::Injected {
-            source: site.source(),
-            fault: failing.into_fault(),
-        })))
+        };
+        Some(Attempt::Rejected(Box::new((
+            crate::Rejected::Injected {
+                source: site.source(),
+                fault: failing.into_fault(),
+            },
+            reject,
+        ))))
     }
     #[cfg(not(feature = "chaos"))]
     {

@@ -36,7 +36,8 @@ pub fn config(store_url: String, crm_database: String) -> Config {
         breaker: self_healing::BreakerConfig {
             failure_rate: 0.9,
             minimum_calls: 20,
-            open_for: Duration::from_millis(300),
+            probe_after: Duration::from_millis(300),
+            probe_max: Duration::from_millis(300),
             ..Default::default()
         },
         ..Config::default()

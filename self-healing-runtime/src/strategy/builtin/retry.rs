@@ -5,7 +5,8 @@ use crate::strategy::{Context, Plan, Strategy};
 
 /// Re-runs after an exponential backoff with full jitter. Heals transient failures.
 ///
-/// The interceptor enforces the attempt cap, the elapsed cap, idempotency and the retry budget.
+/// The interceptor enforces the attempt cap, the elapsed cap, idempotency, the retry budget and
+/// the dependency's Retry-After (a floor under the backoff).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retry;
 
@@ -17,10 +18,13 @@ impl Strategy for Retry {
     fn prior(&self, diagnosis: &Diagnosis) -> f64 {
         match diagnosis.class {
             ErrorClass::Transient => 0.8,
+            // Most lost connections are one broken connection of a pool: a plain re-run takes
+            // another. Where re-runs keep failing, learning moves the reconnect hook first.
+            ErrorClass::ConnectionLost => 0.6,
             ErrorClass::Timeout => 0.5,
-            ErrorClass::ConnectionLost => 0.4,
             ErrorClass::RateLimited { .. } | ErrorClass::ResourceExhausted => 0.3,
-            ErrorClass::AuthExpired => 0.05,
+            // The same expired credential fails the same way: only a refresh heals it.
+            ErrorClass::AuthExpired => 0.0,
             // An open circuit refuses the re-run anyway.
             ErrorClass::Permanent | ErrorClass::Bug | ErrorClass::CircuitOpen => 0.0,
         }

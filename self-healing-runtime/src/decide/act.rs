@@ -1,0 +1,95 @@
+//! Carrying out what was chosen before a re-run: waiting, running a hook, waiting for capacity.
+
+use std::time::Duration;
+
+use super::{Action, Candidate, Decider, acted};
+use crate::event::StepResult;
+use crate::hooks::{Hook, HookRun};
+
+impl Decider {
+    /// Waits, runs the hook, or waits for capacity, before a re-run.
+    pub(crate) async fn perform(&self, action: &Action) -> Result<(), String> {
+        if let Some(hook) = &action.hook {
+            let run = hook
+                .run(self.attempt_started, self.healer.inner.hooks.timeout)
+                .await;
+            self.hook_finished(hook, run)?;
+        }
+        if action.capacity {
+            return self.wait_for_capacity().await;
+        }
+        if !action.delay.is_zero() {
+            tokio::time::sleep(action.delay).await;
+        }
+        Ok(())
+    }
+
+    /// [`perform`](Self::perform) for sync sites.
+    pub(crate) fn perform_blocking(&self, action: &Action) -> Result<(), String> {
+        if let Some(hook) = &action.hook {
+            let run = hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout);
+            self.hook_finished(hook, run)?;
+        }
+        if action.capacity {
+            return self.wait_for_capacity_blocking();
+        }
+        if !action.delay.is_zero() {
+            (self.healer.inner.config.blocking_sleep)(action.delay);
+        }
+        Ok(())
+    }
+
+    /// A hook's run: a failure stops the action; a success is what a fault-injection layer
+    /// waits for to repair the faults a hook repairs.
+    fn hook_finished(&self, hook: &Hook, run: HookRun) -> Result<(), String> {
+        match run {
+            HookRun::Failed(why) => Err(format!("hook failed: {why}")),
+            HookRun::Ran => {
+                #[cfg(feature = "chaos")]
+                if let Some(chaos) = crate::chaos::for_site(self.site) {
+                    chaos.hook_ran(self.site, hook.kind());
+                }
+                #[cfg(not(feature = "chaos"))]
+                let _ = hook;
+                Ok(())
+            }
+            HookRun::AlreadyDone => Ok(()),
+        }
+    }
+
+    /// A re-run's preparation failed (hook failed, no bulkhead slot): the strategy is charged
+    /// with it, so a hook that keeps failing sinks in the ranking, and the next one is tried.
+    pub(crate) fn action_failed(&mut self, why: String) -> Candidate {
+        if let Some(p) = self.pending.take() {
+            let took = p.started.elapsed();
+            self.failed[p.index] = self.failed[p.index].saturating_add(1);
+            self.healer
+                .inner
+                .patterns
+                .record(self.fingerprint(), p.strategy, false, took);
+            self.steps
+                .push(acted(p.strategy, StepResult::Failed, took, why.into()));
+        }
+        // The re-run it prepared never happened: the attempt it was for is not spent.
+        self.repaired_probe = false;
+        self.next(self.has_fallback, self.has_cache)
+    }
+
+    /// The cached-value lookup's answer. `None`: a fresh value was found and the call healed;
+    /// otherwise the next candidate.
+    pub(crate) fn cached(&mut self, found: bool) -> Option<Candidate> {
+        if found {
+            self.finish_healed();
+            return None;
+        }
+        if let Some(p) = self.pending.take() {
+            self.steps.push(acted(
+                p.strategy,
+                StepResult::Skipped,
+                Duration::ZERO,
+                "no fresh value cached for these arguments".into(),
+            ));
+        }
+        Some(self.next(self.has_fallback, self.has_cache))
+    }
+}

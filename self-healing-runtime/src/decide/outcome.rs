@@ -1,0 +1,224 @@
+//! How a call ends: the strategy that acted is credited, the circuit and the retry budget learn
+//! the call's outcome, and the call's event is recorded.
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+
+use tokio::time::Instant;
+
+use super::{Candidate, Decider, acted};
+use crate::breaker::{self, Admission, CircuitState, Verdict};
+use crate::event::{DiagnosisRecord, HealingEvent, Outcome, StepResult};
+use crate::site::flag;
+
+impl Decider {
+    /// An attempt produced a good value.
+    pub(crate) fn on_success(&mut self) {
+        let now = Instant::now();
+        if self.admission == Admission::Probe {
+            self.probe_result(now, true);
+        }
+        self.site.count_ok();
+        self.record_slow_call(now);
+        self.finish_healed();
+    }
+
+    /// What a half-open probe found: closes the circuit, or opens it again for longer.
+    pub(super) fn probe_result(&mut self, now: Instant, healthy: bool) {
+        let config = self.healer.inner.config.breaker;
+        let ok = self.site.ok_calls();
+        let random = self.random();
+        let state = self.site.state().with_breaker(config, now, ok, |b| {
+            b.probe_result(now, ok, healthy, random)
+        });
+        self.circuit_is(state);
+        // One verdict per probe: a re-run of the same call is not a second probe.
+        self.admission = Admission::Allow;
+    }
+
+    fn circuit_is(&self, state: CircuitState) {
+        if state == CircuitState::Closed {
+            self.site.clear_flag(flag::CIRCUIT);
+        } else {
+            self.site.set_flag(flag::CIRCUIT);
+        }
+    }
+
+    /// Counts a call slower than the breaker's slow-call limit (guarded calls only).
+    fn record_slow_call(&self, now: Instant) {
+        let config = self.healer.inner.config.breaker;
+        let Some(limit) = config.slow_call else {
+            return;
+        };
+        if now.saturating_duration_since(self.started) < limit {
+            return;
+        }
+        let ok = self.site.ok_calls();
+        let random = self.random();
+        let state = self
+            .site
+            .state()
+            .with_breaker(config, now, ok, |b| b.record(now, ok, false, true, random));
+        self.circuit_is(state);
+    }
+
+    /// The call produced a good value: the strategy that acted last healed it.
+    pub(crate) fn finish_healed(&mut self) {
+        let Some(p) = self.pending.take() else {
+            // A guarded call that never failed: nothing to record.
+            return;
+        };
+        let took = p.started.elapsed();
+        self.healer
+            .inner
+            .patterns
+            .record(self.fingerprint(), p.strategy, true, took);
+        if p.token {
+            // A re-run that heals costs the budget nothing: the budget limits failing retries.
+            let config = self.healer.inner.config.budget;
+            let calls = self.calls_total();
+            self.site
+                .state()
+                .with_budget(config, Instant::now(), calls, |b| b.refund());
+        }
+        self.steps
+            .push(acted(p.strategy, StepResult::Healed, took, "healed".into()));
+        self.site.state().note_healed();
+        self.record(Outcome::Healed, Some(p.strategy));
+    }
+
+    /// The fallback ran: `healed` tells whether it produced a value.
+    pub(crate) fn finish_fallback(&mut self, healed: bool, error: Option<String>) {
+        if healed {
+            self.finish_healed();
+            return;
+        }
+        if let Some(p) = self.pending.take() {
+            let took = p.started.elapsed();
+            self.healer
+                .inner
+                .patterns
+                .record(self.fingerprint(), p.strategy, false, took);
+            let note = format!("fallback failed too: {}", error.unwrap_or_default());
+            self.steps
+                .push(acted(p.strategy, StepResult::Failed, took, note.into()));
+        }
+        self.give_up();
+    }
+
+    /// The call fails with its error.
+    pub(super) fn give_up(&mut self) -> Candidate {
+        if !self.finished {
+            self.count_failed_call();
+        }
+        let outcome = if self.fast_failed {
+            Outcome::FastFailed
+        } else if self.escalated {
+            Outcome::Failed
+        } else if self.budget_spent {
+            Outcome::BudgetExhausted
+        } else if self.last_actor.is_some() {
+            Outcome::Failed
+        } else {
+            Outcome::NotApplicable
+        };
+        self.record(outcome, self.last_actor);
+        Candidate::GiveUp
+    }
+
+    /// Feeds the circuit and the budget with a failed call, by what its last failure says about
+    /// the dependency.
+    fn count_failed_call(&mut self) {
+        if self.refused_by_guard {
+            // The dependency was not called: nothing to learn about it.
+            return;
+        }
+        let Some(class) = self.diagnosis.as_ref().map(|d| d.class) else {
+            return;
+        };
+        match breaker::verdict(class) {
+            Verdict::Answered => self.site.count_ok(),
+            Verdict::Unrelated => {
+                self.site
+                    .state()
+                    .failed_calls
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Unhealthy => {
+                self.site
+                    .state()
+                    .failed_calls
+                    .fetch_add(1, Ordering::Relaxed);
+                // A probe's verdict was taken when it failed; and the circuit does not open on
+                // a family while a strategy that applies to it was never tried.
+                if self.admission == Admission::Probe || self.left_untried() {
+                    return;
+                }
+                let config = self.healer.inner.config.breaker;
+                let now = Instant::now();
+                let ok = self.site.ok_calls();
+                let random = self.random();
+                let slow = config
+                    .slow_call
+                    .is_some_and(|limit| now.saturating_duration_since(self.started) >= limit);
+                let state = self
+                    .site
+                    .state()
+                    .with_breaker(config, now, ok, |b| b.record(now, ok, true, slow, random));
+                self.circuit_is(state);
+            }
+        }
+    }
+
+    fn record(&mut self, outcome: Outcome, strategy: Option<&'static str>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let Some(diagnosis) = self.diagnosis.as_ref() else {
+            return;
+        };
+        let severity = if self.escalated {
+            diagnosis.severity.raised()
+        } else {
+            diagnosis.severity
+        };
+        let span = tracing::info_span!(
+            "self_healing.outcome",
+            source = self.site.source(),
+            category = self.site.category().as_str(),
+            strategy = strategy.unwrap_or("none"),
+            attempt = self.attempts,
+            outcome = outcome.as_str(),
+        );
+        let _entered = span.enter();
+        tracing::info!(
+            class = diagnosis.class.as_str(),
+            severity = severity.as_str(),
+            "self-healing outcome"
+        );
+        let event = HealingEvent {
+            time: self.started_wall,
+            instance: self.healer.inner.config.instance.clone(),
+            source: Cow::Borrowed(self.site.source()),
+            category: self.site.category(),
+            fingerprint: diagnosis.fingerprint,
+            class: diagnosis.class,
+            message: std::mem::take(&mut self.message),
+            severity,
+            strategy: strategy.map(Cow::Borrowed),
+            outcome,
+            attempts: self.attempts,
+            duration: self.started.elapsed(),
+            diagnosis: DiagnosisRecord {
+                analyzer: Cow::Borrowed(diagnosis.analyzer),
+                confidence: diagnosis.confidence,
+                reason: Cow::Borrowed(diagnosis.reason),
+                never_reached: diagnosis.never_reached,
+                steps: std::mem::take(&mut self.steps),
+            },
+            count: 1,
+        };
+        self.healer.inner.queue.push(event);
+    }
+}

@@ -6,11 +6,13 @@ use std::time::Duration;
 /// Why a call ended without the wrapped body producing the error.
 ///
 /// The circuit breaker, the bulkhead, per-attempt timeouts and caught panics produce no error of
-/// the function's own type. A function whose error type implements `From<Rejected>` gets these
-/// as errors (`anyhow::Error` and `Box<dyn Error + Send + Sync>` do out of the box; for your own
-/// enum add a variant such as `#[error(transparent)] Rejected(#[from] self_healing::Rejected)`).
-/// Without it the breaker and the bulkhead cannot fail fast for that site and let the call run,
-/// which the site's checklist entry reports.
+/// the function's own type: the caller gets a `Rejected` converted into that type. So the error
+/// type of every `#[self_healing]` function must implement `From<Rejected>`, which is checked at
+/// compile time. `std::io::Error` (see below), `anyhow::Error` and
+/// `Box<dyn Error + Send + Sync>` have it out of the box; for your own enum add a variant such as
+/// `#[error(transparent)] Rejected(#[from] self_healing::Rejected)`. For an error type of another
+/// crate that you cannot extend, `fail_fast = false` opts the site out: its guards then let every
+/// call run instead of failing fast.
 ///
 /// In a `std::io::Error` a rejection is the inner error, of kind
 /// [`TimedOut`](std::io::ErrorKind::TimedOut) for [`Rejected::TimedOut`] and

@@ -18,6 +18,9 @@ enum AppError {
     RateLimited,
     #[error("duplicate key value violates unique constraint \"contacts_email_key\"")]
     Duplicate,
+    /// A call the healer refused (open circuit, full bulkhead, timeout).
+    #[error(transparent)]
+    Rejected(#[from] self_healing::Rejected),
 }
 
 static SAVES: AtomicU32 = AtomicU32::new(0);

@@ -6,8 +6,14 @@
 //! use self_healing::self_healing;
 //!
 //! #[derive(Debug, thiserror::Error)]
-//! #[error("database unavailable: deadlock detected")]
-//! struct DbError;
+//! enum DbError {
+//!     #[error("database unavailable: deadlock detected")]
+//!     Deadlock,
+//!     // A call the healer refused (open circuit, full bulkhead, timeout): every wrapped
+//!     // function's error type must be able to represent one.
+//!     #[error(transparent)]
+//!     Rejected(#[from] self_healing::Rejected),
+//! }
 //!
 //! #[self_healing(source = "createContact", category = "database")]
 //! async fn create_contact(name: String) -> Result<u64, DbError> {
@@ -56,11 +62,17 @@
 //! | `cache = "30s"` | keep the last good value per arguments and serve it while the dependency is down |
 //! | `cache_skip(db)` | arguments left out of the cache key |
 //! | `catch_panic = true` | a panic in the body becomes a failure of class `bug` |
+//! | `fail_fast = false` | for an error type without `From<Rejected>` (another crate's): the guards let every call run |
 //! | `crate = "path"` | where to find this crate if it is renamed |
+//!
+//! The error type must implement `From<`[`Rejected`]`>`, checked at compile time: the circuit
+//! breaker, the bulkhead and timeouts answer a call without the body producing an error.
+//! `std::io::Error`, `anyhow::Error` and `Box<dyn Error + Send + Sync>` already do.
 //!
 //! Misuse is a compile error that points at the offending tokens: applying the attribute twice, an
 //! unknown category or option, a placeholder `source`, a function that does not return `Result`,
-//! an owned argument that is not `Clone`, a `fallback` whose signature does not match.
+//! an error type without `From<Rejected>`, an owned argument that is not `Clone`, a `fallback`
+//! whose signature does not match.
 //!
 //! # Closures and blocks
 //!

@@ -1,15 +1,19 @@
 //! Installing the process-wide healer (its own test binary: the global is process-wide).
 
-use self_healing::{ConfigError, Healer, InMemoryStore, self_healing};
+use self_healing::{ConfigError, Healer, InMemoryStore, Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
-#[error("deadlock detected")]
-struct Deadlock;
+enum DbError {
+    #[error("deadlock detected")]
+    Deadlock,
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+}
 
 #[self_healing(source = "installedSite", category = "database")]
-fn flaky(calls: &std::sync::atomic::AtomicU32) -> Result<u32, Deadlock> {
+fn flaky(calls: &std::sync::atomic::AtomicU32) -> Result<u32, DbError> {
     if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-        return Err(Deadlock);
+        return Err(DbError::Deadlock);
     }
     Ok(1)
 }

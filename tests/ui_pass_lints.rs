@@ -39,6 +39,10 @@ mod impl_trait_return;
 #[allow(dead_code)]
 mod methods;
 
+#[path = "ui/pass/rejections.rs"]
+#[allow(dead_code)]
+mod rejections;
+
 #[path = "ui/pass/send_handler.rs"]
 #[allow(dead_code)]
 mod send_handler;

@@ -2,10 +2,25 @@
 
 use std::hint::black_box;
 
+use self_healing::Rejected;
+
 /// The error of the benchmarked operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct OpError(pub &'static str);
+
+/// `#[self_healing]` and `heal` need the error type to represent a refused call; the message
+/// stays `&'static str` so peers are measured with the same type.
+impl From<Rejected> for OpError {
+    fn from(rejected: Rejected) -> Self {
+        OpError(match rejected {
+            Rejected::CircuitOpen { .. } => "refused: circuit open",
+            Rejected::Shed { .. } => "refused: bulkhead full",
+            Rejected::TimedOut { .. } => "refused: attempt timed out",
+            _ => "refused by the healer",
+        })
+    }
+}
 
 /// About 25 ns of work that always succeeds: the same operation peers are measured with.
 #[inline(never)]

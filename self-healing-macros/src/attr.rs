@@ -36,7 +36,7 @@ impl Form {
 }
 
 /// Every key of `#[self_healing]`, in the order the docs list them.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "source",
     "category",
     "fallback",
@@ -46,22 +46,24 @@ const KEYS: [&str; 10] = [
     "cache",
     "cache_skip",
     "catch_panic",
+    "fail_fast",
     "crate",
 ];
 
 /// The keys of `site!`: those of the attribute that need no function signature.
-const SITE_KEYS: [&str; 7] = [
+const SITE_KEYS: [&str; 8] = [
     "source",
     "category",
     "idempotent",
     "timeout",
     "max_attempts",
     "catch_panic",
+    "fail_fast",
     "crate",
 ];
 
 /// Names people reach for, from other retry libraries, mapped to ours.
-const KEY_ALIASES: [(&str, &str); 11] = [
+const KEY_ALIASES: [(&str, &str); 12] = [
     ("name", "source"),
     ("kind", "category"),
     ("retries", "max_attempts"),
@@ -72,6 +74,7 @@ const KEY_ALIASES: [(&str, &str); 11] = [
     ("ttl", "cache"),
     ("fallback_fn", "fallback"),
     ("catch_unwind", "catch_panic"),
+    ("fast_fail", "fail_fast"),
     ("krate", "crate"),
 ];
 
@@ -160,6 +163,8 @@ pub(crate) struct Options {
     pub(crate) cache: Option<Setting<u64>>,
     pub(crate) cache_skip: Option<Setting<Vec<Ident>>>,
     pub(crate) catch_panic: Option<Setting<bool>>,
+    /// `false` opts out of the `From<Rejected>` requirement (and of failing fast).
+    pub(crate) fail_fast: Option<Setting<bool>>,
     pub(crate) krate: Option<Setting<Path>>,
     /// Keys seen so far, to report a repeated key even when its first value was invalid.
     seen: Vec<String>,
@@ -305,6 +310,10 @@ impl Options {
                 let value = boolean(&name, &expr)?;
                 self.catch_panic = Some(Setting { value, key, span });
             }
+            "fail_fast" => {
+                let value = boolean(&name, &expr)?;
+                self.fail_fast = Some(Setting { value, key, span });
+            }
             "timeout" => {
                 let value = nanos(&name, &expr)?;
                 self.timeout = Some(Setting { value, key, span });
@@ -352,6 +361,7 @@ fn example(key: &str) -> &'static str {
         "cache" => "`cache = \"30s\"`",
         "cache_skip" => "`cache_skip(db)`",
         "catch_panic" => "`catch_panic = true`",
+        "fail_fast" => "`fail_fast = false`",
         "crate" => "`crate = \"self_healing\"`",
         _ => "`source = \"createContact\"`",
     }
@@ -508,6 +518,7 @@ mod tests {
             cache = "30s",
             cache_skip(db, tx),
             catch_panic = true,
+            fail_fast = true,
             crate = "sh",
         ));
         assert!(errors.is_empty(), "{errors:?}");
@@ -521,6 +532,7 @@ mod tests {
         assert_eq!(o.cache.unwrap().value, 30_000_000_000);
         assert_eq!(o.cache_skip.unwrap().value.len(), 2);
         assert!(o.catch_panic.unwrap().value);
+        assert!(o.fail_fast.unwrap().value);
         let krate = o.krate.unwrap().value;
         assert_eq!(quote!(#krate).to_string(), "sh");
     }
@@ -572,7 +584,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown option `retries`: expected `source`, `category`, `fallback`, `idempotent`, `timeout`, `max_attempts`, `cache`, `cache_skip`, `catch_panic` or `crate`; did you mean `max_attempts`?"
+                "unknown option `retries`: expected `source`, `category`, `fallback`, `idempotent`, `timeout`, `max_attempts`, `cache`, `cache_skip`, `catch_panic`, `fail_fast` or `crate`; did you mean `max_attempts`?"
             ]
         );
         let (_, errors) = parse(quote!(categroy = "api"));
@@ -580,6 +592,13 @@ mod tests {
             errors[0].ends_with("did you mean `category`?"),
             "{errors:?}"
         );
+        for written in [quote!(failfast = false), quote!(fast_fail = false)] {
+            let (_, errors) = parse(written);
+            assert!(
+                errors[0].ends_with("did you mean `fail_fast`?"),
+                "{errors:?}"
+            );
+        }
     }
 
     #[test]
@@ -618,5 +637,12 @@ mod tests {
             errors,
             ["expected `true` or `false` without quotes: `idempotent = false`"]
         );
+        let (_, errors) = parse(quote!(fail_fast));
+        assert_eq!(
+            errors,
+            ["`fail_fast` needs a value, as in `fail_fast = false`"]
+        );
+        let (_, errors) = parse(quote!(fail_fast = "no"));
+        assert_eq!(errors, ["expected `true` or `false`"]);
     }
 }

@@ -9,7 +9,7 @@ use syn::visit_mut::VisitMut;
 use syn::{Ident, ReturnType, Type};
 
 use crate::attr::{Form, Options};
-use crate::item::{Arg, Func, Shape, rewrite_signature};
+use crate::item::{Arg, Func, Shape, error_part, rewrite_signature};
 use crate::validate::{Errors, Target, validate};
 
 mod forms;
@@ -117,6 +117,10 @@ pub(crate) fn site_statics(decl: &SiteDecl<'_>) -> TokenStream {
         let v = s.value;
         chain.extend(quote!(.with_catch_panic(#v)));
     }
+    if let Some(s) = &o.fail_fast {
+        let v = s.value;
+        chain.extend(quote!(.with_fail_fast(#v)));
+    }
     let line = quote_spanned!(decl.line_span=> ::core::line!());
     quote! {
         static __SELF_HEALING_SITE: #k::__private::Site =
@@ -179,6 +183,9 @@ struct Wrapper<'a> {
     /// contain inference variables.
     ret_named: Type,
     ret_span: Span,
+    /// The `E` of a written `Result<T, E>`, else the whole return type: where "cannot represent a
+    /// rejection" points.
+    err_span: Span,
     /// The body takes `&mut self`: the attempt borrows `self` instead of moving it.
     mut_self: bool,
     locals: Locals,
@@ -192,6 +199,7 @@ impl<'a> Wrapper<'a> {
             (_, ReturnType::Default) => syn::parse_quote!(()),
         };
         let ret_span = declared.span();
+        let err_span = error_part(&declared).map_or(ret_span, last_segment_span);
         let ret = replace_impl_trait(
             &declared,
             &Type::Infer(syn::TypeInfer {
@@ -211,6 +219,7 @@ impl<'a> Wrapper<'a> {
             ret,
             ret_named,
             ret_span,
+            err_span,
             mut_self,
             locals: Locals::new(),
         }
@@ -238,6 +247,19 @@ impl<'a> Wrapper<'a> {
                 #body
             }
         }
+    }
+}
+
+/// Where an error about a type points: the last segment of a path (`ParseIntError` in
+/// `std::num::ParseIntError`: spans do not join on stable, and the name says more than `std`).
+fn last_segment_span(ty: &Type) -> Span {
+    match crate::item::unwrap_type(ty) {
+        Type::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .map_or_else(|| ty.span(), |s| s.ident.span()),
+        other => other.span(),
     }
 }
 

@@ -183,6 +183,18 @@ fn type_args(arguments: &PathArguments) -> Vec<&Type> {
     }
 }
 
+/// The `E` of a written `Result<T, E>` (any path whose last segment has two type arguments); `None`
+/// for aliases such as `io::Result<T>`, whose error type is not written out.
+pub(crate) fn error_part(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = unwrap_type(ty) else {
+        return None;
+    };
+    match type_args(&p.path.segments.last()?.arguments).as_slice() {
+        [_, err] => Some(err),
+        _ => None,
+    }
+}
+
 /// Looks through invisible groups and parentheses.
 pub(crate) fn unwrap_type(ty: &Type) -> &Type {
     match ty {

@@ -33,7 +33,11 @@ mod tests;
 /// name), `category = "database" | "api" | "runtime" | "performance"` (default `runtime`),
 /// `fallback = path::to_fn` (same signature), `idempotent = false`, `timeout = "2s"`,
 /// `max_attempts = 3`, `cache = "30s"`, `cache_skip(arg, ..)`, `catch_panic = true`,
-/// `crate = "path"`.
+/// `fail_fast = false`, `crate = "path"`.
+///
+/// The error type must implement `From<self_healing::Rejected>` (checked at compile time, at the
+/// error type): the guards answer calls without the body producing an error. `fail_fast = false`
+/// opts out, for error types of other crates; it excludes `timeout` and `catch_panic`.
 ///
 /// Owned arguments are cloned for each attempt (they must be `Clone`), `&mut` ones reborrowed;
 /// methods take `&self` or `&mut self`. Works on sync and `async` functions, methods, trait

@@ -267,6 +267,98 @@ fn zero_durations() {
 }
 
 #[test]
+fn fail_fast_false_excludes_options_that_need_a_rejection() {
+    let item = quote!(
+        async fn f() -> Result<(), E> {
+            Ok(())
+        }
+    );
+    assert_eq!(
+        errors(quote!(fail_fast = false, timeout = "2s"), item.clone()),
+        [
+            "`fail_fast = false` cannot be combined with `timeout`: a cancelled attempt has no error of the function's type to return; remove `timeout`, or give the error type `From<self_healing::Rejected>` and drop `fail_fast = false`"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(catch_panic = true, fail_fast = false), item.clone()),
+        [
+            "`fail_fast = false` cannot be combined with `catch_panic = true`: a panicked attempt has no error of the function's type to return; remove `catch_panic = true`, or give the error type `From<self_healing::Rejected>` and drop `fail_fast = false`"
+        ]
+    );
+    // Both at once are one problem, so one error.
+    let both = errors(
+        quote!(fail_fast = false, timeout = "2s", catch_panic = true),
+        item.clone(),
+    );
+    assert_eq!(both.len(), 1, "{both:#?}");
+    assert!(
+        both[0].starts_with("`fail_fast = false` cannot be combined with `timeout` and `catch_panic = true`: a cancelled or panicked attempt"),
+        "{both:#?}"
+    );
+    assert_eq!(
+        site_errors(quote!(
+            source = "fetchRates",
+            fail_fast = false,
+            timeout = "1s"
+        ))
+        .len(),
+        1
+    );
+    // Fine: the defaults, `fail_fast = true` with anything, `catch_panic = false`.
+    expands(quote!(fail_fast = false, catch_panic = false), item.clone());
+    expands(
+        quote!(fail_fast = true, timeout = "2s", catch_panic = true),
+        item,
+    );
+}
+
+#[test]
+fn snapshot_fail_fast_false() {
+    let actual = expands(
+        quote!(fail_fast = false),
+        quote! {
+            fn parse(text: &str) -> Result<u32, ParseIntError> { text.parse() }
+        },
+    );
+    let actual = norm(&actual);
+    // The option is recorded, nothing requires `From<Rejected>`, and the guards get no reject
+    // function.
+    assert!(
+        actual.contains(&norm(".with_async(false).with_fail_fast(false)")),
+        "{actual}"
+    );
+    assert!(!actual.contains("RequireReject"), "{actual}");
+    assert!(!actual.contains("__self_healing_reject"), "{actual}");
+    assert!(
+        actual.contains(&norm(
+            "(&&&&__self_healing_probe).__self_healing_view(), ::core::option::Option::None,"
+        )),
+        "{actual}"
+    );
+}
+
+#[test]
+fn one_reject_check_per_function() {
+    // Whatever the options, `From<Rejected>` is checked once (so a missing impl is one error).
+    for args in [
+        quote!(),
+        quote!(timeout = "2s"),
+        quote!(timeout = "2s", catch_panic = true),
+        quote!(fail_fast = true, catch_panic = true),
+    ] {
+        let actual = expands(
+            args.clone(),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(actual.matches("RequireReject").count(), 1, "{args}");
+    }
+}
+
+#[test]
 fn site_errors_and_keys() {
     assert_eq!(
         site_errors(quote!(category = "api")),
@@ -288,7 +380,7 @@ fn site_errors_and_keys() {
     assert_eq!(
         site_errors(quote!(source = "fetchRates", retries = 3)),
         [
-            "unknown option `retries`: expected `source`, `category`, `idempotent`, `timeout`, `max_attempts`, `catch_panic` or `crate`; did you mean `max_attempts`?"
+            "unknown option `retries`: expected `source`, `category`, `idempotent`, `timeout`, `max_attempts`, `catch_panic`, `fail_fast` or `crate`; did you mean `max_attempts`?"
         ]
     );
 }
@@ -324,6 +416,9 @@ fn snapshot_sync_fn() {
                 let __self_healing_probe = ::self_healing::__private::Probe::<
                     <Result<u8, E> as ::self_healing::__private::ResultParts>::Err
                 >::new();
+                let _ = ::self_healing::__private::RequireReject {
+                    view: &(&&&&__self_healing_probe).__self_healing_view(),
+                };
                 ::self_healing::__private::ErrorOps::<<Result<u8, E> as ::self_healing::__private::ResultParts>::Err>::new(
                     (&&&&__self_healing_probe).__self_healing_view(),
                     (&&__self_healing_probe).__self_healing_reject(),
@@ -390,11 +485,13 @@ fn snapshot_async_mut_self_with_options() {
             #[sh::__private::linkme::distributed_slice(sh::__private::SITES)]
             #[linkme(crate = sh::__private::linkme)]
             static __SELF_HEALING_SITE_ENTRY: &sh::__private::Site = &__SELF_HEALING_SITE;
-            sh::__private::require_reject::<<Result<(), E> as sh::__private::ResultParts>::Err>();
             let __self_healing_ops = {
                 #[allow(unused_imports)]
                 use sh::__private::probes::*;
                 let __self_healing_probe = sh::__private::Probe::<<Result<(), E> as sh::__private::ResultParts>::Err>::new();
+                let _ = sh::__private::RequireReject {
+                    view: &(&&&&__self_healing_probe).__self_healing_view(),
+                };
                 sh::__private::ErrorOps::<<Result<(), E> as sh::__private::ResultParts>::Err>::new(
                     (&&&&__self_healing_probe).__self_healing_view(),
                     (&&__self_healing_probe).__self_healing_reject(),
@@ -484,7 +581,8 @@ fn snapshot_site() {
         category = "api",
         idempotent = false,
         max_attempts = 3,
-        catch_panic = true
+        catch_panic = true,
+        fail_fast = true
     ))
     .unwrap()
     .to_string();
@@ -501,7 +599,8 @@ fn snapshot_site() {
                     .with_async(false)
                     .with_idempotent(false)
                     .with_max_attempts(3)
-                    .with_catch_panic(true),
+                    .with_catch_panic(true)
+                    .with_fail_fast(true),
             });
         #[::self_healing::__private::linkme::distributed_slice(::self_healing::__private::SITES)]
         #[linkme(crate = ::self_healing::__private::linkme)]

@@ -3,10 +3,10 @@
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::{Error, GenericArgument, Ident, PathArguments, ReturnType, Type};
+use syn::{Error, Ident, ReturnType, Type};
 
 use crate::attr::{Form, Options};
-use crate::item::{Arg, Func, Shape, boxed_async, unwrap_type};
+use crate::item::{Arg, Func, Shape, boxed_async, error_part, unwrap_type};
 use crate::suggest::{self, Quote};
 
 /// Errors collected so far, combined into one `syn::Error`.
@@ -110,6 +110,7 @@ fn check_options(options: &Options, form: Form, fn_name: Option<&Ident>, errors:
             ));
         }
     }
+    check_fail_fast(options, errors);
     if form == Form::Site {
         let keys = [
             options.fallback.as_ref().map(|s| &s.key),
@@ -128,6 +129,31 @@ fn check_options(options: &Options, form: Form, fn_name: Option<&Ident>, errors:
             "`cache_skip` only applies together with `cache = \"..\"`",
         ));
     }
+}
+
+/// `fail_fast = false` leaves the error type without `From<Rejected>`, so nothing can stand for a
+/// cancelled or panicked attempt: `timeout` and `catch_panic = true` need that conversion.
+fn check_fail_fast(options: &Options, errors: &mut Errors) {
+    let Some(fail_fast) = options.fail_fast.as_ref().filter(|s| !s.value) else {
+        return;
+    };
+    let timeout = options.timeout.is_some();
+    let catch_panic = options.catch_panic.as_ref().is_some_and(|s| s.value);
+    let (needs, attempt) = match (timeout, catch_panic) {
+        (false, false) => return,
+        (true, false) => ("`timeout`", "a cancelled attempt"),
+        (false, true) => ("`catch_panic = true`", "a panicked attempt"),
+        (true, true) => (
+            "`timeout` and `catch_panic = true`",
+            "a cancelled or panicked attempt",
+        ),
+    };
+    errors.push(Error::new(
+        fail_fast.key.span(),
+        format!(
+            "`fail_fast = false` cannot be combined with {needs}: {attempt} has no error of the function's type to return; remove {needs}, or give the error type `From<self_healing::Rejected>` and drop `fail_fast = false`"
+        ),
+    ));
 }
 
 /// The rules of an explicit `source`. The defaulted fn name is not checked.
@@ -307,25 +333,7 @@ fn obviously_not_result(ty: &Type) -> bool {
 
 /// `impl Trait` as the `E` of `Result<T, E>`: the error view must name the type.
 fn opaque_error_type(ty: &Type) -> Option<&Type> {
-    let Type::Path(p) = unwrap_type(ty) else {
-        return None;
-    };
-    let last = p.path.segments.last()?;
-    let PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    let types: Vec<&Type> = args
-        .args
-        .iter()
-        .filter_map(|a| match a {
-            GenericArgument::Type(t) => Some(t),
-            _ => None,
-        })
-        .collect();
-    match types.as_slice() {
-        [_, err] if contains_impl_trait(err) => Some(err),
-        _ => None,
-    }
+    error_part(ty).filter(|err| contains_impl_trait(err))
 }
 
 pub(crate) fn contains_impl_trait(ty: &Type) -> bool {

@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 
 pub use crate::driver::{Attempt, AttemptFuture, Driver, FailedCall, SettleFuture, Step};
 pub use crate::error_ops::{
-    ErrorOps, IntoViewFn, MissingErrorImpl, Probe, RejectFn, ResultParts, ViaDeref,
+    ErrorOps, IntoViewFn, MissingErrorImpl, Probe, RejectFn, RejectTarget, ResultParts, ViaDeref,
     ViaDerefSendSync, ViaMissing, ViaNoReject, ViaRejectFrom, ViaStdError, ViewFn,
 };
 pub use crate::heal_fn::{
@@ -91,19 +91,32 @@ pub fn cache_key_finish(state: std::collections::hash_map::DefaultHasher) -> u64
     state.finish()
 }
 
-/// Error types that can carry a [`Rejected`](crate::Rejected): needed by `timeout` and `catch_panic`.
+/// Error types that can carry a [`Rejected`](crate::Rejected): required of every wrapped
+/// function's error type (unless `fail_fast = false`), because the guards answer calls without the
+/// body producing an error.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot represent a timed-out or panicked call: `timeout` and `catch_panic` need `{Self}: From<self_healing::Rejected>`",
-    label = "this option needs the error type to implement `From<self_healing::Rejected>`",
-    note = "add a variant such as `#[error(transparent)] Rejected(#[from] self_healing::Rejected)`; `anyhow::Error` and `Box<dyn Error + Send + Sync>` already have it"
+    message = "`{Self}` cannot represent a call the healer refused (open circuit, full bulkhead, timeout, Retry-After longer than the call's budget): `#[self_healing]` needs `{Self}: From<self_healing::Rejected>`",
+    label = "this error type has no `From<self_healing::Rejected>`",
+    note = "add one line: `#[error(transparent)] Rejected(#[from] self_healing::Rejected)` in a thiserror enum, or `impl From<self_healing::Rejected> for MyError`; `std::io::Error`, `anyhow::Error` and `Box<dyn Error + Send + Sync>` already have it",
+    note = "for an error type from another crate, return `anyhow::Error`, a boxed error or your own enum, or declare `fail_fast = false` (the site's guards then let every call run)"
 )]
 pub trait CanReject {}
 
 impl<E: From<crate::Rejected>> CanReject for E {}
 
-/// Compile-time check emitted for `timeout` and `catch_panic`.
-#[inline(always)]
-pub fn require_reject<E: CanReject>() {}
+/// Compile-time check emitted for every wrapped function without `fail_fast = false`: its error
+/// type must implement `From<Rejected>`. It holds the error view the probes found, so an error
+/// type that cannot even be diagnosed (`String`) is reported once, by [`IntoViewFn`], not twice.
+/// Generated code builds it with a struct expression rather than calling a function, so rustc
+/// points at the error type alone, without a "required by this call" label on the attribute.
+#[derive(Debug)]
+pub struct RequireReject<'a, V: RejectTarget>
+where
+    V::Err: CanReject,
+{
+    /// The error view the probes found.
+    pub view: &'a V,
+}
 
 /// The value type of a `cache = ".."` site: kept across calls and threads.
 #[diagnostic::on_unimplemented(

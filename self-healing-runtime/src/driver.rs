@@ -332,8 +332,9 @@ impl<E> Driver<E> {
             let _ = site.state();
             site.clear_flag(crate::site::flag::FRESH);
         }
-        // Guards refuse a call only when its error type can say so.
-        let can_reject = self.ops.reject.is_some();
+        // Guards refuse a call only when its error type can say so, and the site did not opt
+        // out (`fail_fast = false`).
+        let can_reject = self.ops.reject.is_some() && site.options().fail_fast();
         let slow = self.start_slow()?;
         Some(slow.decider.admit(can_reject))
     }

@@ -5,6 +5,10 @@
 //! code picks a view with autoref specialisation on the concrete error type: a method call on
 //! `&&&&Probe<E>` resolves to the first impl whose bounds hold. Only the error path calls the
 //! resulting function pointers.
+//!
+//! The error type must also represent a rejection (`From<Rejected>`): the generated code checks
+//! that with `__private::RequireReject`, and the reject probes below keep that check the only
+//! error a missing impl produces.
 
 use std::error::Error;
 use std::marker::PhantomData;
@@ -40,21 +44,41 @@ impl<E> ErrorOps<E> {
         }
     }
 
-    /// Ops for an error type known to implement `Error` (used by the `heal` functions).
+    /// Ops for an error type that implements `Error` and can represent a rejection (used by the
+    /// `heal` functions): the site's guards fail fast with a `Rejected` converted into `E`.
     #[inline(always)]
     pub fn of_error() -> Self
     where
-        E: Error + 'static,
+        E: Error + From<Rejected> + 'static,
     {
         ErrorOps {
             view: |e| e,
-            reject: None,
+            reject: Some(E::from),
         }
     }
 
-    /// Ops from a view function.
+    /// Ops from a view function alone, for an error type that cannot represent a rejection: the
+    /// site's guards cannot fail fast with these ops (an open circuit or a full bulkhead lets the
+    /// call run, and there is no `Rejected` to hand back). It exists for sites declared with
+    /// `fail_fast = false`, whose error type comes from another crate:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use self_healing_runtime::{Category, ErrorOps, Site, SiteInfo, SiteOptions, heal_with};
+    ///
+    /// // What `site!(source = "parseCount", fail_fast = false)` expands to, more or less.
+    /// static SITE: Site = Site::new(SiteInfo {
+    ///     source: "parseCount", category: Category::Runtime, function: "closure",
+    ///     module_path: module_path!(), file: file!(), line: line!(),
+    ///     options: SiteOptions::new().with_fail_fast(false),
+    /// });
+    /// let ops = ErrorOps::<std::num::ParseIntError>::without_rejections(|e| e);
+    /// let n = heal_with(&SITE, ops, || async { "42".parse::<u32>() }).await;
+    /// assert_eq!(n, Ok(42));
+    /// # }
+    /// ```
     #[inline(always)]
-    pub fn from_view(view: ViewFn<E>) -> Self {
+    pub fn without_rejections(view: ViewFn<E>) -> Self {
         ErrorOps { view, reject: None }
     }
 
@@ -106,7 +130,7 @@ pub struct MissingErrorImpl<E>(PhantomData<fn() -> E>);
 #[diagnostic::on_unimplemented(
     message = "the error type `{E}` of a `#[self_healing]` function must implement `std::error::Error + 'static`",
     label = "this function's error type cannot be diagnosed",
-    note = "use your error type, `anyhow::Error` or `Box<dyn std::error::Error + Send + Sync>`"
+    note = "use your own error type (with `From<self_healing::Rejected>`), `std::io::Error`, `anyhow::Error` or `Box<dyn std::error::Error + Send + Sync>`"
 )]
 pub trait IntoViewFn<E> {
     /// The view as a function pointer.
@@ -118,6 +142,22 @@ impl<E> IntoViewFn<E> for ViewFn<E> {
     fn into_view_fn(self) -> ViewFn<E> {
         self
     }
+}
+
+/// The type whose `From<Rejected>` `__private::RequireReject` asks for, given the view the probes
+/// found: the function's error type when it can be diagnosed. When it cannot, [`IntoViewFn`]
+/// already reports the one error, so the check asks for a type that always passes.
+pub trait RejectTarget {
+    /// The type that must implement `From<Rejected>`.
+    type Err;
+}
+
+impl<E> RejectTarget for ViewFn<E> {
+    type Err = E;
+}
+
+impl<E> RejectTarget for MissingErrorImpl<E> {
+    type Err = Rejected;
 }
 
 /// First choice: `E: Error + 'static`.
@@ -189,7 +229,9 @@ impl<E: From<Rejected>> ViaRejectFrom<E> for &Probe<E> {
     }
 }
 
-/// Fallback: the error type cannot represent a rejection.
+/// Fallback: the error type cannot represent a rejection. Generated code only lands here when
+/// `RequireReject` has already reported the missing `From<Rejected>`: answering `None` instead of
+/// failing keeps that report the only error.
 pub trait ViaNoReject<E> {
     /// No conversion.
     fn __self_healing_reject(&self) -> Option<RejectFn<E>>;

@@ -12,6 +12,9 @@ use crate::error_ops::ErrorOps;
 /// Runs an async operation through the healer of `site`: the same interceptor `#[self_healing]`
 /// uses. `op` is called once per attempt, so it should own (or clone) what it needs.
 ///
+/// `E` must represent a call the site's guards refused (`From<Rejected>`, as `std::io::Error`
+/// has): an open circuit, a full bulkhead or a timeout hands the caller a [`Rejected`](crate::Rejected) as an `E`.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use self_healing_runtime::{Category, Site, SiteInfo, SiteOptions, heal};
@@ -29,13 +32,14 @@ pub async fn heal<T, E, F, Fut>(site: &'static Site, op: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: Error + 'static,
+    E: Error + From<crate::Rejected> + 'static,
 {
     heal_with(site, ErrorOps::of_error(), op).await
 }
 
-/// [`heal`] for error types that are not `std::error::Error` themselves (`anyhow::Error`, boxed
-/// errors), or to let guards fail fast: pass `ErrorOps::new(..)` built for your type.
+/// [`heal`] with the [`ErrorOps`] given: for error types that are not `std::error::Error`
+/// themselves (`ErrorOps::boxed()` for boxed errors), or for a `fail_fast = false` site whose
+/// error type cannot represent a rejection (`ErrorOps::without_rejections(..)`).
 pub async fn heal_with<T, E, F, Fut>(site: &'static Site, ops: ErrorOps<E>, op: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
@@ -54,11 +58,11 @@ where
     run_async_slow(site, ops, op, None).await
 }
 
-/// The blocking counterpart of [`heal`].
+/// The blocking counterpart of [`heal`]; `E` needs `From<Rejected>` likewise.
 pub fn heal_blocking<T, E, F>(site: &'static Site, op: F) -> Result<T, E>
 where
     F: FnMut() -> Result<T, E>,
-    E: Error + 'static,
+    E: Error + From<crate::Rejected> + 'static,
 {
     heal_blocking_with(site, ErrorOps::of_error(), op)
 }

@@ -8,11 +8,27 @@ use crate::injected::InjectedFault;
 /// Why a call ended without the wrapped body producing the error.
 ///
 /// The circuit breaker, the bulkhead, per-attempt timeouts and caught panics produce no error of
-/// the function's own type. A function whose error type implements `From<Rejected>` gets these
-/// as errors (`anyhow::Error` and `Box<dyn Error + Send + Sync>` do out of the box; for your own
-/// enum add a variant such as `#[error(transparent)] Rejected(#[from] self_healing::Rejected)`).
-/// Without it the breaker and the bulkhead cannot fail fast for that site and let the call run,
-/// which the site's checklist entry reports.
+/// the function's own type: the caller gets a `Rejected` converted into that type. So the error
+/// type of every `#[self_healing]` function must implement `From<Rejected>`, which is checked at
+/// compile time. `std::io::Error` (see below), `anyhow::Error` and
+/// `Box<dyn Error + Send + Sync>` have it out of the box; for your own enum add a variant such as
+/// `#[error(transparent)] Rejected(#[from] self_healing::Rejected)`. For an error type of another
+/// crate that you cannot extend, `fail_fast = false` opts the site out: its guards then let every
+/// call run instead of failing fast.
+///
+/// In a `std::io::Error` a rejection is the inner error, of kind
+/// [`TimedOut`](std::io::ErrorKind::TimedOut) for [`Rejected::TimedOut`] and
+/// [`Other`](std::io::ErrorKind::Other) otherwise:
+///
+/// ```
+/// use std::io;
+/// use self_healing_runtime::Rejected;
+///
+/// let err = io::Error::from(Rejected::CircuitOpen { source: "fetchRates" });
+/// assert_eq!(err.kind(), io::ErrorKind::Other);
+/// let inner = err.get_ref().and_then(|e| e.downcast_ref::<Rejected>());
+/// assert_eq!(inner, Some(&Rejected::CircuitOpen { source: "fetchRates" }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejected {
@@ -108,6 +124,75 @@ impl std::error::Error for Rejected {
         match self {
             Rejected::Injected { fault, .. } => Some(fault),
             _ => None,
+        }
+    }
+}
+
+// `Rejected` is local, so this impl is allowed here; it lets functions returning `io::Result`
+// fail fast without an error type of their own.
+impl From<Rejected> for std::io::Error {
+    fn from(rejected: Rejected) -> Self {
+        use crate::injected::FaultKind;
+        use std::io::ErrorKind;
+        let kind = match &rejected {
+            Rejected::TimedOut { .. } => ErrorKind::TimedOut,
+            // An injected fault looks like the failure it imitates to code that reads the kind.
+            Rejected::Injected { fault, .. } => match fault.kind() {
+                FaultKind::ConnectionReset => ErrorKind::ConnectionReset,
+                FaultKind::ConnectionRefused => ErrorKind::ConnectionRefused,
+                FaultKind::TimedOut => ErrorKind::TimedOut,
+                _ => ErrorKind::Other,
+            },
+            _ => ErrorKind::Other,
+        };
+        std::io::Error::new(kind, rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::time::Duration;
+
+    use super::Rejected;
+
+    fn inner(err: &io::Error) -> Option<&Rejected> {
+        err.get_ref().and_then(|e| e.downcast_ref::<Rejected>())
+    }
+
+    #[test]
+    fn a_timeout_becomes_an_io_error_of_kind_timed_out() {
+        let rejected = Rejected::TimedOut {
+            source: "fetchRates",
+            after: Duration::from_secs(2),
+        };
+        let err = io::Error::from(rejected.clone());
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(inner(&err), Some(&rejected));
+        assert_eq!(err.to_string(), rejected.to_string());
+    }
+
+    #[test]
+    fn other_rejections_become_io_errors_of_kind_other() {
+        for rejected in [
+            Rejected::CircuitOpen {
+                source: "fetchRates",
+            },
+            Rejected::Shed {
+                source: "fetchRates",
+                max_concurrent: 4,
+            },
+            Rejected::Panicked {
+                source: "fetchRates",
+                message: "index out of bounds".into(),
+            },
+        ] {
+            let err = io::Error::from(rejected.clone());
+            assert_eq!(err.kind(), io::ErrorKind::Other, "{rejected:?}");
+            assert_eq!(inner(&err), Some(&rejected));
+            // The whole rejection is recoverable by value, too.
+            let owned = err.into_inner().map(|e| e.downcast::<Rejected>());
+            assert!(matches!(owned, Some(Ok(r)) if *r == rejected));
         }
     }
 }

@@ -93,11 +93,13 @@ pub struct SiteOptions {
     cache: Option<Duration>,
     fallback: Option<&'static str>,
     catch_panic: bool,
+    fail_fast: bool,
     is_async: bool,
 }
 
 impl SiteOptions {
-    /// The defaults: idempotent, no timeout, the healer's attempt cap, no cache, no fallback.
+    /// The defaults: idempotent, no timeout, the healer's attempt cap, no cache, no fallback,
+    /// guards that fail fast.
     pub const fn new() -> Self {
         SiteOptions {
             idempotent: true,
@@ -106,6 +108,7 @@ impl SiteOptions {
             cache: None,
             fallback: None,
             catch_panic: false,
+            fail_fast: true,
             is_async: false,
         }
     }
@@ -146,6 +149,15 @@ impl SiteOptions {
         self
     }
 
+    /// `fail_fast = false`: the site's error type (another crate's) cannot represent a
+    /// [`Rejected`](crate::Rejected), so the wrapper gives the guards no way to answer a call
+    /// (its [`ErrorOps`](crate::ErrorOps) have no reject function): an open circuit or a full
+    /// bulkhead lets every call run. The default `true` needs `From<Rejected>` on the error type.
+    pub const fn with_fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
     /// Whether the wrapped function is `async`.
     pub const fn with_async(mut self, is_async: bool) -> Self {
         self.is_async = is_async;
@@ -180,6 +192,12 @@ impl SiteOptions {
     /// Whether panics are caught and treated as failures.
     pub const fn catch_panic(&self) -> bool {
         self.catch_panic
+    }
+
+    /// Whether the site was declared to let its guards answer a call with a
+    /// [`Rejected`](crate::Rejected) instead of running it (`false` only with `fail_fast = false`).
+    pub const fn fail_fast(&self) -> bool {
+        self.fail_fast
     }
 
     /// Whether the wrapped function is `async`.

@@ -16,7 +16,7 @@ use self_healing_runtime::notify::{
     DeliveryStatus, EmailApi, NotificationRecord, NotifyDispatcher, SIGNATURE_HEADER,
     SignedWebhook, SlackWebhook, TracingNotifier, Triggers,
 };
-use self_healing_runtime::{Healer, InMemoryStore, Site, WithHealerExt, heal};
+use self_healing_runtime::{ErrorOps, Healer, InMemoryStore, Site, WithHealerExt, heal, heal_with};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -51,11 +51,15 @@ fn records_into(
     move |r| sink.lock().unwrap().push(r)
 }
 
-/// A call that fails for good (a permanent error: escalated, outcome `failed`).
+/// A call that fails for good (a permanent error: escalated, outcome `failed`). No guard answers
+/// for the body (as with `fail_fast = false`): a storm stays one family of identical failures
+/// instead of turning into fast failures once the circuit opens.
 async fn fail(healer: &Healer, site: &'static Site, message: &str) {
-    let result: Result<u32, Failure> = heal(site, || async { Err(Failure(message.to_owned())) })
-        .with_healer(healer.clone())
-        .await;
+    let ops = ErrorOps::<Failure>::without_rejections(|e| e);
+    let result: Result<u32, Failure> =
+        heal_with(site, ops, || async { Err(Failure(message.to_owned())) })
+            .with_healer(healer.clone())
+            .await;
     assert!(result.is_err());
 }
 

@@ -61,13 +61,20 @@ impl Wrapper<'_> {
         let err_ty = self.error_type();
         // Spanned at the return type: "not a `Result`" and "cannot be diagnosed" point there.
         let probe_new = quote_spanned!(self.ret_span=> #k::__private::Probe::<#err_ty>::new());
+        // The reject probe, not `E::from`: a missing `From<Rejected>` is then reported once, by
+        // `reject_check`. With `fail_fast = false` the guards get no reject function.
+        let reject = if self.fail_fast() {
+            quote_spanned!(self.ret_span=> (&&#probe).__self_healing_reject())
+        } else {
+            quote_spanned!(self.ret_span=> ::core::option::Option::None)
+        };
         let error_ops = quote_spanned! {self.ret_span=>
             #k::__private::ErrorOps::<#err_ty>::new(
                 (&&&&#probe).__self_healing_view(),
-                (&&#probe).__self_healing_reject(),
+                #reject,
             )
         };
-        let reject_checks = self.reject_checks();
+        let reject_check = self.reject_check();
         let cache_key = self.cache_key();
         let rebinds = self.rebinds();
         let fake_return = self.fake_return();
@@ -76,28 +83,15 @@ impl Wrapper<'_> {
                 #[allow(unused_imports)]
                 use #k::__private::probes::*;
                 let #probe = #probe_new;
+                #reject_check
                 #error_ops
             };
         };
         if !self.shape.is_async() {
-            return self.wrap_sync(
-                stmts,
-                &statics,
-                &reject_checks,
-                &ops_decl,
-                &rebinds,
-                &fake_return,
-            );
+            return self.wrap_sync(stmts, &statics, &ops_decl, &rebinds, &fake_return);
         }
         if self.closure_form_fits() {
-            return self.wrap_async_closure(
-                stmts,
-                &statics,
-                &reject_checks,
-                &ops_decl,
-                &rebinds,
-                &fake_return,
-            );
+            return self.wrap_async_closure(stmts, &statics, &ops_decl, &rebinds, &fake_return);
         }
         // `&mut self` cannot move into each attempt; the block borrows it instead.
         let capture = (!self.mut_self).then(|| quote!(move));
@@ -106,7 +100,6 @@ impl Wrapper<'_> {
         let other_steps = self.other_steps();
         quote! {
             #statics
-            #reject_checks
             #ops_decl
             let mut #driver = #k::__private::Driver::new(&__SELF_HEALING_SITE, #ops);
             #cache_key
@@ -158,7 +151,6 @@ impl Wrapper<'_> {
         &self,
         stmts: &[Stmt],
         statics: &TokenStream,
-        reject_checks: &TokenStream,
         ops_decl: &TokenStream,
         rebinds: &[TokenStream],
         fake_return: &TokenStream,
@@ -173,7 +165,6 @@ impl Wrapper<'_> {
         } = &self.locals;
         quote! {
             #statics
-            #reject_checks
             #ops_decl
             let mut #body = move || {
                 #(#rebinds)*
@@ -212,7 +203,6 @@ impl Wrapper<'_> {
         &self,
         stmts: &[Stmt],
         statics: &TokenStream,
-        reject_checks: &TokenStream,
         ops_decl: &TokenStream,
         rebinds: &[TokenStream],
         fake_return: &TokenStream,
@@ -268,7 +258,6 @@ impl Wrapper<'_> {
         };
         quote! {
             #statics
-            #reject_checks
             #ops_decl
             let #body = || {
                 #(#rebinds)*

@@ -18,28 +18,32 @@ impl Wrapper<'_> {
         quote_spanned!(self.ret_span=> <#ret as #k::__private::ResultParts>::Err)
     }
 
-    // Input:  timeout = "2s", catch_panic = true
-    // Output: K::__private::require_reject::<ERR>();   (once per option, spanned at its value)
-    /// `timeout` and `catch_panic` need an error type that can say "timed out" or "panicked".
-    pub(super) fn reject_checks(&self) -> TokenStream {
-        let k = &self.k;
-        let err_ty = self.error_type();
-        let timeout = self.options.timeout.as_ref().map(|s| s.span);
-        let catch_panic = self
-            .options
-            .catch_panic
-            .as_ref()
-            .filter(|s| s.value)
-            .map(|s| s.span);
-        timeout
-            .into_iter()
-            .chain(catch_panic)
-            .map(|span| {
-                // The whole check at the option's value, so the error points at `"2s"`.
-                let err_ty = respan(err_ty.clone(), span);
-                quote_spanned!(span=> #k::__private::require_reject::<#err_ty>();)
-            })
-            .collect()
+    /// Whether the site's guards may answer a call with a `Rejected` (not `fail_fast = false`).
+    pub(super) fn fail_fast(&self) -> bool {
+        self.options.fail_fast.as_ref().is_none_or(|s| s.value)
+    }
+
+    // Input:  fn f() -> Result<T, E>
+    // Output: let _ = K::__private::RequireReject { view: &(&&&&probe).__self_healing_view() };   (at `E`)
+    // (nothing with `fail_fast = false`)
+    /// The guards answer calls without the body producing an error: the error type must be able
+    /// to represent that (`From<Rejected>`). One check per function, so one error; it goes through
+    /// the error view so that a type that cannot be diagnosed at all is reported only for that.
+    pub(super) fn reject_check(&self) -> TokenStream {
+        if !self.fail_fast() {
+            return TokenStream::new();
+        }
+        let span = self.err_span;
+        // The whole check as if written at the error type, so the error points at `E` in
+        // `Result<T, E>` and at nothing else; only the probe keeps its hygiene.
+        let k = written_at(self.k.clone(), span);
+        let mut probe = self.locals.probe.clone();
+        probe.set_span(probe.span().located_at(span));
+        quote_spanned! {span=>
+            let _ = #k::__private::RequireReject {
+                view: &(&&&&#probe).__self_healing_view(),
+            };
+        }
     }
 
     // Input:  fn f(db: &Db, id: u64, filter: Filter) with cache = "30s", cache_skip(db)
@@ -227,18 +231,18 @@ impl Wrapper<'_> {
     }
 }
 
-/// `tokens` shown at `span`, resolved as before.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+/// `tokens` as if written at `span`: shown there, and resolved there.
+fn written_at(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|tree| match tree {
             TokenTree::Group(group) => {
-                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
-                respanned.set_span(group.span().located_at(span));
+                let mut respanned = Group::new(group.delimiter(), written_at(group.stream(), span));
+                respanned.set_span(span);
                 TokenTree::Group(respanned)
             }
             mut other => {
-                other.set_span(other.span().located_at(span));
+                other.set_span(span);
                 other
             }
         })

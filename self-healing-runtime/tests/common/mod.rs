@@ -40,6 +40,14 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A refused call (open circuit, full bulkhead, timeout, panic) keeps its message, which is what
+/// the tests read.
+impl From<self_healing_runtime::Rejected> for Failure {
+    fn from(rejected: self_healing_runtime::Rejected) -> Self {
+        Failure(rejected.to_string())
+    }
+}
+
 /// A dependency that answers from a script: `Err(message)` for the first calls, then `Ok`.
 #[derive(Debug)]
 pub struct Flaky {

@@ -9,21 +9,35 @@ use self_healing_runtime::event::EventStore;
 use self_healing_runtime::health::HealthMonitor;
 use self_healing_runtime::selection::Advice;
 use self_healing_runtime::{
-    BreakerConfig, BudgetConfig, Category, Healer, Site, SiteInfo, SiteOptions, WithHealerExt, heal,
+    BreakerConfig, BudgetConfig, Category, Healer, Rejected, Site, SiteInfo, SiteOptions,
+    WithHealerExt, heal,
 };
 
 use super::harness::TestDb;
 
 #[derive(Debug)]
-struct Deadlock;
+enum DealError {
+    Deadlock,
+    /// A call the healer refused: `heal` needs the error type to represent one.
+    Rejected(Rejected),
+}
 
-impl std::fmt::Display for Deadlock {
+impl std::fmt::Display for DealError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("deadlock detected while updating deals")
+        match self {
+            DealError::Deadlock => f.write_str("deadlock detected while updating deals"),
+            DealError::Rejected(r) => r.fmt(f),
+        }
     }
 }
 
-impl std::error::Error for Deadlock {}
+impl std::error::Error for DealError {}
+
+impl From<Rejected> for DealError {
+    fn from(rejected: Rejected) -> Self {
+        DealError::Rejected(rejected)
+    }
+}
 
 /// A connection that is broken before every call and only works after a reconnect: retry never
 /// heals it, reconnect always does (the rule table would try retry first for a deadlock).
@@ -33,11 +47,11 @@ struct Connection {
 }
 
 impl Connection {
-    fn call(&self) -> Result<u32, Deadlock> {
+    fn call(&self) -> Result<u32, DealError> {
         if self.healthy.swap(false, Ordering::SeqCst) {
             Ok(1)
         } else {
-            Err(Deadlock)
+            Err(DealError::Deadlock)
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use self_healing_runtime::{Category, Healer, Site, SiteInfo, SiteOptions, WithHealerExt, heal};
+use self_healing_runtime::{
+    Category, ErrorOps, Healer, Site, SiteInfo, SiteOptions, WithHealerExt, heal_with,
+};
 use self_healing_store::{DieselStore, ErrorKind};
 
 use super::harness::{Proxy, TestDb, WriteLock, flush_within, pg_addr, with_host};
@@ -16,7 +18,9 @@ static OUTAGE_SITE: Site = Site::new(SiteInfo {
     module_path: module_path!(),
     file: file!(),
     line: line!(),
-    options: SiteOptions::new(),
+    // Every call runs and fails: an open circuit answering for the body would turn most of the
+    // load into one family of fast failures instead of `FAMILIES` families.
+    options: SiteOptions::new().with_fail_fast(false),
 });
 
 /// Failing calls through a real healer: `calls` of them, calling `at(i)` before call `i`.
@@ -28,7 +32,8 @@ async fn produce_failures(healer: &Healer, calls: u32, mut at: impl AsyncFnMut(u
         at(i).await;
         let started = Instant::now();
         let table = family_name(i % FAMILIES);
-        let result: Result<(), std::io::Error> = heal(&OUTAGE_SITE, || {
+        let ops = ErrorOps::<std::io::Error>::without_rejections(|e| e);
+        let result: Result<(), std::io::Error> = heal_with(&OUTAGE_SITE, ops, || {
             let table = table.clone();
             async move {
                 Err(std::io::Error::new(

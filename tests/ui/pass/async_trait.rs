@@ -3,11 +3,17 @@
 //! inside it; the future stays `Send`.
 
 use async_trait::async_trait;
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("mailer failed")]
 struct MailError;
+
+impl From<Rejected> for MailError {
+    fn from(_: Rejected) -> Self {
+        MailError
+    }
+}
 
 #[async_trait]
 trait Mailer: Send + Sync {

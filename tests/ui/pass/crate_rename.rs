@@ -3,11 +3,17 @@
 
 extern crate self_healing as sh;
 
-use sh::self_healing;
+use sh::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("renamed failed")]
 struct RenamedError;
+
+impl From<Rejected> for RenamedError {
+    fn from(_: Rejected) -> Self {
+        RenamedError
+    }
+}
 
 #[self_healing(crate = "sh", category = "runtime")]
 fn renamed(n: u8) -> Result<u8, RenamedError> {

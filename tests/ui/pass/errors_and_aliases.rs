@@ -12,6 +12,8 @@ enum AppError {
     NotFound(u64),
     #[error(transparent)]
     Io(#[from] io::Error),
+    #[error(transparent)]
+    Rejected(#[from] self_healing::Rejected),
 }
 
 type AppResult<T> = Result<T, AppError>;

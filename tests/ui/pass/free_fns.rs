@@ -1,13 +1,20 @@
 #![deny(warnings)]
 //! Sync and async free functions, `?`, early `return`, the defaulted source and category.
 
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("lookup failed: {0}")]
 struct LookupError(String);
 
-#[self_healing]
+impl From<Rejected> for LookupError {
+    fn from(rejected: Rejected) -> Self {
+        LookupError(rejected.to_string())
+    }
+}
+
+// `ParseIntError` is another crate's type, without `From<Rejected>`.
+#[self_healing(fail_fast = false)]
 fn parse_port(text: &str) -> Result<u16, std::num::ParseIntError> {
     let port: u16 = text.trim().parse()?;
     Ok(port)
@@ -32,9 +39,11 @@ async fn main() {
         .expect("registered");
     assert_eq!(site.category(), self_healing::Category::Database);
     assert_eq!(site.info().function, "lookup_user");
-    assert_eq!(site.info().line, 17, "line!() is taken at the fn name");
+    assert_eq!(site.info().line, 24, "line!() is taken at the fn name");
     assert!(site.options().is_async());
     assert!(self_healing::sites().any(|s| s.source() == "parse_port"
         && s.category() == self_healing::Category::Runtime
-        && !s.options().is_async()));
+        && !s.options().is_async()
+        && !s.options().fail_fast()));
+    assert!(site.options().fail_fast(), "the default");
 }

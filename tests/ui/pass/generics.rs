@@ -4,11 +4,17 @@
 
 use std::fmt::Debug;
 
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("bad input: {0}")]
 struct BadInput(String);
+
+impl From<Rejected> for BadInput {
+    fn from(rejected: Rejected) -> Self {
+        BadInput(rejected.to_string())
+    }
+}
 
 #[self_healing]
 fn longest<'a, T>(items: &'a [T], min: usize) -> Result<&'a T, BadInput>

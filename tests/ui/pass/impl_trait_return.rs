@@ -3,11 +3,17 @@
 
 use std::fmt::Display;
 
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("render failed")]
 struct RenderError;
+
+impl From<Rejected> for RenderError {
+    fn from(_: Rejected) -> Self {
+        RenderError
+    }
+}
 
 #[self_healing]
 fn render(n: u32) -> Result<impl Display, RenderError> {

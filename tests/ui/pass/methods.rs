@@ -1,11 +1,17 @@
 #![deny(warnings)]
 //! Methods: `&self` and `&mut self`, sync and async, with owned, `&` and `&mut` arguments.
 
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("store failed")]
 struct StoreError;
+
+impl From<Rejected> for StoreError {
+    fn from(_: Rejected) -> Self {
+        StoreError
+    }
+}
 
 #[derive(Default)]
 struct Store {

@@ -19,7 +19,8 @@ async fn main() {
         max_attempts = 3,
         catch_panic = true,
     );
-    let parsed = heal_blocking(site, || "42".parse::<u32>());
+    // `catch_panic` needs an error type that represents a rejection: `io::Error` does.
+    let parsed = heal_blocking(site, || "42".parse::<u32>().map_err(std::io::Error::other));
     assert_eq!(parsed.unwrap(), 42);
     assert_eq!(site.info().function, "closure");
     assert_eq!(site.options().max_attempts(), Some(3));

@@ -2,11 +2,17 @@
 //! Trait methods: in `impl Trait for Type`, and native `async fn` in traits (a default body and
 //! an implementation).
 
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("repository failed")]
 struct RepoError;
+
+impl From<Rejected> for RepoError {
+    fn from(_: Rejected) -> Self {
+        RepoError
+    }
+}
 
 trait Repo {
     fn name(&self) -> Result<String, RepoError>;

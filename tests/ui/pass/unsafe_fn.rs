@@ -1,11 +1,17 @@
 #![deny(warnings)]
 //! `unsafe fn` (not in `ui_pass_lints.rs`: the workspace forbids `unsafe_code`).
 
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("null pointer")]
 struct NullPointer;
+
+impl From<Rejected> for NullPointer {
+    fn from(_: Rejected) -> Self {
+        NullPointer
+    }
+}
 
 /// # Safety
 /// `ptr` must be null or valid for reads.

@@ -1,11 +1,17 @@
 #![deny(warnings)]
 //! Together with `#[tracing::instrument]`, before and after `#[self_healing]`.
 
-use self_healing::self_healing;
+use self_healing::{Rejected, self_healing};
 
 #[derive(Debug, thiserror::Error)]
 #[error("billing failed")]
 struct BillingError;
+
+impl From<Rejected> for BillingError {
+    fn from(_: Rejected) -> Self {
+        BillingError
+    }
+}
 
 #[tracing::instrument]
 #[self_healing(category = "api")]

@@ -244,9 +244,11 @@ impl Decider {
                 "re-ran; failed again".into(),
             ));
         }
+        let message = chain_message_of(error);
         let failure = Failure {
             site: self.site,
             error,
+            message: &message,
             attempt: self.attempts.max(1),
             elapsed: self.started.elapsed(),
         };
@@ -260,7 +262,7 @@ impl Decider {
         );
         // Scrubbed by the event worker before anything is stored, shown or sent: that keeps the
         // scrubber's cost off the caller's error path.
-        self.message = chain_message_of(error);
+        self.message = message;
         self.site.state().note_failure();
         let mut random = || healer.random();
         self.ranked = crate::selection::rank(

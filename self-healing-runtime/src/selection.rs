@@ -405,6 +405,7 @@ mod tests {
             confidence: 1.0,
             reason: "test",
             recommended: None,
+            retry_after: None,
         }
     }
 

@@ -16,11 +16,12 @@ use crate::selection::{Cost, Ranked};
 use crate::site::flag;
 use crate::strategy::{Context, Plan};
 
-/// The wait the dependency asked for with this failure, if any (Retry-After).
+/// The wait the dependency asked for with this failure, if any (Retry-After), whatever its
+/// class: a 429's, and a 503's too.
 pub(crate) fn retry_after(diagnosis: &Diagnosis) -> Option<Duration> {
     match diagnosis.class {
-        ErrorClass::RateLimited { retry_after } => retry_after,
-        _ => None,
+        ErrorClass::RateLimited { retry_after } => retry_after.or(diagnosis.retry_after),
+        _ => diagnosis.retry_after,
     }
 }
 
@@ -56,6 +57,7 @@ impl Decider {
         let failure = Failure {
             site: self.site,
             error,
+            message: &self.message,
             attempt: self.attempts.max(1),
             elapsed: self.started.elapsed(),
         };

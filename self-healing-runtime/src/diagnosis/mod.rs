@@ -120,6 +120,11 @@ pub struct Failure<'a> {
     pub site: &'static Site,
     /// The error, with its `source()` chain.
     pub error: &'a (dyn Error + 'static),
+    /// The error chain as one line, as [`chain_message_of`] builds it from `error`.
+    ///
+    /// The caller computes it once and lends it to the analyzer, which then needs no allocation
+    /// of its own; the interceptor stores the same string in the call's event.
+    pub message: &'a str,
     /// Which attempt failed (1 for the first call).
     pub attempt: u32,
     /// Time since the call started.
@@ -153,6 +158,11 @@ pub struct Diagnosis {
     pub reason: &'static str,
     /// The strategy the analyzer recommends, by name, if any.
     pub recommended: Option<&'static str>,
+    /// The wait the dependency asked for before the next call, whatever the class: a rate
+    /// limit's Retry-After, but also a `503 Service Unavailable` with `Retry-After: 2` or a
+    /// "try again in 500ms". `None` when it said nothing. For [`ErrorClass::RateLimited`] it is
+    /// that class's `retry_after` when the class carries one.
+    pub retry_after: Option<Duration>,
 }
 
 /// Turns a failure into a [`Diagnosis`].

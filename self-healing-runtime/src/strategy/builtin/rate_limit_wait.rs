@@ -19,12 +19,13 @@ impl Strategy for RateLimitWait {
     }
 
     fn plan(&self, cx: &Context<'_>) -> Plan {
-        let delay = match cx.diagnosis.class {
-            ErrorClass::RateLimited {
-                retry_after: Some(after),
-            } => after,
-            _ => cx.backoff.ceiling(cx.attempt),
+        let asked = match cx.diagnosis.class {
+            ErrorClass::RateLimited { retry_after } => retry_after.or(cx.diagnosis.retry_after),
+            _ => cx.diagnosis.retry_after,
         };
+        // The interceptor never re-runs sooner than the Retry-After anyway; without one, the
+        // backoff's ceiling gives a busy dependency room.
+        let delay = asked.unwrap_or_else(|| cx.backoff.ceiling(cx.attempt));
         Plan::Rerun { delay, hook: None }
     }
 }

@@ -304,7 +304,7 @@ pub(crate) fn rank(
     let mut scored = [(false, 0.0f64, 0u8); MAX_STRATEGIES];
     let mut n = 0;
     for (i, s) in strategies.iter().enumerate().take(MAX_STRATEGIES) {
-        let prior = prior_of(&**s, diagnosis, advice);
+        let (prior, recommended) = prior_of(&**s, diagnosis, advice);
         if prior <= 0.0 {
             continue;
         }
@@ -325,7 +325,13 @@ pub(crate) fn rank(
             .map_or(Duration::ZERO, |e| {
                 e.stat.total_duration / u32::try_from(e.stat.tried).unwrap_or(u32::MAX)
             });
-        let time = cost.time.max(learned) + if cost.hook { HOOK_COST } else { Duration::ZERO };
+        // An analyzer that recommends a hook strategy has weighed what the hook costs.
+        let hook = if cost.hook && !recommended {
+            HOOK_COST
+        } else {
+            Duration::ZERO
+        };
+        let time = cost.time.max(learned) + hook;
         let weight = COST_SCALE.as_secs_f64() / (COST_SCALE + time).as_secs_f64()
             * 0.5f64.powi(i32::from(cost.failed_in_call));
         scored[n] = (s.is_guard(), heal_rate * weight, i as u8);
@@ -341,8 +347,13 @@ pub(crate) fn rank(
     out.len = n as u8;
 }
 
-/// The prior of `strategy` for `diagnosis`: the rule table, raised when an analyzer recommends it.
-fn prior_of(strategy: &dyn Strategy, diagnosis: &Diagnosis, advice: Option<&Advice>) -> f64 {
+/// The prior of `strategy` for `diagnosis` (the rule table, raised when an analyzer recommends
+/// it), and whether an analyzer recommends it.
+fn prior_of(
+    strategy: &dyn Strategy,
+    diagnosis: &Diagnosis,
+    advice: Option<&Advice>,
+) -> (f64, bool) {
     let mut prior = strategy.prior(diagnosis);
     let recommended = diagnosis.recommended == Some(strategy.name())
         || advice.is_some_and(|a| a.strategy == strategy.name());
@@ -350,7 +361,7 @@ fn prior_of(strategy: &dyn Strategy, diagnosis: &Diagnosis, advice: Option<&Advi
         let confidence = advice.map_or(0.5, |a| f64::from(a.confidence.clamp(0.0, 1.0)));
         prior = prior.max(0.5 + 0.45 * confidence);
     }
-    prior
+    (prior, recommended)
 }
 
 /// One draw from Beta(a, b), as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b).

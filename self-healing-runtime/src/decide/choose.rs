@@ -389,6 +389,10 @@ impl Decider {
     /// budget) without ever having been tried on its family: the failure then says more about
     /// what was left untried than about the dependency.
     pub(super) fn left_untried(&self) -> bool {
+        // A site that never re-runs (one attempt) leaves nothing untried by choice.
+        if self.max_attempts <= 1 {
+            return false;
+        }
         let Some(diagnosis) = self.diagnosis.clone() else {
             return false;
         };

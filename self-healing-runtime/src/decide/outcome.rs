@@ -81,6 +81,11 @@ impl Decider {
                 .state()
                 .with_budget(config, Instant::now(), calls, |b| b.refund());
         }
+        if !p.token {
+            // A fallback or a cached value answered for the dependency, whose failure still
+            // counts: it is what lets the circuit open and the fallback answer fast.
+            self.count_failed_call(false);
+        }
         self.steps
             .push(acted(p.strategy, StepResult::Healed, took, "healed".into()));
         self.site.state().note_healed();
@@ -109,7 +114,7 @@ impl Decider {
     /// The call fails with its error.
     pub(super) fn give_up(&mut self) -> Candidate {
         if !self.finished {
-            self.count_failed_call();
+            self.count_failed_call(true);
         }
         let outcome = if self.fast_failed {
             Outcome::FastFailed
@@ -126,9 +131,10 @@ impl Decider {
         Candidate::GiveUp
     }
 
-    /// Feeds the circuit and the budget with a failed call, by what its last failure says about
-    /// the dependency.
-    fn count_failed_call(&mut self) {
+    /// Feeds the circuit and the budget with a call the dependency failed, by what its last
+    /// failure says about it. `gave_up`: the call fails (rather than a fallback or a cached
+    /// value answering for the dependency).
+    fn count_failed_call(&mut self, gave_up: bool) {
         if self.refused_by_guard {
             // The dependency was not called: nothing to learn about it.
             return;
@@ -149,9 +155,10 @@ impl Decider {
                     .state()
                     .failed_calls
                     .fetch_add(1, Ordering::Relaxed);
-                // A probe's verdict was taken when it failed; and the circuit does not open on
-                // a family while a strategy that applies to it was never tried.
-                if self.admission == Admission::Probe || self.left_untried() {
+                // A probe's verdict was taken when it failed; and a call that ran out of
+                // attempts while a strategy that applies to its family was never tried says
+                // more about what was left untried than about the dependency.
+                if self.admission == Admission::Probe || (gave_up && self.left_untried()) {
                     return;
                 }
                 let config = self.healer.inner.config.breaker;

@@ -11,8 +11,44 @@ use self_healing::{heal, heal_blocking, site};
 use self_healing_benches::{op, op_async, runtime};
 
 mod wrapped {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use self_healing::self_healing;
     use self_healing_benches::{OpError, op};
+
+    /// Makes the next call of the "recently failed" functions fail once.
+    pub(crate) static FAIL_NEXT: AtomicBool = AtomicBool::new(false);
+
+    fn op_or_fail(x: u64) -> Result<u64, OpError> {
+        // One relaxed load: the same work in the healthy and the recently failed variants.
+        if FAIL_NEXT.load(Ordering::Relaxed) {
+            FAIL_NEXT.store(false, Ordering::Relaxed);
+            return Err(OpError("connection reset by peer"));
+        }
+        op(x)
+    }
+
+    // The same body on two sites: one healthy, one that failed (and healed) just before the
+    // measurement. The difference is what a recent failure costs the success path.
+    #[self_healing(source = "benchHealthySync", category = "database")]
+    pub fn healthy_sync(x: u64) -> Result<u64, OpError> {
+        op_or_fail(x)
+    }
+
+    #[self_healing(source = "benchFailedSync", category = "database")]
+    pub fn failed_sync(x: u64) -> Result<u64, OpError> {
+        op_or_fail(x)
+    }
+
+    #[self_healing(source = "benchHealthyAsync", category = "database")]
+    pub async fn healthy_async(x: u64) -> Result<u64, OpError> {
+        op_or_fail(x)
+    }
+
+    #[self_healing(source = "benchFailedAsync", category = "database")]
+    pub async fn failed_async(x: u64) -> Result<u64, OpError> {
+        op_or_fail(x)
+    }
 
     // The same bodies as `op` and `op_async` (what the peers wrap), with the attribute: the
     // difference in time is the attribute's cost on the success path.
@@ -141,5 +177,46 @@ fn async_group(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sync_group, async_group);
+/// A healer with no waits, so the failure before the measurement heals at once.
+fn quick_healer() -> self_healing::Healer {
+    self_healing::Healer::builder()
+        .store(self_healing::InMemoryStore::new())
+        .backoff(Duration::ZERO, Duration::ZERO)
+        .build()
+        .expect("a healer")
+}
+
+/// Success after a recent failure: the site failed and healed once under the healer (installed
+/// for the process, as in production); its circuit is closed and every call after that
+/// succeeds. The healthy site runs the same body.
+fn recently_failed_group(c: &mut Criterion) {
+    use std::sync::atomic::Ordering;
+    let rt = runtime();
+    let _enter = rt.enter();
+    quick_healer()
+        .install()
+        .expect("no healer installed before");
+    wrapped::FAIL_NEXT.store(true, Ordering::Relaxed);
+    assert!(wrapped::failed_sync(1).is_ok(), "the failure heals");
+    rt.block_on(async {
+        wrapped::FAIL_NEXT.store(true, Ordering::Relaxed);
+        assert!(wrapped::failed_async(1).await.is_ok(), "the failure heals");
+    });
+    let mut g = c.benchmark_group("success_after_failure");
+    g.bench_function("sync_healthy_site", |b| {
+        b.iter(|| wrapped::healthy_sync(black_box(7)))
+    });
+    g.bench_function("sync_recently_failed_site", |b| {
+        b.iter(|| wrapped::failed_sync(black_box(7)))
+    });
+    g.bench_function("async_healthy_site", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, wrapped::healthy_async))
+    });
+    g.bench_function("async_recently_failed_site", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, wrapped::failed_async))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sync_group, async_group, recently_failed_group);
 criterion_main!(benches);

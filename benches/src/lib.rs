@@ -44,5 +44,3 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
-
-pub mod lab;

@@ -3,7 +3,9 @@
 
 use std::hash::{Hash, Hasher};
 
-pub use crate::driver::{Attempt, AttemptFuture, Driver, FailedCall, SettleFuture, Step};
+pub use crate::driver::{
+    Attempt, AttemptFuture, Driver, FailedCall, SettleFuture, Slow, SlowSlot, Step,
+};
 pub use crate::error_ops::{
     ErrorOps, IntoViewFn, MissingErrorImpl, Probe, RejectFn, RejectTarget, ResultParts, ViaDeref,
     ViaDerefSendSync, ViaMissing, ViaNoReject, ViaRejectFrom, ViaStdError, ViewFn,

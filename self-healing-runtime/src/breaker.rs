@@ -272,7 +272,7 @@ impl Breaker {
 
     fn half_open(&mut self, now: Instant) {
         self.state = CircuitState::HalfOpen;
-        self.next_probe = now + self.interval.max(Duration::from_millis(1));
+        self.next_probe = crate::clock::after(now, self.interval.max(Duration::from_millis(1)));
         self.probes_out = 1;
         self.probes_ok = 0;
     }
@@ -360,7 +360,7 @@ impl Breaker {
 
     fn schedule_probe(&mut self, now: Instant, random: f64) {
         let jitter = 0.8 + 0.4 * random.clamp(0.0, 1.0);
-        self.next_probe = now + self.interval.mul_f64(jitter);
+        self.next_probe = crate::clock::after(now, crate::clock::scaled(self.interval, jitter));
         self.probes_out = 0;
         self.probes_ok = 0;
     }

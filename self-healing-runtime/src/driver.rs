@@ -127,21 +127,71 @@ impl<E> Last<E> {
 }
 
 /// Per-call state of the typed interceptor. Created by generated code; see the module docs.
+///
+/// `S` is where the state beyond the success path lives: boxed by default, so that the success
+/// path only initialises and drops one null pointer and a generated function's future stays
+/// small; inline where the driver itself lives on the stack or in a future that is boxed
+/// already (the `heal` functions and plain sync sites), which saves that allocation.
 #[derive(Debug)]
-pub struct Driver<E> {
+pub struct Driver<E, S: SlowSlot<E> = Option<Box<Slow<E>>>> {
     site: &'static Site,
     ops: ErrorOps<E>,
     cache_key: u64,
     /// Whether a fallback function answers [`Step::Fallback`] (the `heal` functions have none).
     fallback: bool,
-    /// Everything beyond the success path, boxed so that the success path only initialises
-    /// and drops one null pointer, and the success path's future stays small.
-    slow: Option<Box<Slow<E>>>,
+    /// Everything beyond the success path.
+    slow: S,
+    _error: std::marker::PhantomData<fn() -> E>,
 }
 
-/// The typed part of the state beyond the success path.
+/// Where a [`Driver`] keeps the state beyond the success path. Sealed: implemented for
+/// `Option<Box<Slow<E>>>` (boxed) and `Option<Slow<E>>` (inline).
+pub trait SlowSlot<E>: sealed::Sealed + Default {
+    #[doc(hidden)]
+    fn get(&self) -> Option<&Slow<E>>;
+    #[doc(hidden)]
+    fn get_mut(&mut self) -> Option<&mut Slow<E>>;
+    #[doc(hidden)]
+    fn fill(&mut self, slow: Slow<E>);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<E> Sealed for Option<Box<super::Slow<E>>> {}
+    impl<E> Sealed for Option<super::Slow<E>> {}
+}
+
+impl<E> SlowSlot<E> for Option<Box<Slow<E>>> {
+    #[inline(always)]
+    fn get(&self) -> Option<&Slow<E>> {
+        self.as_deref()
+    }
+    #[inline(always)]
+    fn get_mut(&mut self) -> Option<&mut Slow<E>> {
+        self.as_deref_mut()
+    }
+    fn fill(&mut self, slow: Slow<E>) {
+        *self = Some(Box::new(slow));
+    }
+}
+
+impl<E> SlowSlot<E> for Option<Slow<E>> {
+    #[inline(always)]
+    fn get(&self) -> Option<&Slow<E>> {
+        self.as_ref()
+    }
+    #[inline(always)]
+    fn get_mut(&mut self) -> Option<&mut Slow<E>> {
+        self.as_mut()
+    }
+    fn fill(&mut self, slow: Slow<E>) {
+        *self = Some(slow);
+    }
+}
+
+/// The typed part of the state beyond the success path. Opaque: only the driver reads it.
 #[derive(Debug)]
-struct Slow<E> {
+pub struct Slow<E> {
     decider: Decider,
     /// The latest failure of the call.
     last: Option<Last<E>>,
@@ -150,15 +200,24 @@ struct Slow<E> {
 }
 
 impl<E> Driver<E> {
-    /// A driver for one call of `site`.
+    /// A driver for one call of `site`, its slow state boxed (what generated code uses).
     #[inline(always)]
     pub fn new(site: &'static Site, ops: ErrorOps<E>) -> Self {
+        Driver::in_slot(site, ops)
+    }
+}
+
+impl<E, S: SlowSlot<E>> Driver<E, S> {
+    /// A driver for one call of `site`, its slow state kept in `S`.
+    #[inline(always)]
+    pub(crate) fn in_slot(site: &'static Site, ops: ErrorOps<E>) -> Self {
         Driver {
             site,
             ops,
             cache_key: 0,
             fallback: site.options().fallback().is_some(),
-            slow: None,
+            slow: S::default(),
+            _error: std::marker::PhantomData,
         }
     }
 
@@ -168,7 +227,7 @@ impl<E> Driver<E> {
     pub(crate) fn without_fallback(site: &'static Site, ops: ErrorOps<E>) -> Self {
         Driver {
             fallback: false,
-            ..Driver::new(site, ops)
+            ..Driver::in_slot(site, ops)
         }
     }
 
@@ -190,7 +249,7 @@ impl<E> Driver<E> {
     where
         Fut: Future<Output = Result<T, E>> + 'a,
     {
-        if self.slow.is_none() && self.site.flags() == 0 {
+        if self.slow.get().is_none() && self.site.flags() == 0 {
             return AttemptFuture::Fast { body };
         }
         AttemptFuture::Guarded {
@@ -214,7 +273,7 @@ impl<E> Driver<E> {
     /// Runs one attempt of a sync body.
     #[inline(always)]
     pub fn attempt_sync<T>(&mut self, body: impl FnOnce() -> Result<T, E>) -> Attempt<T, E> {
-        if self.slow.is_none() && self.site.flags() == 0 {
+        if self.slow.get().is_none() && self.site.flags() == 0 {
             return Attempt::Done(body());
         }
         self.attempt_guarded_sync(body)
@@ -228,7 +287,7 @@ impl<E> Driver<E> {
         attempt: Attempt<T, E>,
     ) -> SettleFuture<T, E, impl Future<Output = Step<T, E>> + 'a> {
         match attempt {
-            Attempt::Done(Ok(v)) if self.slow.is_none() => {
+            Attempt::Done(Ok(v)) if self.slow.get().is_none() => {
                 self.site.count_ok();
                 SettleFuture::Ready {
                     step: Some(Step::Return(Ok(v))),
@@ -237,6 +296,29 @@ impl<E> Driver<E> {
             other => SettleFuture::Slow {
                 slow: self.settle_boxed(other),
             },
+        }
+    }
+
+    /// [`attempt`](Self::attempt) for callers whose own future is boxed already (the `heal`
+    /// functions' slow path): the guarded attempt is awaited in place, not boxed again.
+    pub(crate) async fn attempt_in_place<T, Fut>(&mut self, body: Fut) -> Attempt<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if self.slow.get().is_none() && self.site.flags() == 0 {
+            return Attempt::Done(body.await);
+        }
+        self.attempt_guarded(body).await
+    }
+
+    /// [`settle`](Self::settle) for callers whose own future is boxed already.
+    pub(crate) async fn settle_in_place<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E> {
+        match attempt {
+            Attempt::Done(Ok(v)) if self.slow.get().is_none() => {
+                self.site.count_ok();
+                Step::Return(Ok(v))
+            }
+            other => self.settle_slow(other, &NoCache).await,
         }
     }
 
@@ -263,7 +345,7 @@ impl<E> Driver<E> {
     #[inline(always)]
     pub fn settle_sync<T>(&mut self, attempt: Attempt<T, E>) -> Step<T, E> {
         match attempt {
-            Attempt::Done(Ok(v)) if self.slow.is_none() => {
+            Attempt::Done(Ok(v)) if self.slow.get().is_none() => {
                 self.site.count_ok();
                 Step::Return(Ok(v))
             }
@@ -284,7 +366,7 @@ impl<E> Driver<E> {
     pub fn settle_fallback<T>(&mut self, result: Result<T, E>) -> Result<T, E> {
         let healed = result.is_ok();
         let view = self.ops.view;
-        let Some(slow) = self.slow.as_deref_mut() else {
+        let Some(slow) = self.slow.get_mut() else {
             return result;
         };
         let note = match &result {
@@ -301,8 +383,8 @@ impl<E> Driver<E> {
 
     /// After [`Step::Fallback`]: the call as it failed, for a caller that has a fallback to
     /// call (or none, and gives up). `None` when nothing failed (the loop should re-run).
-    pub(crate) fn into_failed(mut self) -> Result<FailedCall<E>, Self> {
-        match self.slow.as_deref_mut().and_then(|s| s.last.take()) {
+    pub(crate) fn into_failed(mut self) -> Result<FailedCall<E, S>, Self> {
+        match self.slow.get_mut().and_then(|s| s.last.take()) {
             Some(last) => Ok(FailedCall { driver: self, last }),
             None => Err(self),
         }
@@ -311,15 +393,15 @@ impl<E> Driver<E> {
     // ----- the guarded path -----
 
     fn start_slow(&mut self) -> Option<&mut Slow<E>> {
-        if self.slow.is_none() {
+        if self.slow.get().is_none() {
             let healer = Healer::current()?;
-            self.slow = Some(Box::new(Slow {
+            self.slow.fill(Slow {
                 decider: Decider::new(self.site, healer),
                 last: None,
                 overran: false,
-            }));
+            });
         }
-        self.slow.as_deref_mut()
+        self.slow.get_mut()
     }
 
     /// Asks the guards about the next attempt; `None` when there is no healer (the body runs as
@@ -355,7 +437,9 @@ impl<E> Driver<E> {
                     }
                     return Attempt::Done(body.await);
                 }
-                Some(Admit::Wait(wait)) => tokio::time::sleep(wait).await,
+                // Boxed: pacing is rare, and an unboxed timer would make every call's future
+                // larger.
+                Some(Admit::Wait(wait)) => Box::pin(tokio::time::sleep(wait)).await,
                 Some(Admit::Reject(rejected)) => match reject {
                     Some(reject) => return Attempt::Rejected(Box::new((rejected, reject))),
                     // Guards refuse only calls whose error type can say so; should one not,
@@ -365,7 +449,7 @@ impl<E> Driver<E> {
                 Some(Admit::Run(permit)) => break permit,
             }
         };
-        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
+        let Some(slow) = self.slow.get().map(|s| &s.decider) else {
             return Attempt::Done(body.await);
         };
         let rerun = slow.attempts() > 1;
@@ -389,7 +473,9 @@ impl<E> Driver<E> {
                 }
             };
             match timeout {
-                Some((limit, reject)) => match tokio::time::timeout(limit, work).await {
+                // Boxed: only `timeout` sites need the timer, and it would make every call's
+                // future larger.
+                Some((limit, reject)) => match Box::pin(tokio::time::timeout(limit, work)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Attempt::Rejected(Box::new((
                         Rejected::TimedOut {
@@ -431,7 +517,7 @@ impl<E> Driver<E> {
                     }
                     return Attempt::Done(body());
                 }
-                Some(Admit::Wait(wait)) => match self.slow.as_deref() {
+                Some(Admit::Wait(wait)) => match self.slow.get() {
                     Some(s) => (s.decider.blocking_sleep())(wait),
                     None => std::thread::sleep(wait),
                 },
@@ -442,7 +528,7 @@ impl<E> Driver<E> {
                 Some(Admit::Run(permit)) => break permit,
             }
         };
-        let Some(slow) = self.slow.as_deref().map(|s| &s.decider) else {
+        let Some(slow) = self.slow.get().map(|s| &s.decider) else {
             return Attempt::Done(body());
         };
         let rerun = slow.attempts() > 1;
@@ -474,9 +560,7 @@ impl<E> Driver<E> {
         };
         drop(permit);
         // A sync body cannot be interrupted: the deadline is checked when it returns.
-        if let (Some(limit), Some(started), Some(slow)) =
-            (deadline, started, self.slow.as_deref_mut())
-        {
+        if let (Some(limit), Some(started), Some(slow)) = (deadline, started, self.slow.get_mut()) {
             slow.overran = started.elapsed() > limit;
         }
         attempt
@@ -491,7 +575,7 @@ impl<E> Driver<E> {
         let last = match attempt {
             Attempt::Done(Ok(value)) => {
                 cache.put(self.cache_key, &value, site);
-                match self.slow.as_deref_mut() {
+                match self.slow.get_mut() {
                     Some(slow) => {
                         slow.decider.on_success();
                         slow.last = None;
@@ -551,7 +635,7 @@ impl<E> Driver<E> {
                 Candidate::Fallback => return Flow::Done(Step::Fallback),
                 Candidate::Cached => {
                     let found = cache.get(self.cache_key, self.site);
-                    let Some(slow) = self.slow.as_deref_mut() else {
+                    let Some(slow) = self.slow.get_mut() else {
                         return Flow::Done(Step::Rerun);
                     };
                     let healed = found.is_some();
@@ -567,7 +651,7 @@ impl<E> Driver<E> {
                     }
                 }
                 Candidate::GiveUp => {
-                    return match self.slow.as_deref_mut().and_then(|s| s.last.take()) {
+                    return match self.slow.get_mut().and_then(|s| s.last.take()) {
                         Some(last) => Flow::Done(Step::Return(Err(last.into_error()))),
                         // Nothing failed: run the body rather than invent an error.
                         None => Flow::Done(Step::Rerun),
@@ -588,7 +672,7 @@ impl<E> Driver<E> {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            let Some(slow) = self.slow.as_deref_mut() else {
+            let Some(slow) = self.slow.get_mut() else {
                 return Step::Rerun;
             };
             match slow.decider.perform(&action).await {
@@ -614,7 +698,7 @@ impl<E> Driver<E> {
                 Flow::Done(step) => return step,
                 Flow::Act(action) => action,
             };
-            let Some(slow) = self.slow.as_deref_mut() else {
+            let Some(slow) = self.slow.get_mut() else {
                 return Step::Rerun;
             };
             match slow.decider.perform_blocking(&action) {
@@ -632,12 +716,12 @@ impl<E> Driver<E> {
 /// fallback's result, [`give_up`](Self::give_up) ends the call with its error when there is no
 /// fallback to call.
 #[derive(Debug)]
-pub struct FailedCall<E> {
-    driver: Driver<E>,
+pub struct FailedCall<E, S: SlowSlot<E> = Option<Box<Slow<E>>>> {
+    driver: Driver<E, S>,
     last: Last<E>,
 }
 
-impl<E> FailedCall<E> {
+impl<E, S: SlowSlot<E>> FailedCall<E, S> {
     /// Takes the fallback's result: a good value heals the call; otherwise the call's own error
     /// is returned (it says more about what went wrong than the fallback's).
     pub fn settle_fallback<T>(self, result: Result<T, E>) -> Result<T, E> {
@@ -647,7 +731,7 @@ impl<E> FailedCall<E> {
             Ok(_) => None,
             Err(e) => Some(crate::diagnosis::chain_message_of((driver.ops.view)(e))),
         };
-        if let Some(slow) = driver.slow.as_deref_mut() {
+        if let Some(slow) = driver.slow.get_mut() {
             slow.decider.finish_fallback(healed, note);
         }
         match result {
@@ -659,7 +743,7 @@ impl<E> FailedCall<E> {
     /// Ends the call with its error.
     pub fn give_up<T>(self) -> Result<T, E> {
         let FailedCall { mut driver, last } = self;
-        if let Some(slow) = driver.slow.as_deref_mut() {
+        if let Some(slow) = driver.slow.get_mut() {
             slow.decider.finish_fallback(false, None);
         }
         Err(last.into_error())

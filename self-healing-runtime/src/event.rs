@@ -141,8 +141,8 @@ impl HealingEvent {
 
     /// Adds `other` (same fold key) into this record.
     pub fn absorb(&mut self, other: &HealingEvent) {
-        self.count += other.count;
-        self.duration += other.duration;
+        self.count = self.count.saturating_add(other.count);
+        self.duration = self.duration.saturating_add(other.duration);
         self.attempts = self.attempts.max(other.attempts);
         self.severity = self.severity.max(other.severity);
     }

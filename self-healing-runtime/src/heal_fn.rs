@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::Site;
-use crate::driver::{Attempt, Driver, FailedCall, Step};
+use crate::driver::{Attempt, Driver, FailedCall, Slow, Step};
 use crate::error_ops::ErrorOps;
 
 /// Runs an async operation through the healer of `site`: the same interceptor `#[self_healing]`
@@ -119,9 +119,20 @@ fn run_sync_slow<T, E, F>(
 where
     F: FnMut() -> Result<T, E>,
 {
-    match run_sync_after(Driver::without_fallback(site, ops), body, first) {
-        Run::Done(result) => result,
-        Run::Fallback(call) => call.give_up(),
+    // The driver lives on this (cold) frame: its slow state is kept inline, not boxed.
+    let mut driver: Driver<E, Option<Slow<E>>> = Driver::without_fallback(site, ops);
+    let mut body = body;
+    let mut attempt = match first {
+        Some(attempt) => attempt,
+        None => driver.attempt_sync(&mut body),
+    };
+    loop {
+        match driver.settle_sync(attempt) {
+            Step::Return(result) => return result,
+            // No fallback function here: the driver never asks for one.
+            Step::Rerun | Step::Fallback => {}
+        }
+        attempt = driver.attempt_sync(&mut body);
     }
 }
 
@@ -213,18 +224,20 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    // No fallback function here: the driver never asks for one.
-    let mut driver = Driver::without_fallback(site, ops);
+    // No fallback function here: the driver never asks for one. This future is boxed, so
+    // the driver's slow state lives in it rather than in a box of its own.
+    let mut driver: Driver<E, Option<Slow<E>>> = Driver::without_fallback(site, ops);
+    // This future is boxed already: attempts and settling are awaited in place.
     let mut attempt = match first {
         Some(attempt) => attempt,
-        None => driver.attempt(body()).await,
+        None => driver.attempt_in_place(body()).await,
     };
     loop {
-        match driver.settle(attempt).await {
+        match driver.settle_in_place(attempt).await {
             Step::Return(result) => return result,
             Step::Rerun | Step::Fallback => {}
         }
-        attempt = driver.attempt(body()).await;
+        attempt = driver.attempt_in_place(body()).await;
     }
 }
 

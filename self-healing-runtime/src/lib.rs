@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod budget;
 #[cfg(feature = "chaos")]
 pub mod chaos;
+mod clock;
 mod decide;
 pub mod diagnosis;
 mod driver;

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clock::after as after_;
+
 /// The window assumed for a quota: per second, or per Retry-After when that is longer.
 pub(crate) const WINDOW: Duration = Duration::from_secs(1);
 
@@ -95,9 +97,9 @@ impl Pacer {
         let paced = self.active(now) && self.limit > 0.0;
         self.window = WINDOW.max(after);
         self.horizon = MAX_TURN_WAIT.max(after);
-        self.until = self.until.max(now + after.max(PACE_FOR));
+        self.until = self.until.max(after_(now, after.max(PACE_FOR)));
         let accepted = if paced {
-            if now < self.set_at + self.window {
+            if now < after_(self.set_at, self.window) {
                 // 429s of calls sent before the limit was last set say nothing about it.
                 return;
             }
@@ -148,7 +150,7 @@ impl Pacer {
         // latest turn has left the window.
         let mut turn = now.max(self.turns.back().copied().unwrap_or(now));
         if self.turns.len() >= limit {
-            let bound = self.turns[self.turns.len() - limit] + self.window;
+            let bound = after_(self.turns[self.turns.len() - limit], self.window);
             turn = turn.max(bound);
         }
         let wait = turn - now;

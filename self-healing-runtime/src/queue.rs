@@ -1,17 +1,19 @@
 //! The bounded event queue between callers and the store, and the background worker draining it.
 //!
-//! Callers never wait: `push` is a `try_send`. When the queue is full, the event is folded into an
+//! Callers never wait and never allocate: `push` puts the event in a preallocated ring (a
+//! lock-free bounded queue) and wakes the worker. When the queue is full, the event is folded into an
 //! overflow record with the same (source, fingerprint, strategy, outcome) and its count bumped;
 //! only when the overflow table itself is full (more than `OVERFLOW_KEYS` distinct families at
 //! once) is an event dropped, and then it is counted. The worker folds again within each batch,
 //! so an error storm becomes a handful of rows with counts.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use crossbeam_queue::ArrayQueue;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::event::{EventObserver, EventStore, FoldKey, HealingEvent};
 use crate::selection::PatternTable;
@@ -23,12 +25,12 @@ const BATCH: usize = 1024;
 /// Store attempts per batch before it is counted as lost.
 const STORE_ATTEMPTS: u32 = 3;
 
-// Events are the common message and flushes are rare: boxing events to shrink the enum would
-// cost an allocation per failure for nothing.
-#[allow(clippy::large_enum_variant)]
-enum Msg {
-    Event(HealingEvent),
-    Flush(oneshot::Sender<()>),
+/// What callers and the worker share: the ring of events and the worker's wake-up.
+struct Shared {
+    events: ArrayQueue<HealingEvent>,
+    wake: Notify,
+    /// The healer is gone: the worker drains what is left and stops.
+    closed: AtomicBool,
 }
 
 /// Counters of the event pipeline, readable at any time.
@@ -65,19 +67,27 @@ pub struct QueueStats {
     pub depth: u64,
 }
 
-#[derive(Debug)]
 pub(crate) struct EventQueue {
-    tx: mpsc::Sender<Msg>,
-    overflow: Arc<Mutex<HashMap<FoldKey, HealingEvent>>>,
+    shared: Arc<Shared>,
+    /// Flush requests: rare, so a channel of their own.
+    flushes: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    overflow: Arc<Mutex<FxHashMap<FoldKey, HealingEvent>>>,
     pub(crate) counters: Arc<Counters>,
 }
 
-impl std::fmt::Debug for Msg {
+impl std::fmt::Debug for EventQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Msg::Event(e) => f.debug_tuple("Event").field(&e.source).finish(),
-            Msg::Flush(_) => f.write_str("Flush"),
-        }
+        f.debug_struct("EventQueue")
+            .field("queued", &self.shared.events.len())
+            .field("capacity", &self.shared.events.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for EventQueue {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
     }
 }
 
@@ -92,11 +102,17 @@ impl EventQueue {
         patterns: PatternTable,
         strategies: Vec<&'static str>,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let overflow = Arc::new(Mutex::new(HashMap::new()));
+        let shared = Arc::new(Shared {
+            events: ArrayQueue::new(capacity.max(1)),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
+        let (flushes, flush_requests) = mpsc::unbounded_channel();
+        let overflow = Arc::new(Mutex::new(FxHashMap::default()));
         let counters = Arc::new(Counters::default());
         let worker = Worker {
-            rx,
+            shared: shared.clone(),
+            flush_requests,
             window,
             observers,
             patterns,
@@ -124,7 +140,8 @@ impl EventQueue {
             }
         }
         EventQueue {
-            tx,
+            shared,
+            flushes,
             overflow,
             counters,
         }
@@ -135,17 +152,12 @@ impl EventQueue {
         self.counters
             .recorded
             .fetch_add(event.count, Ordering::Relaxed);
-        match self.tx.try_send(Msg::Event(event)) {
+        match self.shared.events.push(event) {
             Ok(()) => {
                 self.counters.depth.fetch_add(1, Ordering::Relaxed);
+                self.shared.wake.notify_one();
             }
-            Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => self.overflow(event),
-            Err(mpsc::error::TrySendError::Closed(Msg::Event(event))) => {
-                self.counters
-                    .dropped
-                    .fetch_add(event.count, Ordering::Relaxed);
-            }
-            Err(_) => {}
+            Err(event) => self.overflow(event),
         }
     }
 
@@ -171,7 +183,8 @@ impl EventQueue {
     /// Waits until every event pushed before this call reached the store (or was given up on).
     pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+        if self.flushes.send(done).is_ok() {
+            self.shared.wake.notify_one();
             let _ = wait.await;
         }
     }
@@ -190,52 +203,93 @@ impl EventQueue {
 }
 
 struct Worker {
-    rx: mpsc::Receiver<Msg>,
+    shared: Arc<Shared>,
+    flush_requests: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     window: Duration,
     observers: Vec<Arc<dyn EventObserver>>,
     patterns: PatternTable,
     strategies: Vec<&'static str>,
     store: Arc<dyn EventStore>,
-    overflow: Arc<Mutex<HashMap<FoldKey, HealingEvent>>>,
+    overflow: Arc<Mutex<FxHashMap<FoldKey, HealingEvent>>>,
     counters: Arc<Counters>,
 }
 
 impl Worker {
     async fn run(mut self) {
-        let mut inbox = Vec::with_capacity(BATCH);
+        // Flush requests wait until everything queued before them is written, which may take
+        // more than one batch.
+        let mut flushes = Vec::new();
         loop {
             // Wait for something to do, then keep collecting for one fold window so a storm of
             // identical failures becomes one record with a count.
-            let received = self.rx.recv_many(&mut inbox, BATCH).await;
-            let mut closed = received == 0;
+            let mut closed = if flushes.is_empty() {
+                self.wait(&mut flushes).await
+            } else {
+                self.shared.closed.load(Ordering::Acquire)
+            };
             let mut batch = Fold::default();
-            let mut flushes = Vec::new();
             let deadline = tokio::time::Instant::now() + self.window;
             loop {
-                for msg in inbox.drain(..) {
-                    match msg {
-                        Msg::Event(e) => {
-                            self.counters.depth.fetch_sub(1, Ordering::Relaxed);
-                            batch.add(e, &self.counters);
-                        }
-                        Msg::Flush(done) => flushes.push(done),
-                    }
-                }
+                self.drain(&mut batch, &mut flushes);
+                closed |= self.shared.closed.load(Ordering::Acquire);
                 if closed || !flushes.is_empty() || batch.len() >= BATCH {
                     break;
                 }
                 tokio::select! {
-                    n = self.rx.recv_many(&mut inbox, BATCH) => closed = n == 0,
-                    _ = tokio::time::sleep_until(deadline) => break,
+                    () = self.shared.wake.notified() => {}
+                    request = self.flush_requests.recv() => match request {
+                        Some(done) => flushes.push(done),
+                        None => closed = true,
+                    },
+                    () = tokio::time::sleep_until(deadline) => break,
                 }
             }
+            self.drain(&mut batch, &mut flushes);
             self.write(batch).await;
-            for done in flushes {
-                let _ = done.send(());
+            if self.shared.events.is_empty() {
+                for done in flushes.drain(..) {
+                    let _ = done.send(());
+                }
+                if closed {
+                    return;
+                }
             }
-            if closed {
-                return;
+        }
+    }
+
+    /// Waits for queued events, a flush request or the end; true at the end.
+    async fn wait(&mut self, flushes: &mut Vec<oneshot::Sender<()>>) -> bool {
+        loop {
+            if self.shared.closed.load(Ordering::Acquire) {
+                return true;
             }
+            if !self.shared.events.is_empty() {
+                return false;
+            }
+            tokio::select! {
+                () = self.shared.wake.notified() => {}
+                request = self.flush_requests.recv() => match request {
+                    Some(done) => {
+                        flushes.push(done);
+                        return false;
+                    }
+                    None => return true,
+                },
+            }
+        }
+    }
+
+    /// Moves the queued events into the batch (and late flush requests into `flushes`).
+    fn drain(&mut self, batch: &mut Fold, flushes: &mut Vec<oneshot::Sender<()>>) {
+        while let Ok(done) = self.flush_requests.try_recv() {
+            flushes.push(done);
+        }
+        while batch.len() < BATCH {
+            let Some(e) = self.shared.events.pop() else {
+                break;
+            };
+            self.counters.depth.fetch_sub(1, Ordering::Relaxed);
+            batch.add(e, &self.counters);
         }
     }
 
@@ -301,7 +355,7 @@ impl Worker {
 #[derive(Default)]
 struct Fold {
     events: Vec<HealingEvent>,
-    index: HashMap<FoldKey, usize>,
+    index: FxHashMap<FoldKey, usize>,
 }
 
 impl Fold {

@@ -17,7 +17,7 @@
 //! leads, and a reconnect leads where re-runs keep failing. Ties keep registration order. All
 //! randomness comes from the healer's seeded generator: the same seed gives the same choices.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,10 +122,47 @@ pub struct PatternRow {
     pub stat: PatternStat,
 }
 
+/// The rows of one family of failures: a handful of strategies, scanned in order.
+#[derive(Debug, Default)]
+struct Family {
+    rows: Vec<(&'static str, Entry)>,
+}
+
+impl Family {
+    fn row(&self, strategy: &str) -> Option<&Entry> {
+        self.rows
+            .iter()
+            .find(|(name, _)| same_name(name, strategy))
+            .map(|(_, e)| e)
+    }
+
+    fn row_mut(&mut self, strategy: &'static str) -> &mut Entry {
+        match self
+            .rows
+            .iter()
+            .position(|(name, _)| same_name(name, strategy))
+        {
+            Some(i) => &mut self.rows[i].1,
+            None => {
+                self.rows.push((strategy, Entry::default()));
+                let last = self.rows.len() - 1;
+                &mut self.rows[last].1
+            }
+        }
+    }
+}
+
+/// Names of registered strategies are `&'static str`s: mostly the very same pointer.
+fn same_name(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
+/// Rows grouped by family: ranking a failure is one lookup on a 64-bit fingerprint (Fx hashing,
+/// a few instructions) and a scan of a few rows.
 #[derive(Debug, Default)]
 struct Tables {
-    entries: HashMap<(Fingerprint, &'static str), Entry>,
-    advice: HashMap<Fingerprint, Advice>,
+    families: FxHashMap<Fingerprint, Family>,
+    advice: FxHashMap<Fingerprint, Advice>,
 }
 
 /// Learned statistics per fingerprint × strategy, in memory. Stores persist and share them
@@ -154,36 +191,42 @@ impl PatternTable {
         took: Duration,
     ) {
         let mut tables = self.lock();
-        let entry = tables.entries.entry((fingerprint, strategy)).or_default();
+        let entry = tables
+            .families
+            .entry(fingerprint)
+            .or_default()
+            .row_mut(strategy);
         entry.stat.tried += 1;
         if healed {
             entry.stat.healed += 1;
         } else {
             entry.stat.failed += 1;
         }
-        entry.stat.total_duration += took;
+        entry.stat.total_duration = entry.stat.total_duration.saturating_add(took);
         entry.recent.observe(healed);
     }
 
     /// The statistics of one strategy on one fingerprint.
     pub fn get(&self, fingerprint: Fingerprint, strategy: &str) -> PatternStat {
         self.lock()
-            .entries
-            .iter()
-            .find(|((f, s), _)| *f == fingerprint && *s == strategy)
-            .map(|(_, e)| e.stat)
+            .families
+            .get(&fingerprint)
+            .and_then(|f| f.row(strategy))
+            .map(|e| e.stat)
             .unwrap_or_default()
     }
 
     /// Every row.
     pub fn snapshot(&self) -> Vec<PatternRow> {
         self.lock()
-            .entries
+            .families
             .iter()
-            .map(|((f, s), e)| PatternRow {
-                fingerprint: *f,
-                strategy: (*s).to_owned(),
-                stat: e.stat,
+            .flat_map(|(f, family)| {
+                family.rows.iter().map(|(s, e)| PatternRow {
+                    fingerprint: *f,
+                    strategy: (*s).to_owned(),
+                    stat: e.stat,
+                })
             })
             .collect()
     }
@@ -194,11 +237,19 @@ impl PatternTable {
         let mut tables = self.lock();
         for row in rows {
             if let Some(name) = known.iter().find(|n| **n == row.strategy) {
-                let entry = tables.entries.entry((row.fingerprint, name)).or_default();
-                entry.stat.tried += row.stat.tried;
-                entry.stat.healed += row.stat.healed;
-                entry.stat.failed += row.stat.failed;
-                entry.stat.total_duration += row.stat.total_duration;
+                let entry = tables
+                    .families
+                    .entry(row.fingerprint)
+                    .or_default()
+                    .row_mut(name);
+                // Rows come from a store: add without overflowing.
+                entry.stat.tried = entry.stat.tried.saturating_add(row.stat.tried);
+                entry.stat.healed = entry.stat.healed.saturating_add(row.stat.healed);
+                entry.stat.failed = entry.stat.failed.saturating_add(row.stat.failed);
+                entry.stat.total_duration = entry
+                    .stat
+                    .total_duration
+                    .saturating_add(row.stat.total_duration);
                 entry.recent = Recent::from_counts(entry.stat.healed, entry.stat.failed);
             }
         }
@@ -210,7 +261,11 @@ impl PatternTable {
         let mut tables = self.lock();
         for row in rows {
             if let Some(name) = known.iter().find(|n| **n == row.strategy) {
-                let entry = tables.entries.entry((row.fingerprint, name)).or_default();
+                let entry = tables
+                    .families
+                    .entry(row.fingerprint)
+                    .or_default()
+                    .row_mut(name);
                 if row.stat.tried > entry.stat.tried {
                     entry.stat = row.stat;
                     entry.recent = Recent::from_counts(row.stat.healed, row.stat.failed);
@@ -291,28 +346,47 @@ pub(crate) fn rank(
     random: &mut dyn FnMut() -> f64,
     out: &mut Ranked,
 ) {
-    let tables = table.lock();
-    let fingerprint = diagnosis.fingerprint;
-    let advice = tables.advice.get(&fingerprint);
-    let entry = |name: &'static str| tables.entries.get(&(fingerprint, name)).copied();
-    let tried: u64 = strategies
-        .iter()
-        .filter_map(|s| entry(s.name()))
-        .map(|e| e.stat.tried)
-        .sum();
+    let strategies = &strategies[..strategies.len().min(MAX_STRATEGIES)];
+    // What the table knows, copied out under its lock; plans (user code) run without it.
+    let mut known = [Known::default(); MAX_STRATEGIES];
+    let mut tried = 0;
+    let mut advised = None;
+    {
+        let tables = table.lock();
+        let fingerprint = diagnosis.fingerprint;
+        if let Some(advice) = tables.advice.get(&fingerprint) {
+            advised = strategies
+                .iter()
+                .position(|s| advice.strategy == s.name())
+                .map(|i| (i, advice.confidence));
+        }
+        let family = tables.families.get(&fingerprint);
+        for (slot, s) in known.iter_mut().zip(strategies) {
+            if let Some(e) = family.and_then(|f| f.row(s.name())) {
+                tried += e.stat.tried;
+                *slot = Known {
+                    recent: e.recent,
+                    mean: e.stat.total_duration
+                        / u32::try_from(e.stat.tried.max(1)).unwrap_or(u32::MAX),
+                };
+            }
+        }
+    }
     let explore = tried >= MIN_SAMPLE && random() < EXPLORATION;
     let mut scored = [(false, 0.0f64, 0u8); MAX_STRATEGIES];
     let mut n = 0;
-    for (i, s) in strategies.iter().enumerate().take(MAX_STRATEGIES) {
+    for (i, s) in strategies.iter().enumerate() {
+        let advice = advised.filter(|(a, _)| *a == i).map(|(_, c)| c);
         let (prior, recommended) = prior_of(&**s, diagnosis, advice);
         if prior <= 0.0 {
             continue;
         }
         let Some(cost) = cost(i) else { continue };
-        let known = entry(s.name());
-        let recent = match known {
-            Some(e) if tried >= MIN_SAMPLE => e.recent,
-            _ => Recent::default(),
+        let known = known[i];
+        let recent = if tried >= MIN_SAMPLE {
+            known.recent
+        } else {
+            Recent::default()
         };
         let (a, b) = recent.posterior(prior);
         let heal_rate = if explore {
@@ -320,45 +394,46 @@ pub(crate) fn rank(
         } else {
             a / (a + b)
         };
-        let learned = known
-            .filter(|e| e.stat.tried > 0)
-            .map_or(Duration::ZERO, |e| {
-                e.stat.total_duration / u32::try_from(e.stat.tried).unwrap_or(u32::MAX)
-            });
         // An analyzer that recommends a hook strategy has weighed what the hook costs.
         let hook = if cost.hook && !recommended {
             HOOK_COST
         } else {
             Duration::ZERO
         };
-        let time = cost.time.max(learned) + hook;
-        let weight = COST_SCALE.as_secs_f64() / (COST_SCALE + time).as_secs_f64()
+        let time = cost.time.max(known.mean).saturating_add(hook);
+        let weight = COST_SCALE.as_secs_f64() / COST_SCALE.saturating_add(time).as_secs_f64()
             * 0.5f64.powi(i32::from(cost.failed_in_call));
         scored[n] = (s.is_guard(), heal_rate * weight, i as u8);
         n += 1;
     }
-    drop(tables);
     let scored = &mut scored[..n];
-    // Stable: equal scores keep registration order.
-    scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+    // Equal scores keep registration order.
+    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)));
     for (slot, (_, _, i)) in out.order.iter_mut().zip(scored.iter()) {
         *slot = *i;
     }
     out.len = n as u8;
 }
 
+/// What the table knows of one strategy on one family, copied out for ranking.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    recent: Recent,
+    /// Mean time an action of the strategy took.
+    mean: Duration,
+}
+
 /// The prior of `strategy` for `diagnosis` (the rule table, raised when an analyzer recommends
-/// it), and whether an analyzer recommends it.
-fn prior_of(
-    strategy: &dyn Strategy,
-    diagnosis: &Diagnosis,
-    advice: Option<&Advice>,
-) -> (f64, bool) {
+/// it), and whether an analyzer recommends it. `advice`: the confidence of stored advice that
+/// names this strategy.
+fn prior_of(strategy: &dyn Strategy, diagnosis: &Diagnosis, advice: Option<f32>) -> (f64, bool) {
     let mut prior = strategy.prior(diagnosis);
-    let recommended = diagnosis.recommended == Some(strategy.name())
-        || advice.is_some_and(|a| a.strategy == strategy.name());
+    let recommended = advice.is_some()
+        || diagnosis
+            .recommended
+            .is_some_and(|name| name == strategy.name());
     if recommended && prior > 0.0 {
-        let confidence = advice.map_or(0.5, |a| f64::from(a.confidence.clamp(0.0, 1.0)));
+        let confidence = advice.map_or(0.5, |c| f64::from(c.clamp(0.0, 1.0)));
         prior = prior.max(0.5 + 0.45 * confidence);
     }
     (prior, recommended)

@@ -144,14 +144,16 @@ impl SiteState {
         }
     }
 
-    pub(crate) fn note_failure(&self) {
+    /// A failure happened at `at` (wall clock, for the checklist).
+    pub(crate) fn note_failure(&self, at: SystemTime) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.last_error) = Some(SystemTime::now());
+        *lock(&self.last_error) = Some(at);
     }
 
-    pub(crate) fn note_healed(&self) {
+    /// A call was healed at `at` (wall clock, for the checklist).
+    pub(crate) fn note_healed(&self, at: SystemTime) {
         self.healed.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.last_healed) = Some(SystemTime::now());
+        *lock(&self.last_healed) = Some(at);
     }
 
     pub(crate) fn last_error(&self) -> Option<SystemTime> {

@@ -294,7 +294,8 @@ impl Chaos {
                         record.not_before.retain(|_, t| *t > now);
                     }
                     if record.not_before.len() < REMEMBERED_CALLS {
-                        record.not_before.insert(call, now + delay + after);
+                        let until = crate::clock::after(now, delay.saturating_add(after));
+                        record.not_before.insert(call, until);
                     }
                 }
                 None => {

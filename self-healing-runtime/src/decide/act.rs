@@ -10,9 +10,10 @@ impl Decider {
     /// Waits, runs the hook, or waits for capacity, before a re-run.
     pub(crate) async fn perform(&self, action: &Action) -> Result<(), String> {
         if let Some(hook) = &action.hook {
-            let run = hook
-                .run(self.attempt_started, self.healer.inner.hooks.timeout)
-                .await;
+            // Boxed: a hook is rare next to a plain re-run, and its timer would enlarge every
+            // call's future.
+            let run =
+                Box::pin(hook.run(self.attempt_started, self.healer.inner.hooks.timeout)).await;
             self.hook_finished(hook, run)?;
         }
         if action.capacity {
@@ -60,8 +61,9 @@ impl Decider {
     /// A re-run's preparation failed (hook failed, no bulkhead slot): the strategy is charged
     /// with it, so a hook that keeps failing sinks in the ranking, and the next one is tried.
     pub(crate) fn action_failed(&mut self, why: String) -> Candidate {
+        self.now = tokio::time::Instant::now();
         if let Some(p) = self.pending.take() {
-            let took = p.started.elapsed();
+            let took = self.now.saturating_duration_since(p.started);
             self.failed[p.index] = self.failed[p.index].saturating_add(1);
             self.healer
                 .inner

@@ -30,7 +30,13 @@ impl Decider {
     /// checklist says they could not fail fast.
     pub(crate) fn admit(&mut self, can_reject: bool) -> Admit {
         let site = self.site;
-        let now = Instant::now();
+        // The call's first admission follows its decider's creation: one clock read serves both.
+        let now = if self.attempts == 0 && !self.turn_taken {
+            self.started
+        } else {
+            Instant::now()
+        };
+        self.now = now;
         let flags = site.flags();
         // Pacing, once per attempt: a call that waited for its turn does not queue again.
         if flags & flag::PACED != 0 && !std::mem::take(&mut self.turn_taken) {
@@ -38,7 +44,11 @@ impl Decider {
                 Turn::Go => None,
                 Turn::Wait(wait) => {
                     // Waiting is not an attempt: the dependency is not called until then.
-                    if self.started.elapsed() + wait <= self.healer.inner.config.max_elapsed {
+                    if now
+                        .saturating_duration_since(self.started)
+                        .saturating_add(wait)
+                        <= self.healer.inner.config.max_elapsed
+                    {
                         self.turn_taken = true;
                         return Admit::Wait(wait);
                     }
@@ -147,7 +157,7 @@ impl Decider {
             .config
             .bulkhead_wait
             .max(Duration::from_millis(100));
-        let deadline = Instant::now() + wait;
+        let deadline = crate::clock::after(Instant::now(), wait);
         let semaphore = self.bulkhead();
         while semaphore.available_permits() == 0 {
             if Instant::now() >= deadline {

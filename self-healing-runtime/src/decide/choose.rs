@@ -35,10 +35,12 @@ impl Decider {
         has_cache: bool,
     ) -> Candidate {
         let now = Instant::now();
+        self.now = now;
+        self.elapsed = now.saturating_duration_since(self.started);
         self.last_attempt = now.saturating_duration_since(self.attempt_started);
         let healer = self.healer.clone();
         if let Some(p) = self.pending.take() {
-            let took = p.started.elapsed();
+            let took = now.saturating_duration_since(p.started);
             self.failed[p.index] = self.failed[p.index].saturating_add(1);
             healer
                 .inner
@@ -59,7 +61,7 @@ impl Decider {
             error,
             message: &self.message,
             attempt: self.attempts.max(1),
-            elapsed: self.started.elapsed(),
+            elapsed: now.saturating_duration_since(self.started),
         };
         let mut diagnosis = healer.inner.analyzer.analyze(&failure);
         if overran && diagnosis.class.is_retryable() {
@@ -81,13 +83,19 @@ impl Decider {
         }
         if let Some(after) = retry_after(&diagnosis) {
             // The floor under this call's re-runs, whatever strategy runs them.
-            self.not_before = Some(self.not_before.map_or(now + after, |t| t.max(now + after)));
+            let until = crate::clock::after(now, after);
+            self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
             if !self.refused_by_guard {
                 // The dependency itself pushed back: pace the site's other callers.
                 self.site.state().push_back(self.site, now, after);
             }
         }
-        self.site.state().note_failure();
+        self.site.state().note_failure(self.wall_now());
+        if self.attempts <= 1 || self.diagnosis.is_none() {
+            let hooks = &healer.inner.hooks;
+            self.reconnect_hook = hooks.has(HookKind::Reconnect, self.site);
+            self.refresh_hook = hooks.has(HookKind::RefreshCredentials, self.site);
+        }
         self.diagnosis = Some(diagnosis);
         self.has_fallback = has_fallback;
         self.has_cache = has_cache;
@@ -109,25 +117,21 @@ impl Decider {
         has_fallback: bool,
         has_cache: bool,
     ) -> Context<'a> {
-        let healer = &self.healer;
         Context {
             site: self.site,
             diagnosis,
             attempt: self.attempts.max(1),
             max_attempts: self.max_attempts,
-            elapsed: self.started.elapsed(),
+            elapsed: self.elapsed,
             has_fallback,
             has_cache,
             has_bulkhead: self.site.flags() & flag::BULKHEAD != 0,
-            has_reconnect_hook: healer.inner.hooks.has(HookKind::Reconnect, self.site),
-            has_refresh_hook: healer
-                .inner
-                .hooks
-                .has(HookKind::RefreshCredentials, self.site),
+            has_reconnect_hook: self.reconnect_hook,
+            has_refresh_hook: self.refresh_hook,
             circuit_open: self.refused_by_circuit,
             uses: u32::from(self.uses[i]),
-            backoff: healer.inner.config.backoff,
-            random: healer.random(),
+            backoff: self.healer.inner.config.backoff,
+            random: self.random(),
         }
     }
 
@@ -142,14 +146,14 @@ impl Decider {
         let Some(diagnosis) = self.diagnosis.clone() else {
             return;
         };
-        let floor = self.retry_after_floor(Instant::now());
+        let floor = self.retry_after_floor(self.now);
         let healer = self.healer.clone();
         let strategies = &healer.inner.strategies;
         let mut cost = |i: usize| {
             let plan = strategies[i].plan(&self.context(i, &diagnosis, has_fallback, has_cache));
             self.cost_of(i, &plan, floor)
         };
-        let mut random = || healer.random();
+        let mut random = || self.random();
         let mut ranked = Ranked::new();
         crate::selection::rank(
             strategies,
@@ -171,12 +175,17 @@ impl Decider {
         match plan {
             Plan::NotApplicable(_) => None,
             Plan::Rerun { delay, hook } => Some(Cost {
-                time: (*delay).max(floor) + self.last_attempt,
+                time: (*delay).max(floor).saturating_add(self.last_attempt),
                 hook: hook.is_some(),
                 failed_in_call,
             }),
             Plan::RerunWhenCapacity => Some(Cost {
-                time: self.healer.inner.config.bulkhead_wait + self.last_attempt,
+                time: self
+                    .healer
+                    .inner
+                    .config
+                    .bulkhead_wait
+                    .saturating_add(self.last_attempt),
                 hook: false,
                 failed_in_call,
             }),
@@ -269,7 +278,7 @@ impl Decider {
         hook: Option<HookKind>,
     ) -> Option<Action> {
         // Retry-After is a floor for every strategy: never sooner than the dependency asked.
-        let delay = delay.max(self.retry_after_floor(Instant::now()));
+        let delay = delay.max(self.retry_after_floor(self.now));
         if self.refused(name, diagnosis, delay, hook.is_some()) {
             return None;
         }
@@ -329,8 +338,13 @@ impl Decider {
         if self.attempts >= self.max_attempts {
             return Some("refused: attempt cap reached");
         }
-        if self.started.elapsed() + delay > config.max_elapsed {
-            if self.retry_after_floor(Instant::now()) >= delay && !delay.is_zero() {
+        if self
+            .now
+            .saturating_duration_since(self.started)
+            .saturating_add(delay)
+            > config.max_elapsed
+        {
+            if self.retry_after_floor(self.now) >= delay && !delay.is_zero() {
                 // No strategy may go sooner than the dependency asked, so none can re-run.
                 self.paced_out = true;
                 return Some(
@@ -360,7 +374,7 @@ impl Decider {
     /// Takes a token from the site's retry budget for a re-run; records it when there is none.
     fn take_budget(&mut self, name: &'static str) -> bool {
         let config = self.healer.inner.config.budget;
-        let now = Instant::now();
+        let now = self.now;
         let calls = self.calls_total();
         let granted = self
             .site
@@ -380,7 +394,7 @@ impl Decider {
         self.pending = Some(Pending {
             index: i,
             strategy: name,
-            started: Instant::now(),
+            started: self.now,
             token,
         });
     }

@@ -75,7 +75,17 @@ pub(crate) struct Decider {
     site: &'static Site,
     call_id: u64,
     healer: Healer,
+    /// Jitter and exploration draws of this call, seeded once from the healer's generator.
+    rng: CallRng,
     started: Instant,
+    /// When the current phase (an admission, a failure, a success) began: one clock read per
+    /// phase serves every decision in it.
+    now: Instant,
+    /// Time from the call's start to `now`.
+    elapsed: Duration,
+    /// Which repair hooks serve this site (looked up at the first failure).
+    reconnect_hook: bool,
+    refresh_hook: bool,
     started_wall: SystemTime,
     attempts: u32,
     attempt_started: Instant,
@@ -124,11 +134,17 @@ impl Decider {
             .options()
             .max_attempts()
             .unwrap_or(healer.inner.config.max_attempts);
+        let rng = CallRng::new(&healer);
         Decider {
             site,
             call_id: CALLS.fetch_add(1, Ordering::Relaxed),
             healer,
+            rng,
             started: now,
+            now,
+            elapsed: Duration::ZERO,
+            reconnect_hook: false,
+            refresh_hook: false,
             started_wall: SystemTime::now(),
             attempts: 0,
             attempt_started: now,
@@ -192,11 +208,42 @@ impl Decider {
 
     /// Every call of the site so far: the retry budget's measure of its traffic.
     fn calls_total(&self) -> u64 {
-        self.site.ok_calls() + self.site.state().failed_calls.load(Ordering::Relaxed)
+        self.site
+            .ok_calls()
+            .saturating_add(self.site.state().failed_calls.load(Ordering::Relaxed))
     }
 
     fn random(&self) -> f64 {
-        self.healer.random()
+        self.rng.f64()
+    }
+
+    /// The wall-clock time of `now`, from the call's start: one wall-clock read per call.
+    fn wall_now(&self) -> SystemTime {
+        self.started_wall + self.now.saturating_duration_since(self.started)
+    }
+}
+
+/// A call's own generator (wyrand): draws need no lock, and the call's future stays `Sync`
+/// (the state is an atomic only this call touches).
+#[derive(Debug)]
+struct CallRng(AtomicU64);
+
+impl CallRng {
+    fn new(healer: &Healer) -> Self {
+        CallRng(AtomicU64::new(healer.random().to_bits()))
+    }
+
+    /// A uniform draw in [0, 1).
+    fn f64(&self) -> f64 {
+        let state = self
+            .0
+            .load(Ordering::Relaxed)
+            .wrapping_add(0xa076_1d64_78bd_642f);
+        self.0.store(state, Ordering::Relaxed);
+        let mixed = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+        let bits = (mixed >> 64) as u64 ^ mixed as u64;
+        // The top 53 bits as a fraction.
+        (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 

@@ -15,6 +15,7 @@ impl Decider {
     /// An attempt produced a good value.
     pub(crate) fn on_success(&mut self) {
         let now = Instant::now();
+        self.now = now;
         if self.admission == Admission::Probe {
             self.probe_result(now, true);
         }
@@ -68,7 +69,7 @@ impl Decider {
             // A guarded call that never failed: nothing to record.
             return;
         };
-        let took = p.started.elapsed();
+        let took = self.now.saturating_duration_since(p.started);
         self.healer
             .inner
             .patterns
@@ -79,7 +80,7 @@ impl Decider {
             let calls = self.calls_total();
             self.site
                 .state()
-                .with_budget(config, Instant::now(), calls, |b| b.refund());
+                .with_budget(config, self.now, calls, |b| b.refund());
         }
         if !p.token {
             // A fallback or a cached value answered for the dependency, whose failure still
@@ -88,18 +89,19 @@ impl Decider {
         }
         self.steps
             .push(acted(p.strategy, StepResult::Healed, took, "healed".into()));
-        self.site.state().note_healed();
+        self.site.state().note_healed(self.wall_now());
         self.record(Outcome::Healed, Some(p.strategy));
     }
 
     /// The fallback ran: `healed` tells whether it produced a value.
     pub(crate) fn finish_fallback(&mut self, healed: bool, error: Option<String>) {
+        self.now = Instant::now();
         if healed {
             self.finish_healed();
             return;
         }
         if let Some(p) = self.pending.take() {
-            let took = p.started.elapsed();
+            let took = self.now.saturating_duration_since(p.started);
             self.healer
                 .inner
                 .patterns
@@ -162,7 +164,7 @@ impl Decider {
                     return;
                 }
                 let config = self.healer.inner.config.breaker;
-                let now = Instant::now();
+                let now = self.now;
                 let ok = self.site.ok_calls();
                 let random = self.random();
                 let slow = config
@@ -216,7 +218,7 @@ impl Decider {
             strategy: strategy.map(Cow::Borrowed),
             outcome,
             attempts: self.attempts,
-            duration: self.started.elapsed(),
+            duration: self.now.saturating_duration_since(self.started),
             diagnosis: DiagnosisRecord {
                 analyzer: Cow::Borrowed(diagnosis.analyzer),
                 confidence: diagnosis.confidence,

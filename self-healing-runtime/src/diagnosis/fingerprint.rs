@@ -153,6 +153,16 @@ fn closing_quote(rest: &[u8], quote: u8) -> Option<usize> {
 /// with the numbers inside it replaced (`id=42` becomes `id=<num>`).
 fn normalize_word(word: &str, out: &mut impl Sink) {
     let core = trim_trailing_punct(word);
+    // Most words are plain words: with no digit, '@' or '/', and not a UUID's length, no
+    // placeholder can apply (every check below needs one of those), so they are copied as is.
+    if core.len() != 36
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        out.push_str(word);
+        return;
+    }
     let tail = &word[core.len()..];
     let whole = if core.contains("://") {
         Some("<url>")

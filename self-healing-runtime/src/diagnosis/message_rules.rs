@@ -323,6 +323,15 @@ static RETRY_HINTS: LazyLock<Option<AhoCorasick>> =
 /// in seconds or milliseconds, ignoring ASCII case. Parsed in place: allocates nothing once the
 /// automaton is built.
 pub(crate) fn retry_after(message: &str) -> Option<Duration> {
+    // Every key contains "try": most messages have none, and this check costs a fraction of a
+    // search.
+    if !message
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"try"))
+    {
+        return None;
+    }
     let automaton = RETRY_HINTS.as_ref()?;
     // The first occurrence of the most preferred key. Overlapping matches come in order of
     // their end, so a key's first report is its leftmost occurrence.

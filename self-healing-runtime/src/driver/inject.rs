@@ -93,7 +93,8 @@ pub(crate) async fn apply<T, E>(
     let injection = injection?;
     let delay = delay_of(&injection);
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        // Boxed: injection is for tests, and its timer would enlarge every call's future.
+        Box::pin(tokio::time::sleep(delay)).await;
     }
     failed(injection, site, reject)
 }

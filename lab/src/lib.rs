@@ -1,8 +1,8 @@
 //! The healing lab: fault traces replayed through `self_healing::chaos` against no healing, a
 //! static exponential retry (backon) and self-healing, on tokio's paused clock.
 //!
-//! Run it with `cargo run --release -p self-healing-benches --bin healing-lab`; see
-//! BENCHMARKS.md for the table and what each column means.
+//! Run it with `cargo run --release -p self-healing-lab`; see BENCHMARKS.md for the table and
+//! what each column means.
 
 pub mod report;
 pub mod run;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::run::RunResult;
+use crate::run::RunResult;
 
 /// What a trace is judged on, and the two values compared: amplification for the long
 /// outage (what an open circuit is for), calls failed or slower than a second where

@@ -2,9 +2,9 @@
 //! prints the comparison table and the targets.
 //!
 //! ```text
-//! cargo run --release -p self-healing-benches --bin healing-lab                # every trace
-//! cargo run --release -p self-healing-benches --bin healing-lab -- outage-5s   # some traces
-//! cargo run --release -p self-healing-benches --bin healing-lab -- --seed 7    # another seed
+//! cargo run --release -p self-healing-lab                # every trace
+//! cargo run --release -p self-healing-lab -- outage-5s   # some traces
+//! cargo run --release -p self-healing-lab -- --seed 7    # another seed
 //! ```
 //!
 //! Each (trace, contender) runs in a process of its own: wrapped sites keep process-wide state
@@ -12,7 +12,7 @@
 
 use std::process::{Command, ExitCode, Stdio};
 
-use self_healing_benches::lab::{self, Contender, RunResult, Settings};
+use self_healing_lab::{self as lab, Contender, RunResult, Settings};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

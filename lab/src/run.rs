@@ -12,7 +12,7 @@ use self_healing::{Category, Healer, InMemoryStore, Rejected, WithHealerExt, sel
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::traces::{LabSite, Trace};
+use crate::traces::{LabSite, Trace};
 
 /// The error of the lab's wrapped functions: their bodies never fail; every failure is a fault
 /// the chaos layer injected (or a rejection by the healer's guards).
@@ -287,10 +287,12 @@ async fn one_call(contender: Contender, site: LabSite, n: u64, early: Arc<Atomic
     let result = match contender {
         Contender::NoHealing | Contender::SelfHealing => call_site(site, n).await,
         Contender::Backon => {
+            // Seeded per call, so the same seed gives the same table.
             let policy = ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(100))
                 .with_max_times(2)
-                .with_jitter();
+                .with_jitter()
+                .with_jitter_seed(n);
             (|| call_site(site, n))
                 .retry(policy)
                 .sleep(tokio::time::sleep)

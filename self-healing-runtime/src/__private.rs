@@ -7,8 +7,9 @@ pub use crate::driver::{
     Attempt, AttemptFuture, Driver, FailedCall, SettleFuture, Slow, SlowSlot, Step,
 };
 pub use crate::error_ops::{
-    ErrorOps, IntoViewFn, MissingErrorImpl, Probe, RejectFn, RejectTarget, ResultParts, ViaDeref,
-    ViaDerefSendSync, ViaMissing, ViaNoReject, ViaRejectFrom, ViaStdError, ViewFn,
+    AdoptFn, ErrorOps, ErrorView, IntoViewFn, MissingErrorImpl, Probe, RejectFn, RejectTarget,
+    ResultParts, ViaDeref, ViaDerefSendSync, ViaMissing, ViaNoReject, ViaRejectFrom, ViaStdError,
+    ViewFn,
 };
 pub use crate::heal_fn::{
     Run, is_fast, run_async_slow, run_sync, run_sync_cached, run_sync_with_fallback,

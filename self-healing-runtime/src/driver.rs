@@ -432,7 +432,7 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
                 None => {
                     // No healer: the body runs as if unwrapped (faults injected all the same).
                     let injection = inject::decide(site, 1, 0);
-                    if let Some(failed) = inject::apply(injection, site, reject).await {
+                    if let Some(failed) = inject::apply(injection, site, self.ops).await {
                         return failed;
                     }
                     return Attempt::Done(body.await);
@@ -467,7 +467,7 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         let run = async {
             let body = CatchUnwind::new(body, options.catch_panic());
             let work = async {
-                match inject::apply(injection, site, reject).await {
+                match inject::apply(injection, site, self.ops).await {
                     Some(failed) => failed,
                     None => body.await,
                 }
@@ -511,7 +511,7 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
                 None => {
                     let injection = inject::decide(site, 1, 0);
                     if let Some(failed) =
-                        inject::apply_blocking(injection, site, reject, &std::thread::sleep)
+                        inject::apply_blocking(injection, site, self.ops, &std::thread::sleep)
                     {
                         return failed;
                     }
@@ -533,12 +533,13 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         };
         let rerun = slow.attempts() > 1;
         let injection = inject::decide(site, slow.attempts(), slow.call_id());
+        let ops = self.ops;
         let catch = site.options().catch_panic();
         let deadline = site.options().timeout();
         let started = deadline.map(|_| Instant::now());
         let sleep = slow.blocking_sleep();
         let run = || {
-            if let Some(failed) = inject::apply_blocking(injection, site, reject, &*sleep) {
+            if let Some(failed) = inject::apply_blocking(injection, site, ops, &*sleep) {
                 return failed;
             }
             if catch {

@@ -10,6 +10,7 @@
 //! that with `__private::RequireReject`, and the reject probes below keep that check the only
 //! error a missing impl produces.
 
+use std::any::Any;
 use std::error::Error;
 use std::marker::PhantomData;
 
@@ -19,12 +20,20 @@ use crate::Rejected;
 pub type ViewFn<E> = fn(&E) -> &(dyn Error + 'static);
 /// Turns a [`Rejected`] into the function's error type, when it supports that.
 pub type RejectFn<E> = fn(Rejected) -> E;
+/// Takes back a value of the function's error type that travelled type-erased (an error a
+/// fault-injection rule made), or hands the value back when it is of another type.
+pub type AdoptFn<E> = fn(Box<dyn Any + Send>) -> Result<E, Box<dyn Any + Send>>;
 
-/// The error-type facts the interceptor needs; built once per call, two constant stores.
+/// The error-type facts the interceptor needs; built once per call, a few constant stores.
 #[derive(Debug)]
 pub struct ErrorOps<E> {
     pub(crate) view: ViewFn<E>,
     pub(crate) reject: Option<RejectFn<E>>,
+    pub(crate) adopt: Option<AdoptFn<E>>,
+}
+
+fn adopt<E: 'static>(value: Box<dyn Any + Send>) -> Result<E, Box<dyn Any + Send>> {
+    value.downcast::<E>().map(|e| *e)
 }
 
 impl<E> Clone for ErrorOps<E> {
@@ -38,9 +47,11 @@ impl<E> ErrorOps<E> {
     /// Built by generated code from the probes below.
     #[inline(always)]
     pub fn new(view: impl IntoViewFn<E>, reject: Option<RejectFn<E>>) -> Self {
+        let adopt = view.adopt_fn();
         ErrorOps {
             view: view.into_view_fn(),
             reject,
+            adopt,
         }
     }
 
@@ -54,6 +65,7 @@ impl<E> ErrorOps<E> {
         ErrorOps {
             view: |e| e,
             reject: Some(E::from),
+            adopt: Some(adopt::<E>),
         }
     }
 
@@ -79,7 +91,11 @@ impl<E> ErrorOps<E> {
     /// ```
     #[inline(always)]
     pub fn without_rejections(view: ViewFn<E>) -> Self {
-        ErrorOps { view, reject: None }
+        ErrorOps {
+            view,
+            reject: None,
+            adopt: None,
+        }
     }
 
     /// Lets rejections become errors of this type.
@@ -99,6 +115,7 @@ impl ErrorOps<Box<dyn Error + Send + Sync>> {
                 inner
             },
             reject: Some(|r| Box::new(r)),
+            adopt: Some(adopt::<Box<dyn Error + Send + Sync>>),
         }
     }
 }
@@ -135,12 +152,45 @@ pub struct MissingErrorImpl<E>(PhantomData<fn() -> E>);
 pub trait IntoViewFn<E> {
     /// The view as a function pointer.
     fn into_view_fn(self) -> ViewFn<E>;
+    /// How to take back a type-erased `E`, when the probe knows `E: 'static`.
+    fn adopt_fn(&self) -> Option<AdoptFn<E>> {
+        None
+    }
 }
 
 impl<E> IntoViewFn<E> for ViewFn<E> {
     #[inline(always)]
     fn into_view_fn(self) -> ViewFn<E> {
         self
+    }
+}
+
+/// What a view probe found for a `'static` error type: its view, and how to take it back from
+/// a `Box<dyn Any + Send>`.
+#[derive(Debug)]
+pub struct ErrorView<E> {
+    view: ViewFn<E>,
+    adopt: AdoptFn<E>,
+}
+
+impl<E: 'static> ErrorView<E> {
+    #[inline(always)]
+    fn of(view: ViewFn<E>) -> Self {
+        ErrorView {
+            view,
+            adopt: adopt::<E>,
+        }
+    }
+}
+
+impl<E> IntoViewFn<E> for ErrorView<E> {
+    #[inline(always)]
+    fn into_view_fn(self) -> ViewFn<E> {
+        self.view
+    }
+    #[inline(always)]
+    fn adopt_fn(&self) -> Option<AdoptFn<E>> {
+        Some(self.adopt)
     }
 }
 
@@ -156,6 +206,10 @@ impl<E> RejectTarget for ViewFn<E> {
     type Err = E;
 }
 
+impl<E> RejectTarget for ErrorView<E> {
+    type Err = E;
+}
+
 impl<E> RejectTarget for MissingErrorImpl<E> {
     type Err = Rejected;
 }
@@ -163,45 +217,45 @@ impl<E> RejectTarget for MissingErrorImpl<E> {
 /// First choice: `E: Error + 'static`.
 pub trait ViaStdError<E> {
     /// The view.
-    fn __self_healing_view(&self) -> ViewFn<E>;
+    fn __self_healing_view(&self) -> ErrorView<E>;
 }
 impl<E: Error + 'static> ViaStdError<E> for &&&Probe<E> {
     #[inline(always)]
-    fn __self_healing_view(&self) -> ViewFn<E> {
-        |e| e
+    fn __self_healing_view(&self) -> ErrorView<E> {
+        ErrorView::of(|e| e)
     }
 }
 
 /// Second choice: `anyhow::Error`, `Box<dyn Error + Send + Sync>` (deref to a `Send + Sync` error).
 pub trait ViaDerefSendSync<E> {
     /// The view.
-    fn __self_healing_view(&self) -> ViewFn<E>;
+    fn __self_healing_view(&self) -> ErrorView<E>;
 }
 impl<E> ViaDerefSendSync<E> for &&Probe<E>
 where
-    E: std::ops::Deref<Target = dyn Error + Send + Sync + 'static>,
+    E: std::ops::Deref<Target = dyn Error + Send + Sync + 'static> + 'static,
 {
     #[inline(always)]
-    fn __self_healing_view(&self) -> ViewFn<E> {
-        |e| {
+    fn __self_healing_view(&self) -> ErrorView<E> {
+        ErrorView::of(|e| {
             let inner: &(dyn Error + Send + Sync + 'static) = &**e;
             inner
-        }
+        })
     }
 }
 
 /// Third choice: `Box<dyn Error>`.
 pub trait ViaDeref<E> {
     /// The view.
-    fn __self_healing_view(&self) -> ViewFn<E>;
+    fn __self_healing_view(&self) -> ErrorView<E>;
 }
 impl<E> ViaDeref<E> for &Probe<E>
 where
-    E: std::ops::Deref<Target = dyn Error + 'static>,
+    E: std::ops::Deref<Target = dyn Error + 'static> + 'static,
 {
     #[inline(always)]
-    fn __self_healing_view(&self) -> ViewFn<E> {
-        |e| &**e
+    fn __self_healing_view(&self) -> ErrorView<E> {
+        ErrorView::of(|e| &**e)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Attempt;
 use crate::Site;
-use crate::error_ops::RejectFn;
+use crate::error_ops::ErrorOps;
 
 #[cfg(feature = "chaos")]
 pub(crate) type Injection = crate::chaos::Decision;
@@ -31,16 +31,25 @@ pub(crate) fn decide(site: &'static Site, attempt: u32, call: u64) -> Option<Inj
 }
 
 /// The attempt an injected failure turns into, after the injection's delay has passed. `None`:
-/// run the body.
+/// run the body. A user's error of the call's own type is returned as it is; anything else
+/// travels as [`Rejected::Injected`](crate::Rejected::Injected).
 fn failed<T, E>(
     injection: Injection,
     site: &'static Site,
-    reject: Option<RejectFn<E>>,
+    ops: ErrorOps<E>,
 ) -> Option<Attempt<T, E>> {
     #[cfg(feature = "chaos")]
     {
-        let failing = injection.failing?;
-        let Some(reject) = reject else {
+        let failing = match (injection.failing?, ops.adopt) {
+            (crate::chaos::Failing::Custom { value, into_error }, Some(adopt)) => {
+                match adopt(value) {
+                    Ok(own) => return Some(Attempt::Done(Err(own))),
+                    Err(value) => crate::chaos::Failing::Custom { value, into_error },
+                }
+            }
+            (failing, _) => failing,
+        };
+        let Some(reject) = ops.reject else {
             warn_cannot_inject(site);
             return None;
         };
@@ -54,7 +63,7 @@ fn failed<T, E>(
     }
     #[cfg(not(feature = "chaos"))]
     {
-        let _ = (site, reject);
+        let _ = (site, ops);
         match injection {}
     }
 }
@@ -68,7 +77,8 @@ fn warn_cannot_inject(site: &'static Site) {
     tracing::warn!(
         source = site.source(),
         "self-healing chaos: this site's error type cannot represent an injected fault \
-         (`fail_fast = false`); only latency is injected"
+         (`fail_fast = false`), and the injected error is of another type; only latency is \
+         injected"
     );
 }
 
@@ -88,7 +98,7 @@ fn delay_of(injection: &Injection) -> Duration {
 pub(crate) async fn apply<T, E>(
     injection: Option<Injection>,
     site: &'static Site,
-    reject: Option<RejectFn<E>>,
+    ops: ErrorOps<E>,
 ) -> Option<Attempt<T, E>> {
     let injection = injection?;
     let delay = delay_of(&injection);
@@ -96,14 +106,14 @@ pub(crate) async fn apply<T, E>(
         // Boxed: injection is for tests, and its timer would enlarge every call's future.
         Box::pin(tokio::time::sleep(delay)).await;
     }
-    failed(injection, site, reject)
+    failed(injection, site, ops)
 }
 
 /// [`apply`] for sync sites: waits with `sleep`.
 pub(crate) fn apply_blocking<T, E>(
     injection: Option<Injection>,
     site: &'static Site,
-    reject: Option<RejectFn<E>>,
+    ops: ErrorOps<E>,
     sleep: &dyn Fn(Duration),
 ) -> Option<Attempt<T, E>> {
     let injection = injection?;
@@ -111,5 +121,5 @@ pub(crate) fn apply_blocking<T, E>(
     if !delay.is_zero() {
         sleep(delay);
     }
-    failed(injection, site, reject)
+    failed(injection, site, ops)
 }

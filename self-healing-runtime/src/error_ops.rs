@@ -29,6 +29,8 @@ pub type AdoptFn<E> = fn(Box<dyn Any + Send>) -> Result<E, Box<dyn Any + Send>>;
 pub struct ErrorOps<E> {
     pub(crate) view: ViewFn<E>,
     pub(crate) reject: Option<RejectFn<E>>,
+    /// Read by fault injection only.
+    #[cfg_attr(not(feature = "chaos"), allow(dead_code))]
     pub(crate) adopt: Option<AdoptFn<E>>,
 }
 

@@ -29,6 +29,9 @@ const STORE_ATTEMPTS: u32 = 3;
 struct Shared {
     events: ArrayQueue<HealingEvent>,
     wake: Notify,
+    /// The worker is about to wait, or waiting, for events: only then does a push wake it, so
+    /// callers in a storm (when the worker is busy) never touch the `Notify`'s waiter list.
+    sleeping: AtomicBool,
     /// The healer is gone: the worker drains what is left and stops.
     closed: AtomicBool,
 }
@@ -105,6 +108,7 @@ impl EventQueue {
         let shared = Arc::new(Shared {
             events: ArrayQueue::new(capacity.max(1)),
             wake: Notify::new(),
+            sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
         let (flushes, flush_requests) = mpsc::unbounded_channel();
@@ -155,7 +159,10 @@ impl EventQueue {
         match self.shared.events.push(event) {
             Ok(()) => {
                 self.counters.depth.fetch_add(1, Ordering::Relaxed);
-                self.shared.wake.notify_one();
+                // The push and this swap pair with the worker's store and re-check in `wait`.
+                if self.shared.sleeping.swap(false, Ordering::SeqCst) {
+                    self.shared.wake.notify_one();
+                }
             }
             Err(event) => self.overflow(event),
         }
@@ -263,18 +270,25 @@ impl Worker {
             if self.shared.closed.load(Ordering::Acquire) {
                 return true;
             }
+            // Say we sleep, then look again: a push that came before this store is seen by the
+            // check, one that comes after it sees the flag and rings.
+            self.shared.sleeping.store(true, Ordering::SeqCst);
             if !self.shared.events.is_empty() {
+                self.shared.sleeping.store(false, Ordering::SeqCst);
                 return false;
             }
-            tokio::select! {
-                () = self.shared.wake.notified() => {}
-                request = self.flush_requests.recv() => match request {
-                    Some(done) => {
-                        flushes.push(done);
-                        return false;
-                    }
-                    None => return true,
-                },
+            let woke = tokio::select! {
+                () = self.shared.wake.notified() => None,
+                request = self.flush_requests.recv() => Some(request),
+            };
+            self.shared.sleeping.store(false, Ordering::SeqCst);
+            match woke {
+                None => {}
+                Some(Some(done)) => {
+                    flushes.push(done);
+                    return false;
+                }
+                Some(None) => return true,
             }
         }
     }

@@ -30,6 +30,64 @@ async fn wrapped_async(x: u64) -> Result<u64, OpError> {
     op(x)
 }
 
+/// Makes the next call of the `heals_once` functions fail.
+static FAIL_NEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn op_or_fail(x: u64) -> Result<u64, OpError> {
+    if FAIL_NEXT.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        return Err(OpError("connection reset by peer"));
+    }
+    op(x)
+}
+
+// Counted with `--toggle-collect` on these names (scripts/instructions.sh): only the caller's
+// work inside them, not the event worker's on its own thread.
+#[self_healing(source = "instrHealsOnce", category = "database")]
+#[inline(never)]
+fn instr_heals_once(x: u64) -> Result<u64, OpError> {
+    op_or_fail(x)
+}
+
+#[self_healing(source = "instrHealsOnceAsync", category = "database")]
+#[inline(never)]
+async fn instr_heals_once_async(x: u64) -> Result<u64, OpError> {
+    op_or_fail(x)
+}
+
+/// One async call, polled to its end: a frame of its own for `--toggle-collect` (the future's
+/// poll may be inlined into its caller).
+#[inline(never)]
+fn instr_poll_heals_once_async(x: u64) -> Result<u64, OpError> {
+    ready(instr_heals_once_async(x))
+}
+
+/// A healer that re-runs at once (zero backoff), with its event worker on a thread of its own.
+fn quick_healer() -> self_healing::Healer {
+    self_healing::Healer::builder()
+        .store(self_healing::InMemoryStore::new())
+        .backoff(std::time::Duration::ZERO, std::time::Duration::ZERO)
+        .build()
+        .expect("a healer")
+}
+
+/// `n` calls that fail once and are healed by one re-run, after one that builds what is built
+/// once (the rule automata), so that both runs of the script pay it.
+fn healed(n: u64, asynchronous: bool) {
+    use std::sync::atomic::Ordering;
+    let healer = quick_healer();
+    self_healing::with_healer(&healer, || {
+        for i in 0..=n {
+            FAIL_NEXT.store(true, Ordering::Relaxed);
+            let value = if asynchronous {
+                instr_poll_heals_once_async(black_box(i))
+            } else {
+                instr_heals_once(black_box(i))
+            };
+            black_box(value.expect("healed"));
+        }
+    });
+}
+
 /// Polls a future that never waits, without a runtime: the counts are the futures' own.
 fn ready<F: std::future::Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
@@ -72,6 +130,8 @@ fn main() {
     let _ = wrapped(0);
     let _ = ready(wrapped_async(0));
     match variant.as_str() {
+        "healed" => healed(n, false),
+        "healed_async" => healed(n, true),
         "bare" => (0..n).for_each(|i| {
             black_box(op(black_box(i)).ok());
         }),

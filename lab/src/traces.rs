@@ -94,7 +94,7 @@ pub fn all() -> Vec<Trace> {
         },
         Trace {
             name: "fail-once",
-            about: "one bad backend of two, served in turn: a first attempt that fails heals on a re-run",
+            about: "one bad backend of two, served in turn to each client: every call's first attempt fails, its re-run succeeds",
             site: LabSite::Database,
             faults: || vec![Fault::bad_backend(2)],
         },

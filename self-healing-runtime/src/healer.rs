@@ -5,9 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::backoff::Backoff;
@@ -17,6 +15,7 @@ use crate::diagnosis::{Analyzer, RuleAnalyzer};
 use crate::event::{EventObserver, EventStore, InMemoryStore};
 use crate::hooks::{HookError, HookKind, HookScope, Hooks};
 use crate::queue::{EventQueue, QueueStats};
+use crate::scope::{self, ScopeGuard};
 use crate::selection::PatternTable;
 use crate::site::flag;
 use crate::strategy::{Strategy, builtin_strategies};
@@ -145,9 +144,7 @@ impl Healer {
 
     /// The healer in effect here: the scoped one if any, else the installed one.
     pub fn current() -> Option<Healer> {
-        SCOPED
-            .with(|s| s.borrow().clone())
-            .or_else(|| GLOBAL.get().cloned())
+        scope::current::<Healer>().or_else(|| GLOBAL.get().cloned())
     }
 
     /// Loads what the store learned (this or other instances): statistics and advice. Call it at
@@ -212,49 +209,22 @@ pub fn with_healer<R>(healer: &Healer, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-struct ScopeGuard(Option<Healer>);
+impl scope::sealed::Sealed for Healer {}
 
-impl ScopeGuard {
-    fn enter(healer: Healer) -> Self {
-        ScopeGuard(SCOPED.with(|s| s.replace(Some(healer))))
+impl scope::Scoped for Healer {
+    fn slot() -> &'static std::thread::LocalKey<RefCell<Option<Self>>> {
+        &SCOPED
     }
 }
 
-impl Drop for ScopeGuard {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        SCOPED.with(|s| *s.borrow_mut() = previous);
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A future that runs with a given healer in effect at every poll.
-    #[derive(Debug)]
-    pub struct WithHealer<F> {
-        #[pin]
-        inner: F,
-        healer: Healer,
-    }
-}
-
-impl<F: Future> Future for WithHealer<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let _guard = ScopeGuard::enter(this.healer.clone());
-        this.inner.poll(cx)
-    }
-}
+/// A future that runs with a given healer in effect at every poll.
+pub type WithHealer<F> = scope::InScope<F, Healer>;
 
 /// Scopes a healer to a future: `my_async_test().with_healer(healer).await`.
 pub trait WithHealerExt: Future + Sized {
     /// Runs this future with `healer` in effect at every poll.
     fn with_healer(self, healer: Healer) -> WithHealer<Self> {
-        WithHealer {
-            inner: self,
-            healer,
-        }
+        scope::InScope::new(self, healer)
     }
 }
 

@@ -35,6 +35,7 @@ pub mod notify;
 mod pacer;
 mod queue;
 mod rejected;
+pub mod scope;
 pub mod scrub;
 pub mod selection;
 #[cfg(any(feature = "llm", feature = "notify"))]

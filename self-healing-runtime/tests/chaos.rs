@@ -24,6 +24,14 @@ fn healer(store: &InMemoryStore) -> Healer {
         .expect("a healer")
 }
 
+/// A chaos layer with one rule.
+fn chaos_on(target: impl Into<self_healing_runtime::chaos::Target>, fault: Fault) -> Chaos {
+    Chaos::builder()
+        .fault(target, fault)
+        .build()
+        .expect("a valid rule")
+}
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -36,13 +44,10 @@ fn injected(e: &Failure) -> bool {
 #[tokio::test(start_paused = true)]
 async fn a_users_own_error_comes_back_as_itself() {
     let site = test_site!("chaosOwnError", Database);
-    let chaos = Chaos::builder()
-        .fault(
-            "chaosOwnError",
-            Fault::error(1.0, || Failure("deadlock detected".into())),
-        )
-        .build()
-        .unwrap();
+    let chaos = chaos_on(
+        "chaosOwnError",
+        Fault::error(1.0, || Failure("deadlock detected".into())),
+    );
     let runs = AtomicU32::new(0);
     let result = heal(site, || async {
         runs.fetch_add(1, Ordering::SeqCst);
@@ -62,13 +67,10 @@ async fn a_users_own_error_comes_back_as_itself() {
 #[tokio::test(start_paused = true)]
 async fn an_error_of_another_type_travels_as_an_injected_rejection() {
     let site = test_site!("chaosOtherError", Api);
-    let chaos = Chaos::builder()
-        .fault(
-            "chaosOtherError",
-            Fault::error(1.0, || std::io::Error::other("upstream said no")),
-        )
-        .build()
-        .unwrap();
+    let chaos = chaos_on(
+        "chaosOtherError",
+        Fault::error(1.0, || std::io::Error::other("upstream said no")),
+    );
     let err = heal(site, || async { Ok::<u32, Failure>(1) })
         .with_chaos(chaos)
         .await
@@ -81,10 +83,7 @@ async fn an_error_of_another_type_travels_as_an_injected_rejection() {
 async fn without_a_healer_faults_still_strike_and_nothing_heals() {
     // The "no healing" baseline of the lab: a wrapped function with chaos and no healer.
     let site = test_site!("chaosNoHealer", Database);
-    let chaos = Chaos::builder()
-        .fault("chaosNoHealer", Fault::outage().between(secs(1), secs(2)))
-        .build()
-        .unwrap();
+    let chaos = chaos_on("chaosNoHealer", Fault::outage().between(secs(1), secs(2)));
     let call = || heal(site, || async { Ok::<u32, Failure>(1) }).with_chaos(chaos.clone());
     assert_eq!(call().await, Ok(1), "before the window");
     tokio::time::advance(secs(1)).await;
@@ -99,13 +98,10 @@ async fn without_a_healer_faults_still_strike_and_nothing_heals() {
 #[tokio::test(start_paused = true)]
 async fn latency_delays_calls_on_tokios_clock() {
     let site = test_site!("chaosLatency", Api);
-    let chaos = Chaos::builder()
-        .fault(
-            "chaosLatency",
-            Fault::latency(1.0, Duration::from_millis(300)),
-        )
-        .build()
-        .unwrap();
+    let chaos = chaos_on(
+        "chaosLatency",
+        Fault::latency(1.0, Duration::from_millis(300)),
+    );
     let started = Instant::now();
     let result = heal(site, || async { Ok::<u32, Failure>(1) })
         .with_chaos(chaos.clone())
@@ -134,10 +130,7 @@ async fn a_broken_connection_is_repaired_by_the_reconnect_hook() {
             .unwrap()
     };
     let site = test_site!("chaosBroken", Database);
-    let chaos = Chaos::builder()
-        .fault("chaosBroken", Fault::broken_connection())
-        .build()
-        .unwrap();
+    let chaos = chaos_on("chaosBroken", Fault::broken_connection());
     for _ in 0..5 {
         let result = heal(site, || async { Ok::<u32, Failure>(1) })
             .with_healer(h.clone())
@@ -166,10 +159,7 @@ async fn an_expired_token_is_renewed_by_the_refresh_hook() {
         .build()
         .unwrap();
     let site = test_site!("chaosToken", Api);
-    let chaos = Chaos::builder()
-        .fault("chaosToken", Fault::expiring_token(secs(10)))
-        .build()
-        .unwrap();
+    let chaos = chaos_on("chaosToken", Fault::expiring_token(secs(10)));
     let call = || {
         heal(site, || async { Ok::<u32, Failure>(1) })
             .with_healer(h.clone())
@@ -191,13 +181,10 @@ async fn rate_limits_say_when_to_come_back_and_the_healer_listens() {
     let store = InMemoryStore::new();
     let h = healer(&store);
     let site = test_site!("chaosLimited", Api);
-    let chaos = Chaos::builder()
-        .fault(
-            "chaosLimited",
-            Fault::rate_limit(1, secs(1)).retry_after(RetryAfter::Exact),
-        )
-        .build()
-        .unwrap();
+    let chaos = chaos_on(
+        "chaosLimited",
+        Fault::rate_limit(1, secs(1)).retry_after(RetryAfter::Exact),
+    );
     let call = || {
         heal(site, || async { Ok::<u32, Failure>(1) })
             .with_healer(h.clone())
@@ -221,10 +208,7 @@ async fn one_bad_backend_of_two_fails_each_calls_first_attempt() {
     let store = InMemoryStore::new();
     let h = healer(&store);
     let site = test_site!("chaosBackend", Database);
-    let chaos = Chaos::builder()
-        .fault("chaosBackend", Fault::bad_backend(2))
-        .build()
-        .unwrap();
+    let chaos = chaos_on("chaosBackend", Fault::bad_backend(2));
     for _ in 0..100 {
         let result = heal(site, || async { Ok::<u32, Failure>(1) })
             .with_healer(h.clone())
@@ -239,13 +223,10 @@ async fn one_bad_backend_of_two_fails_each_calls_first_attempt() {
 #[tokio::test(start_paused = true)]
 async fn a_stale_connection_hangs_then_times_out() {
     let site = test_site!("chaosStale", Database);
-    let chaos = Chaos::builder()
-        .fault(
-            "chaosStale",
-            Fault::stale_connection(Duration::from_millis(500)),
-        )
-        .build()
-        .unwrap();
+    let chaos = chaos_on(
+        "chaosStale",
+        Fault::stale_connection(Duration::from_millis(500)),
+    );
     let started = Instant::now();
     let err = heal(site, || async { Ok::<u32, Failure>(1) })
         .with_chaos(chaos)
@@ -258,10 +239,7 @@ async fn a_stale_connection_hangs_then_times_out() {
 #[test]
 fn sync_sites_take_faults_too() {
     let site = test_site!("chaosSync", Runtime);
-    let chaos = Chaos::builder()
-        .fault("chaosSync", Fault::unavailable(1.0))
-        .build()
-        .unwrap();
+    let chaos = chaos_on("chaosSync", Fault::unavailable(1.0));
     let result = with_chaos(&chaos, || heal_blocking(site, || Ok::<u32, Failure>(1)));
     let err = result.unwrap_err();
     assert!(err.0.contains("503"), "{err:?}");
@@ -270,10 +248,7 @@ fn sync_sites_take_faults_too() {
 #[test]
 fn io_errors_carry_the_kind_of_the_fault() {
     let site = test_site!("chaosIo", Database);
-    let chaos = Chaos::builder()
-        .fault("chaosIo", Fault::broken_connection())
-        .build()
-        .unwrap();
+    let chaos = chaos_on("chaosIo", Fault::broken_connection());
     let err = with_chaos(&chaos, || {
         heal_blocking(site, || Ok::<u32, std::io::Error>(1))
     })
@@ -309,10 +284,7 @@ fn the_same_seed_gives_the_same_faults() {
 fn targets_by_category_and_the_rest_untouched() {
     let db = test_site!("chaosCategoryDb", Database);
     let api = test_site!("chaosCategoryApi", Api);
-    let chaos = Chaos::builder()
-        .fault(Category::Database, Fault::unavailable(1.0))
-        .build()
-        .unwrap();
+    let chaos = chaos_on(Category::Database, Fault::unavailable(1.0));
     with_chaos(&chaos, || {
         assert!(heal_blocking(db, || Ok::<u32, Failure>(1)).is_err());
         assert_eq!(heal_blocking(api, || Ok::<u32, Failure>(1)), Ok(1));
@@ -360,10 +332,7 @@ fn bad_rules_are_refused_naming_what_is_wrong() {
 #[test]
 fn a_site_no_rule_targets_keeps_its_plain_success_path() {
     let untouched = test_site!("chaosUntouched", Runtime);
-    let _chaos = Chaos::builder()
-        .fault("chaosNoHealer", Fault::outage())
-        .build()
-        .unwrap();
+    let _chaos = Chaos::builder().fault("chaosNoHealer", Fault::outage());
     let _ = heal_blocking(untouched, || Ok::<u32, Failure>(1));
     assert!(self_healing_runtime::__private::is_fast(untouched));
 }

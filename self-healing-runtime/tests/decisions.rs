@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::{Failure, Flaky};
-use self_healing_runtime::breaker::BreakerConfig;
 use self_healing_runtime::{
     Category, CircuitState, Healer, HealerBuilder, InMemoryStore, Outcome, WithHealerExt, heal,
 };
@@ -164,14 +163,7 @@ async fn fail_once_traffic_heals_and_keeps_the_circuit_closed_with_default_setti
 
 #[tokio::test(start_paused = true)]
 async fn rate_limits_and_expired_credentials_never_open_the_circuit() {
-    let h = healer()
-        .max_attempts(1)
-        .breaker(BreakerConfig {
-            minimum_calls: 5,
-            ..BreakerConfig::default()
-        })
-        .build()
-        .unwrap();
+    let h = common::opening_healer(5).build().unwrap();
     let site = test_site!("answeredNo", Api);
     for i in 0..50 {
         let message = if i % 2 == 0 {
@@ -196,14 +188,7 @@ async fn rate_limits_and_expired_credentials_never_open_the_circuit() {
 
 #[tokio::test(start_paused = true)]
 async fn successes_before_the_first_failure_count() {
-    let h = healer()
-        .max_attempts(1)
-        .breaker(BreakerConfig {
-            minimum_calls: 5,
-            ..BreakerConfig::default()
-        })
-        .build()
-        .unwrap();
+    let h = common::opening_healer(5).build().unwrap();
     let site = test_site!("busySite", Database);
     for _ in 0..200 {
         tokio::time::advance(Duration::from_millis(25)).await;
@@ -233,13 +218,8 @@ async fn successes_before_the_first_failure_count() {
 #[tokio::test(start_paused = true)]
 async fn an_open_circuit_probes_after_about_a_second_and_backs_off() {
     let store = InMemoryStore::new();
-    let h = healer()
+    let h = common::opening_healer(3)
         .store(store.clone())
-        .max_attempts(1)
-        .breaker(BreakerConfig {
-            minimum_calls: 3,
-            ..BreakerConfig::default()
-        })
         .build()
         .unwrap();
     let site = test_site!("probedSite", Database);

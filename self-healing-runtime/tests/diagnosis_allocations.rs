@@ -3,48 +3,17 @@
 //! stable on any machine). This keeps the error path of a call healed by one re-run within its
 //! allocation budget.
 
-// A global allocator is an unsafe trait; this one only counts and delegates to `System`.
-#![allow(unsafe_code)]
-
 mod common;
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 use std::io;
 use std::time::Duration;
 
+use counting::allocations;
 use self_healing_runtime::diagnosis::{
     Analyzer, ErrorClass, Failure, Fingerprint, MAX_MESSAGE_BYTES, RuleAnalyzer, chain_message_of,
 };
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// Delegates to the system allocator and only counts, per thread, so parallel tests
-// do not disturb each other's counts. `realloc` is left to its default, which calls `alloc`:
-// a growing `String` is counted at every step.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 /// Allocations made by `f`, and what it returned.
 fn counted<T>(f: impl FnOnce() -> T) -> (u64, T) {

@@ -26,14 +26,7 @@ fn rejection(e: &std::io::Error) -> Option<&Rejected> {
 /// Was: with `std::io::Error` (no `From<Rejected>`), an open circuit let every call through.
 #[tokio::test(start_paused = true)]
 async fn io_errors_fail_fast_when_the_circuit_is_open() {
-    let h = healer()
-        .max_attempts(1)
-        .breaker(BreakerConfig {
-            minimum_calls: 5,
-            ..BreakerConfig::default()
-        })
-        .build()
-        .unwrap();
+    let h = common::opening_healer(5).build().unwrap();
     let site = test_site!("ioCircuit", Database);
     let runs = AtomicU32::new(0);
     let call = || {
@@ -96,14 +89,7 @@ async fn a_closure_site_with_a_timeout_times_out_with_an_error() {
 /// Boxed errors get fail-fast out of the box too.
 #[tokio::test(start_paused = true)]
 async fn boxed_errors_fail_fast_when_the_circuit_is_open() {
-    let h = healer()
-        .max_attempts(1)
-        .breaker(BreakerConfig {
-            minimum_calls: 3,
-            ..BreakerConfig::default()
-        })
-        .build()
-        .unwrap();
+    let h = common::opening_healer(3).build().unwrap();
     let site = test_site!("boxedCircuit", Api);
     for _ in 0..3 {
         let r = heal_with(site, ErrorOps::boxed(), || async {

@@ -1,47 +1,17 @@
 //! The success path of a wrapped call allocates nothing: counted with a counting global allocator
 //! (a count, not a time, so it is stable on any machine).
 
-// A global allocator is an unsafe trait; this one only counts and delegates to `System`.
-#![allow(unsafe_code)]
-
 mod common;
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use common::Failure;
+use counting::allocations;
 use self_healing_runtime::{Healer, InMemoryStore, heal, heal_blocking};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// Delegates to the system allocator and only counts, per thread, so parallel tests
-// do not disturb each other's counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 /// Polls a future that never waits, without a runtime (and without allocating).
 fn run_ready<F: Future>(f: F) -> F::Output {

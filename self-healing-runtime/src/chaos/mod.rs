@@ -48,9 +48,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -60,6 +58,7 @@ pub(crate) use model::Failing;
 use model::{Effect, Model};
 
 use crate::hooks::HookKind;
+use crate::scope::ScopeGuard;
 use crate::site::flag;
 use crate::{Category, Site, sites};
 
@@ -237,9 +236,7 @@ impl Chaos {
 
     /// The chaos layer in effect here: the scoped one if any, else the installed one.
     pub fn current() -> Option<Chaos> {
-        SCOPED
-            .with(|s| s.borrow().clone())
-            .or_else(|| GLOBAL.get().cloned())
+        crate::scope::current::<Chaos>().or_else(|| GLOBAL.get().cloned())
     }
 
     /// What the faults did to the calls of the site named `source` so far.
@@ -441,46 +438,22 @@ pub fn with_chaos<R>(chaos: &Chaos, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-struct ScopeGuard(Option<Chaos>);
+impl crate::scope::sealed::Sealed for Chaos {}
 
-impl ScopeGuard {
-    fn enter(chaos: Chaos) -> Self {
-        ScopeGuard(SCOPED.with(|s| s.replace(Some(chaos))))
+impl crate::scope::Scoped for Chaos {
+    fn slot() -> &'static std::thread::LocalKey<RefCell<Option<Self>>> {
+        &SCOPED
     }
 }
 
-impl Drop for ScopeGuard {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        SCOPED.with(|s| *s.borrow_mut() = previous);
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A future that runs with a chaos layer in effect at every poll.
-    #[derive(Debug)]
-    pub struct WithChaos<F> {
-        #[pin]
-        inner: F,
-        chaos: Chaos,
-    }
-}
-
-impl<F: Future> Future for WithChaos<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let _guard = ScopeGuard::enter(this.chaos.clone());
-        this.inner.poll(cx)
-    }
-}
+/// A future that runs with a chaos layer in effect at every poll.
+pub type WithChaos<F> = crate::scope::InScope<F, Chaos>;
 
 /// Scopes a chaos layer to a future: `my_test().with_chaos(chaos).await`.
 pub trait WithChaosExt: Future + Sized {
     /// Runs this future with `chaos` in effect at every poll.
     fn with_chaos(self, chaos: Chaos) -> WithChaos<Self> {
-        WithChaos { inner: self, chaos }
+        crate::scope::InScope::new(self, chaos)
     }
 }
 

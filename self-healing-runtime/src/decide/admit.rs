@@ -134,16 +134,20 @@ impl Decider {
         self.bulkhead().try_acquire_owned().ok()
     }
 
-    /// Waits up to the healer's bulkhead wait for a free slot (the slot is not kept: the re-run
-    /// acquires its own when it starts).
-    pub(super) async fn wait_for_capacity(&self) -> Result<(), String> {
-        let wait = self
-            .healer
+    /// How long a re-run waits for a bulkhead slot: the healer's bulkhead wait, at least 100 ms
+    /// (a re-run after an overload is worth a short wait even where first calls never wait).
+    fn capacity_wait(&self) -> Duration {
+        self.healer
             .inner
             .config
             .bulkhead_wait
-            .max(Duration::from_millis(100));
-        match tokio::time::timeout(wait, self.bulkhead().acquire_owned()).await {
+            .max(Duration::from_millis(100))
+    }
+
+    /// Waits up to the healer's bulkhead wait for a free slot (the slot is not kept: the re-run
+    /// acquires its own when it starts).
+    pub(super) async fn wait_for_capacity(&self) -> Result<(), String> {
+        match tokio::time::timeout(self.capacity_wait(), self.bulkhead().acquire_owned()).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err("no bulkhead slot freed up in time".to_owned()),
         }
@@ -151,13 +155,7 @@ impl Decider {
 
     /// [`wait_for_capacity`](Self::wait_for_capacity) for sync sites.
     pub(super) fn wait_for_capacity_blocking(&self) -> Result<(), String> {
-        let wait = self
-            .healer
-            .inner
-            .config
-            .bulkhead_wait
-            .max(Duration::from_millis(100));
-        let deadline = crate::clock::after(Instant::now(), wait);
+        let deadline = crate::clock::after(Instant::now(), self.capacity_wait());
         let semaphore = self.bulkhead();
         while semaphore.available_permits() == 0 {
             if Instant::now() >= deadline {

@@ -83,3 +83,16 @@ impl Flaky {
         self.calls.load(Ordering::SeqCst)
     }
 }
+
+/// A healer that never re-runs (one attempt) and opens a site's circuit after `minimum_calls`
+/// failed calls: for tests about what the circuit does.
+pub fn opening_healer(minimum_calls: u32) -> self_healing_runtime::HealerBuilder {
+    self_healing_runtime::Healer::builder()
+        .store(self_healing_runtime::InMemoryStore::new())
+        .seed(5)
+        .max_attempts(1)
+        .breaker(self_healing_runtime::BreakerConfig {
+            minimum_calls,
+            ..self_healing_runtime::BreakerConfig::default()
+        })
+}

@@ -196,11 +196,12 @@ impl PatternTable {
             .entry(fingerprint)
             .or_default()
             .row_mut(strategy);
-        entry.stat.tried += 1;
+        // Counts merged from a long-lived store can already sit near the top.
+        entry.stat.tried = entry.stat.tried.saturating_add(1);
         if healed {
-            entry.stat.healed += 1;
+            entry.stat.healed = entry.stat.healed.saturating_add(1);
         } else {
-            entry.stat.failed += 1;
+            entry.stat.failed = entry.stat.failed.saturating_add(1);
         }
         entry.stat.total_duration = entry.stat.total_duration.saturating_add(took);
         entry.recent.observe(healed);
@@ -618,6 +619,25 @@ mod tests {
         );
         assert!(!ranked.contains(&"retry"), "{ranked:?}");
         assert!(ranked.contains(&"credential_refresh"));
+    }
+
+    #[test]
+    fn rows_from_a_store_add_up_without_overflowing() {
+        let table = PatternTable::new();
+        let row = PatternRow {
+            fingerprint: Fingerprint(7),
+            strategy: "retry".to_owned(),
+            stat: PatternStat {
+                tried: u64::MAX,
+                healed: u64::MAX,
+                failed: 0,
+                total_duration: Duration::MAX,
+            },
+        };
+        table.merge(&[row.clone(), row], &["retry"]);
+        table.record(Fingerprint(7), "retry", true, Duration::MAX);
+        let stat = table.get(Fingerprint(7), "retry");
+        assert_eq!((stat.tried, stat.total_duration), (u64::MAX, Duration::MAX));
     }
 
     #[test]

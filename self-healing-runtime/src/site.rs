@@ -368,7 +368,8 @@ pub struct SiteReport {
     pub last_healed: Option<std::time::SystemTime>,
     /// The circuit's state.
     pub circuit: crate::CircuitState,
-    /// False once a guard wanted to fail fast but the error type has no `From<Rejected>`.
+    /// False once a guard wanted to fail fast but could not say so: a `fail_fast = false`
+    /// site, or [`ErrorOps`](crate::ErrorOps) built without rejections. The call ran instead.
     pub can_fail_fast: bool,
 }
 

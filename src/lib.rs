@@ -113,6 +113,8 @@ pub use self_healing_runtime::hooks;
 pub use self_healing_runtime::scrub;
 /// Learned statistics and strategy selection.
 pub use self_healing_runtime::selection;
+/// Per-site settings: by category and by source, in code or `self-healing.toml`.
+pub use self_healing_runtime::settings;
 /// The healing strategies and the trait to write your own.
 pub use self_healing_runtime::strategy;
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use self_healing::chaos::{Chaos, WithChaosExt};
 use self_healing::event::HealingEvent;
-use self_healing::{Category, Healer, InMemoryStore, Rejected, WithHealerExt, self_healing};
+use self_healing::{
+    Category, CircuitState, Healer, InMemoryStore, Rejected, WithHealerExt, self_healing,
+};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -227,6 +229,9 @@ async fn run_phase(trace: &Trace, contender: Contender, settings: Settings) -> R
             .build()
             .expect("a healer with default settings")
     });
+    if let Some(h) = &healer {
+        DEBUG_HEALER.with(|d| *d.borrow_mut() = Some(h.clone()));
+    }
     let early_reruns = Arc::new(AtomicU64::new(0));
     let mut clients = JoinSet::new();
     let per_client = settings.calls / settings.clients.max(1);
@@ -368,10 +373,15 @@ pub fn debug_events(trace: &Trace, settings: Settings) -> Vec<(f64, String)> {
             let site = self_healing::sites()
                 .find(|s| s.source() == source)
                 .expect("a lab site");
-            let mut last = site.circuit();
+            let circuit = || {
+                DEBUG_HEALER
+                    .with(|d| d.borrow().clone())
+                    .map_or(CircuitState::Closed, |h| h.circuit_of(site))
+            };
+            let mut last = circuit();
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let now = site.circuit();
+                let now = circuit();
                 if now != last {
                     eprintln!(
                         "{:>8.3} circuit {}",
@@ -413,5 +423,6 @@ pub fn debug_events(trace: &Trace, settings: Settings) -> Vec<(f64, String)> {
 }
 
 thread_local! {
+    static DEBUG_HEALER: std::cell::RefCell<Option<Healer>> = const { std::cell::RefCell::new(None) };
     static DEBUG_STORE: std::cell::RefCell<Option<InMemoryStore>> = const { std::cell::RefCell::new(None) };
 }

@@ -62,7 +62,8 @@ pub(crate) fn verdict(class: crate::diagnosis::ErrorClass) -> Verdict {
     }
 }
 
-/// Settings of the circuit breaker, the same for every site of a healer.
+/// Settings of the circuit breaker (the healer's default, or a category's or source's own; see
+/// [`Tuning`](crate::settings::Tuning)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerConfig {
     /// Open when at least this share of the calls in the window failed unhealthily (0–1).
@@ -137,6 +138,8 @@ pub struct Breaker {
     interval: Duration,
     probes_out: u32,
     probes_ok: u32,
+    /// Opened by hand: no probe runs until it is closed or reset by hand.
+    held_open: bool,
     /// The site's success counter when it was last read, and when.
     ok_seen: u64,
     ok_seen_at: Instant,
@@ -154,6 +157,7 @@ impl Breaker {
             interval: config.probe_after,
             probes_out: 0,
             probes_ok: 0,
+            held_open: false,
             ok_seen: ok_total,
             ok_seen_at: now,
         }
@@ -241,8 +245,54 @@ impl Breaker {
         (f64::from(failures) / calls, calls)
     }
 
+    /// The settings in effect.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// New settings, keeping the state: an open circuit stays open, the window keeps its
+    /// counts (a new window length applies to the buckets that follow).
+    pub fn reconfigure(&mut self, config: BreakerConfig) {
+        self.config = config;
+        self.interval = self.interval.clamp(config.probe_after, config.probe_max);
+    }
+
+    /// Whether the circuit was opened by hand and waits to be closed by hand.
+    pub fn held_open(&self) -> bool {
+        self.held_open
+    }
+
+    /// Opens the circuit by hand: every call is refused, no probe runs, until
+    /// [`close`](Self::close) or [`reset`](Self::reset).
+    pub fn hold_open(&mut self) {
+        self.state = CircuitState::Open;
+        self.held_open = true;
+        self.probes_out = 0;
+        self.probes_ok = 0;
+    }
+
+    /// Another instance saw the dependency fail: a closed circuit lets its next call through
+    /// as a probe, and the calls after it wait for the probe's verdict.
+    pub fn suspect(&mut self, now: Instant) {
+        if self.state == CircuitState::Closed {
+            self.state = CircuitState::Open;
+            self.interval = self.config.probe_after;
+            self.next_probe = now;
+            self.probes_out = 0;
+            self.probes_ok = 0;
+        }
+    }
+
+    /// Forgets everything: closed, an empty window, the first probe interval, no hold.
+    pub fn reset(&mut self, now: Instant, ok_total: u64) {
+        *self = Breaker::new(self.config, now, ok_total);
+    }
+
     /// Asks whether a call may run now.
     pub fn admit(&mut self, now: Instant) -> Admission {
+        if self.held_open {
+            return Admission::Reject;
+        }
         match self.state {
             CircuitState::Closed => Admission::Allow,
             CircuitState::Open => {
@@ -281,6 +331,9 @@ impl Breaker {
     /// repaired on the caller's side (a refreshed credential, a rebuilt connection). Without it
     /// every later probe would meet the same stale state and the circuit would never close.
     pub fn admit_repaired_probe(&mut self, now: Instant) -> Admission {
+        if self.held_open {
+            return Admission::Reject;
+        }
         match self.state {
             CircuitState::Open => {
                 self.half_open(now);
@@ -365,9 +418,10 @@ impl Breaker {
         self.probes_ok = 0;
     }
 
-    /// Closes the circuit with an empty window.
+    /// Closes the circuit with an empty window (a hold by hand ends too).
     pub fn close(&mut self, now: Instant, ok_total: u64) {
         self.state = CircuitState::Closed;
+        self.held_open = false;
         self.buckets = [Bucket::default(); BUCKETS];
         self.epoch = now;
         self.interval = self.config.probe_after;

@@ -67,6 +67,12 @@ impl RetryBudget {
             .min(self.config.max_tokens);
     }
 
+    /// New settings, keeping the tokens saved up (capped by the new maximum).
+    pub fn reconfigure(&mut self, config: BudgetConfig) {
+        self.config = config;
+        self.tokens = self.tokens.min(config.max_tokens);
+    }
+
     /// Takes one re-run from the budget; false when it is spent.
     pub fn withdraw(&mut self, now: Instant, calls_total: u64) -> bool {
         self.refill(now, calls_total);

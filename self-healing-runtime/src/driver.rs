@@ -39,6 +39,7 @@ use crate::error_ops::{ErrorOps, RejectFn};
 use crate::healer::Healer;
 use crate::nesting;
 use crate::site::Site;
+use crate::site_state::SiteState;
 
 /// The result of one attempt.
 #[derive(Debug)]
@@ -66,27 +67,29 @@ pub enum Step<T, E> {
 }
 
 /// Access to the site's cache of last-good values, for `cache = ".."` sites.
+/// The cache is the healer's (each healer keeps its own values), reached through the call's
+/// decider; a call with no healer keeps nothing.
 pub(crate) trait CacheAccess<T>: Sync {
-    fn put(&self, driver_key: u64, value: &T, site: &'static Site);
-    fn get(&self, driver_key: u64, site: &'static Site) -> Option<T>;
+    fn put(&self, driver_key: u64, value: &T, site: &'static Site, state: &SiteState);
+    fn get(&self, driver_key: u64, site: &'static Site, state: &SiteState) -> Option<T>;
 }
 
 struct NoCache;
 impl<T> CacheAccess<T> for NoCache {
-    fn put(&self, _: u64, _: &T, _: &'static Site) {}
-    fn get(&self, _: u64, _: &'static Site) -> Option<T> {
+    fn put(&self, _: u64, _: &T, _: &'static Site, _: &SiteState) {}
+    fn get(&self, _: u64, _: &'static Site, _: &SiteState) -> Option<T> {
         None
     }
 }
 
 struct SiteCache;
 impl<T: Clone + Send + Sync + 'static> CacheAccess<T> for SiteCache {
-    fn put(&self, key: u64, value: &T, site: &'static Site) {
-        site.state().cache_put(key, value, Instant::now());
+    fn put(&self, key: u64, value: &T, _: &'static Site, state: &SiteState) {
+        state.cache_put(key, value, Instant::now());
     }
-    fn get(&self, key: u64, site: &'static Site) -> Option<T> {
+    fn get(&self, key: u64, site: &'static Site, state: &SiteState) -> Option<T> {
         let max_age = site.options().cache()?;
-        site.state()
+        state
             .cache_get::<T>(key, max_age, Instant::now())
             .map(|(v, _)| v)
     }
@@ -409,10 +412,9 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
     fn admit(&mut self) -> Option<Admit> {
         let site = self.site;
         if site.flags() & crate::site::flag::FRESH != 0 {
-            // The site's first call: its state is born now, so what it counts from here on
-            // has a start in time.
-            let _ = site.state();
-            site.clear_flag(crate::site::flag::FRESH);
+            // The site's first call: what the checklist calls exercised, and where its
+            // success counter starts.
+            site.mark_called(Instant::now());
         }
         // Guards refuse a call only when its error type can say so, and the site did not opt
         // out (`fail_fast = false`).
@@ -456,7 +458,7 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         let injection = inject::decide(site, slow.attempts(), slow.call_id());
         let options = *site.options();
         // A timed-out attempt needs an error of the call's type to end with.
-        let timeout = match (options.timeout(), reject) {
+        let timeout = match (slow.settings().timeout, reject) {
             (Some(limit), Some(reject)) => Some((limit, reject)),
             (Some(_), None) => {
                 slow.note_cannot_reject();
@@ -535,7 +537,7 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         let injection = inject::decide(site, slow.attempts(), slow.call_id());
         let ops = self.ops;
         let catch = site.options().catch_panic();
-        let deadline = site.options().timeout();
+        let deadline = slow.settings().timeout;
         let started = deadline.map(|_| Instant::now());
         let sleep = slow.blocking_sleep();
         let run = || {
@@ -575,9 +577,9 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         let site = self.site;
         let last = match attempt {
             Attempt::Done(Ok(value)) => {
-                cache.put(self.cache_key, &value, site);
                 match self.slow.get_mut() {
                     Some(slow) => {
+                        cache.put(self.cache_key, &value, site, slow.decider.state());
                         slow.decider.on_success();
                         slow.last = None;
                     }
@@ -635,10 +637,10 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
                 Candidate::Rerun(action) => return Flow::Act(action),
                 Candidate::Fallback => return Flow::Done(Step::Fallback),
                 Candidate::Cached => {
-                    let found = cache.get(self.cache_key, self.site);
                     let Some(slow) = self.slow.get_mut() else {
                         return Flow::Done(Step::Rerun);
                     };
+                    let found = cache.get(self.cache_key, self.site, slow.decider.state());
                     let healed = found.is_some();
                     match slow.decider.cached(healed) {
                         Some(next) => candidate = next,

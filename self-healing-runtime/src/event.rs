@@ -25,16 +25,20 @@ pub enum Outcome {
     BudgetExhausted,
     /// No strategy could act on this failure.
     NotApplicable,
+    /// Not a call: someone changed the site's circuit by hand (opened, closed or reset it);
+    /// the message says what and why. Never counted for or against a strategy.
+    Manual,
 }
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Healed,
         Outcome::Failed,
         Outcome::FastFailed,
         Outcome::BudgetExhausted,
         Outcome::NotApplicable,
+        Outcome::Manual,
     ];
 
     /// The snake_case name used in storage and the dashboard.
@@ -45,6 +49,7 @@ impl Outcome {
             Outcome::FastFailed => "fast_failed",
             Outcome::BudgetExhausted => "budget_exhausted",
             Outcome::NotApplicable => "not_applicable",
+            Outcome::Manual => "manual",
         }
     }
 
@@ -258,6 +263,28 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
     /// Checks that the store answers (the `store` health check).
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Shares a circuit's news with the other instances using this store (see
+    /// [`fleet`](crate::fleet)); stores that share nothing keep nothing.
+    fn publish_circuit<'a>(
+        &'a self,
+        notice: &'a crate::fleet::CircuitNotice,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = notice;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The circuit news published after `after` (an id; `-1` for "where does the log stand":
+    /// the latest notice suffices), oldest first. A store may wait up to `wait` for news to
+    /// arrive (PostgreSQL's `LISTEN`); the default answers at once with none.
+    fn poll_circuits(
+        &self,
+        after: i64,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<crate::fleet::CircuitNotice>, StoreError>> {
+        let _ = (after, wait);
+        Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
     /// Persists a health report (stores without a place for it keep nothing).

@@ -2,24 +2,28 @@
 //! once per process or scoped to a test.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
+use crate::Category;
 use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
+use crate::breaker::CircuitState;
 use crate::budget::BudgetConfig;
 use crate::diagnosis::{Analyzer, RuleAnalyzer};
 use crate::event::{EventObserver, EventStore, InMemoryStore};
+use crate::fleet::FleetLink;
 use crate::hooks::{HookError, HookKind, HookScope, Hooks};
 use crate::queue::{EventQueue, QueueStats};
 use crate::scope::{self, ScopeGuard};
 use crate::selection::PatternTable;
-use crate::site::flag;
+use crate::settings::{Resolver, Settings, SiteSettings, Tuning};
+use crate::site::{Site, SiteReport};
+use crate::site_state::SiteState;
+use crate::site_table::SiteTable;
 use crate::strategy::{Strategy, builtin_strategies};
-use crate::{Category, sites};
 
 /// A setting the [`HealerBuilder`] refused, naming the setting and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +31,9 @@ use crate::{Category, sites};
 pub enum ConfigError {
     /// A setting is out of its range.
     Invalid {
-        /// The setting, as named by its builder method.
-        setting: &'static str,
+        /// The setting, as named by its builder method or in `self-healing.toml`
+        /// (`source.createContact.breaker.window`).
+        setting: String,
         /// What is wrong and what is allowed.
         reason: String,
     },
@@ -36,6 +41,23 @@ pub enum ConfigError {
     DuplicateStrategy(&'static str),
     /// `install` was called while a healer is installed already.
     AlreadyInstalled,
+    /// Settings (or a hook) name a source no wrapped function has: a typo would otherwise be
+    /// silently ignored.
+    UnknownSource {
+        /// Where it was named (`source`, `bulkhead`, `hook`).
+        setting: &'static str,
+        /// The name given.
+        source: String,
+        /// The registered source it is closest to, if any.
+        suggestion: Option<&'static str>,
+    },
+    /// A settings file could not be read or is not valid settings.
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong, with the line for a syntax error.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -49,6 +71,25 @@ impl fmt::Display for ConfigError {
             ConfigError::AlreadyInstalled => f.write_str(
                 "a healer is installed already: install one per process, or use `with_healer` to scope one to a test",
             ),
+            ConfigError::UnknownSource {
+                setting,
+                source,
+                suggestion,
+            } => {
+                write!(
+                    f,
+                    "{setting} `{source}`: no wrapped function has this source"
+                )?;
+                match suggestion {
+                    Some(s) => write!(f, "; did you mean `{s}`?"),
+                    None => f.write_str(
+                        " (sources are the attribute's `source = \"..\"`, or the function's name)",
+                    ),
+                }
+            }
+            ConfigError::File { path, reason } => {
+                write!(f, "settings file `{path}`: {reason}")
+            }
         }
     }
 }
@@ -57,17 +98,19 @@ impl std::error::Error for ConfigError {}
 
 pub(crate) struct Config {
     pub(crate) instance: Arc<str>,
-    pub(crate) max_attempts: u32,
-    pub(crate) max_elapsed: Duration,
-    pub(crate) backoff: Backoff,
-    pub(crate) breaker: BreakerConfig,
-    pub(crate) budget: BudgetConfig,
-    pub(crate) bulkhead_wait: Duration,
     pub(crate) blocking_sleep: Arc<dyn Fn(Duration) + Send + Sync>,
 }
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
+    /// The builder's defaults, kept so that [`Healer::reconfigure`] starts from them.
+    pub(crate) base: SiteSettings,
+    /// Resolves each site's settings; replaced by [`Healer::reconfigure`].
+    pub(crate) resolver: RwLock<Resolver>,
+    /// This healer's state of each site it met.
+    pub(crate) sites: SiteTable,
+    /// Where its circuit changes go to reach the fleet.
+    pub(crate) fleet: FleetLink,
     pub(crate) store: Arc<dyn EventStore>,
     pub(crate) strategies: Vec<Arc<dyn Strategy>>,
     pub(crate) analyzer: Arc<dyn Analyzer>,
@@ -192,6 +235,97 @@ impl Healer {
         &self.inner.config.instance
     }
 
+    /// This healer's state of `site`, created on first need.
+    pub(crate) fn state_of(&self, site: &'static Site) -> Arc<SiteState> {
+        self.inner.sites.get_or_create(site, &self.inner.resolver)
+    }
+
+    /// Creates the state of every site whose settings need it before its first failure (a
+    /// bulkhead, a configured timeout), so their calls take the guarded path.
+    fn prepare_sites(&self) {
+        let resolver = self
+            .inner
+            .resolver
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for site in crate::sites() {
+            if resolver.needs_state(site) {
+                let _ = self.state_of(site);
+            }
+        }
+    }
+
+    /// The settings `source` has under this healer (`None`: no wrapped function has it).
+    pub fn settings_of(&self, source: &str) -> Option<SiteSettings> {
+        let site = crate::sites().find(|s| s.source() == source)?;
+        Some(match self.inner.sites.get(site) {
+            Some(state) => (*state.settings()).clone(),
+            None => self.resolver().resolve(site),
+        })
+    }
+
+    /// Replaces the per-category and per-source settings (and the file's defaults) while the
+    /// program runs, keeping every site's state: open circuits stay open, budgets keep their
+    /// tokens, bulkheads are resized in place. The builder's own defaults stay.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad or unknown setting; nothing changes then.
+    pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        let builder_base = self.inner.base.clone();
+        crate::settings::validate(&builder_base, &settings, std::iter::empty())?;
+        let resolver = Resolver::new(builder_base, settings);
+        *self
+            .inner
+            .resolver
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = resolver.clone();
+        for (site, state) in self.inner.sites.all() {
+            state.apply(resolver.resolve(site));
+        }
+        self.prepare_sites();
+        Ok(())
+    }
+
+    fn resolver(&self) -> Resolver {
+        self.inner
+            .resolver
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The circuit state of `site` under this healer (closed until it met a failure).
+    pub fn circuit_of(&self, site: &Site) -> CircuitState {
+        self.inner
+            .sites
+            .get(site)
+            .map_or(CircuitState::Closed, |s| s.circuit_state())
+    }
+
+    /// The integration checklist's row of `site` under this healer.
+    pub fn report(&self, site: &Site) -> SiteReport {
+        self.report_of(site, site.flags() & crate::site::flag::FRESH == 0)
+    }
+
+    pub(crate) fn report_of(&self, site: &Site, exercised: bool) -> SiteReport {
+        let state = self.inner.sites.get(site);
+        let count = |f: fn(&SiteState) -> u64| state.as_deref().map_or(0, f);
+        SiteReport {
+            exercised,
+            failures: count(|s| s.failures.load(std::sync::atomic::Ordering::Relaxed)),
+            healed: count(|s| s.healed.load(std::sync::atomic::Ordering::Relaxed)),
+            last_error: state.as_deref().and_then(SiteState::last_error),
+            last_healed: state.as_deref().and_then(SiteState::last_healed),
+            circuit: state
+                .as_deref()
+                .map_or(CircuitState::Closed, SiteState::circuit_state),
+            can_fail_fast: !state
+                .as_deref()
+                .is_some_and(|s| s.cannot_reject.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    }
+
     pub(crate) fn random(&self) -> f64 {
         self.inner
             .rng
@@ -233,13 +367,13 @@ impl<F: Future> WithHealerExt for F {}
 /// Builds a [`Healer`]; every setting is checked in [`build`](Self::build).
 pub struct HealerBuilder {
     instance: Option<String>,
-    max_attempts: u32,
-    max_elapsed: Duration,
-    backoff: Backoff,
-    breaker: BreakerConfig,
-    budget: BudgetConfig,
-    bulkheads: HashMap<String, usize>,
-    bulkhead_wait: Duration,
+    /// The defaults set by the builder's own methods.
+    base: SiteSettings,
+    /// Per category and per source, and what a settings file said.
+    settings: Settings,
+    /// The first settings file that could not be read, reported by `build`.
+    file_error: Option<ConfigError>,
+    learning_refresh: Option<Duration>,
     strategies: Vec<Arc<dyn Strategy>>,
     analyzer: Arc<dyn Analyzer>,
     hooks: Hooks,
@@ -254,9 +388,8 @@ pub struct HealerBuilder {
 impl fmt::Debug for HealerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HealerBuilder")
-            .field("max_attempts", &self.max_attempts)
-            .field("backoff", &self.backoff)
-            .field("breaker", &self.breaker)
+            .field("defaults", &self.base)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -265,13 +398,10 @@ impl Default for HealerBuilder {
     fn default() -> Self {
         HealerBuilder {
             instance: None,
-            max_attempts: 3,
-            max_elapsed: Duration::from_secs(30),
-            backoff: Backoff::default(),
-            breaker: BreakerConfig::default(),
-            budget: BudgetConfig::default(),
-            bulkheads: HashMap::new(),
-            bulkhead_wait: Duration::ZERO,
+            base: SiteSettings::default(),
+            settings: Settings::default(),
+            file_error: None,
+            learning_refresh: Some(Duration::from_secs(30)),
             strategies: builtin_strategies(),
             analyzer: Arc::new(RuleAnalyzer::new()),
             hooks: Hooks::default(),
@@ -294,44 +424,103 @@ impl HealerBuilder {
 
     /// Attempts per call, the first included, for sites without `max_attempts` (default 3, 1–100).
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = n;
+        self.base.max_attempts = n;
         self
     }
 
     /// No re-run starts after a call has taken this long (default 30 s).
     pub fn max_elapsed(mut self, d: Duration) -> Self {
-        self.max_elapsed = d;
+        self.base.max_elapsed = d;
         self
     }
 
     /// Backoff of re-runs: full jitter between zero and `base·2ⁿ`, capped at `max`.
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
-        self.backoff = Backoff { base, max };
+        self.base.backoff = Backoff { base, max };
         self
     }
 
     /// Circuit breaker settings for every site (see [`BreakerConfig`] for the defaults).
     pub fn breaker(mut self, config: BreakerConfig) -> Self {
-        self.breaker = config;
+        self.base.breaker = config;
         self
     }
 
     /// Retry budget settings for every site (see [`BudgetConfig`] for the defaults).
     pub fn retry_budget(mut self, config: BudgetConfig) -> Self {
-        self.budget = config;
+        self.base.budget = config;
         self
     }
 
-    /// Caps the concurrent calls of the site named `source` (the bulkhead strategy).
-    pub fn bulkhead(mut self, source: impl Into<String>, max_concurrent: usize) -> Self {
-        self.bulkheads.insert(source.into(), max_concurrent);
+    /// Caps the concurrent calls of the site named `source` (the bulkhead strategy); the same
+    /// as `.source(source, Tuning::new().bulkhead(max_concurrent))`.
+    pub fn bulkhead(self, source: impl Into<String>, max_concurrent: usize) -> Self {
+        self.source(source, Tuning::new().bulkhead(max_concurrent))
+    }
+
+    /// How often the learned statistics are reloaded from the store, picking up what other
+    /// instances sharing it learned (default every 30 s; `None`: only by
+    /// [`Healer::refresh_from_store`]). See [`fleet`](crate::fleet).
+    pub fn learning_refresh(mut self, every: Option<Duration>) -> Self {
+        self.learning_refresh = every;
         self
     }
 
     /// How long a call waits for a bulkhead slot before it is shed (default: not at all).
     pub fn bulkhead_wait(mut self, d: Duration) -> Self {
-        self.bulkhead_wait = d;
+        self.base.bulkhead_wait = d;
         self
+    }
+
+    /// Settings for the site named `source`, over its category's and its attribute's. The name
+    /// is checked in [`build`](Self::build): one no wrapped function has is an error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use self_healing_runtime::{Category, ConfigError, Healer};
+    /// use self_healing_runtime::settings::Tuning;
+    ///
+    /// // Every site of the `api` category gets a 2 s deadline per attempt.
+    /// let healer = Healer::builder()
+    ///     .category(Category::Api, Tuning::new().timeout(Duration::from_secs(2)))
+    ///     .build();
+    /// assert!(healer.is_ok());
+    ///
+    /// // A source no wrapped function has is refused, not silently ignored.
+    /// let typo = Healer::builder()
+    ///     .source("createContcat", Tuning::new().max_attempts(5))
+    ///     .build();
+    /// assert!(matches!(typo, Err(ConfigError::UnknownSource { .. })));
+    /// ```
+    pub fn source(mut self, source: impl Into<String>, tuning: Tuning) -> Self {
+        self.settings = std::mem::take(&mut self.settings).source(source, tuning);
+        self
+    }
+
+    /// Settings for the sites of `category`, over the defaults.
+    pub fn category(mut self, category: Category, tuning: Tuning) -> Self {
+        self.settings = std::mem::take(&mut self.settings).category(category, tuning);
+        self
+    }
+
+    /// Adds settings: for every site, per category and per source (merged over what was set
+    /// before; later wins).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = std::mem::take(&mut self.settings).merged(&settings);
+        self
+    }
+
+    /// Adds the settings of a TOML file (see [`settings`](crate::settings) for its shape). A
+    /// file that cannot be read or parsed makes [`build`](Self::build) fail naming it.
+    #[cfg(feature = "toml")]
+    pub fn settings_file(self, path: impl AsRef<std::path::Path>) -> Self {
+        match Settings::from_file(path) {
+            Ok(settings) => self.settings(settings),
+            Err(e) => HealerBuilder {
+                file_error: self.file_error.or(Some(e)),
+                ..self
+            },
+        }
     }
 
     /// Adds a strategy of your own (its name must be unique).
@@ -430,62 +619,30 @@ impl HealerBuilder {
     /// # Errors
     /// A [`ConfigError`] naming the first bad setting.
     pub fn build(mut self) -> Result<Healer, ConfigError> {
-        let invalid = |setting, reason: &str| ConfigError::Invalid {
-            setting,
-            reason: reason.to_owned(),
-        };
-        if !(1..=100).contains(&self.max_attempts) {
-            return Err(invalid(
-                "max_attempts",
-                "must be between 1 and 100 (the first call counts)",
-            ));
+        if let Some(e) = self.file_error.take() {
+            return Err(e);
         }
-        if self.backoff.base > self.backoff.max {
-            return Err(invalid("backoff", "`base` must not exceed `max`"));
-        }
-        let b = &self.breaker;
-        if !(0.0..=1.0).contains(&b.failure_rate) || b.failure_rate == 0.0 {
-            return Err(invalid("breaker.failure_rate", "must be in (0, 1]"));
-        }
-        if !(0.0..=1.0).contains(&b.slow_call_rate) || b.slow_call_rate == 0.0 {
-            return Err(invalid("breaker.slow_call_rate", "must be in (0, 1]"));
-        }
-        if b.half_open_probes == 0 {
-            return Err(invalid("breaker.half_open_probes", "must be at least 1"));
-        }
-        if b.window.is_zero() {
-            return Err(invalid("breaker.window", "must be longer than zero"));
-        }
-        if b.probe_after.is_zero() {
-            return Err(invalid("breaker.probe_after", "must be longer than zero"));
-        }
-        if b.probe_max < b.probe_after {
-            return Err(invalid(
-                "breaker.probe_max",
-                "must not be shorter than `probe_after`",
-            ));
-        }
-        if self.budget.ratio < 0.0
-            || self.budget.floor_per_sec < 0.0
-            || self.budget.max_tokens < 1.0
-        {
-            return Err(invalid(
-                "retry_budget",
-                "ratio and floor_per_sec must not be negative, max_tokens at least 1",
-            ));
-        }
-        if let Some((source, _)) = self.bulkheads.iter().find(|(_, n)| **n == 0) {
+        let hook_sources: Vec<String> = self.hooks.sources().map(str::to_owned).collect();
+        crate::settings::validate(
+            &self.base,
+            &self.settings,
+            hook_sources.iter().map(|s| ("hook", s.as_str())),
+        )?;
+        if self.learning_refresh.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::Invalid {
-                setting: "bulkhead",
-                reason: format!("`{source}`: max_concurrent must be at least 1"),
+                setting: "learning_refresh".to_owned(),
+                reason: "must be longer than zero (or `None` to refresh only by hand)".to_owned(),
             });
         }
         if self.queue_capacity == 0 {
-            return Err(invalid("queue_capacity", "must be at least 1"));
+            return Err(ConfigError::Invalid {
+                setting: "queue_capacity".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
         }
         if self.strategies.len() > crate::selection::MAX_STRATEGIES {
             return Err(ConfigError::Invalid {
-                setting: "strategy",
+                setting: "strategy".to_owned(),
                 reason: format!(
                     "{} strategies registered; at most {} are supported",
                     self.strategies.len(),
@@ -502,14 +659,6 @@ impl HealerBuilder {
         if self.hooks.timeout.is_none() {
             self.hooks.timeout = Some(Duration::from_secs(10));
         }
-        for site in sites() {
-            if let Some(&n) = self.bulkheads.get(site.source()) {
-                site.state()
-                    .bulkhead_limit
-                    .store(n as u64, std::sync::atomic::Ordering::Relaxed);
-                site.set_flag(flag::BULKHEAD);
-            }
-        }
         let instance: Arc<str> = self
             .instance
             .unwrap_or_else(|| {
@@ -523,18 +672,17 @@ impl HealerBuilder {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
-        Ok(Healer {
+        let (fleet, fleet_changes) = FleetLink::new();
+        let healer = Healer {
             inner: Arc::new(Inner {
+                fleet,
                 config: Config {
                     instance,
-                    max_attempts: self.max_attempts,
-                    max_elapsed: self.max_elapsed,
-                    backoff: self.backoff,
-                    breaker: self.breaker,
-                    budget: self.budget,
-                    bulkhead_wait: self.bulkhead_wait,
                     blocking_sleep: self.blocking_sleep,
                 },
+                resolver: RwLock::new(Resolver::new(self.base.clone(), self.settings)),
+                base: self.base,
+                sites: SiteTable::default(),
                 strategies: self.strategies,
                 analyzer: self.analyzer,
                 hooks: self.hooks,
@@ -550,7 +698,10 @@ impl HealerBuilder {
                 patterns,
                 rng: Mutex::new(rng),
             }),
-        })
+        };
+        healer.prepare_sites();
+        crate::fleet::start(&healer, fleet_changes, self.learning_refresh);
+        Ok(healer)
     }
 }
 

@@ -140,6 +140,14 @@ impl Hooks {
             .max_by_key(|h| h.scope.rank())
     }
 
+    /// The sources hooks were registered for by name (checked against the registered sites).
+    pub(crate) fn sources(&self) -> impl Iterator<Item = &str> {
+        self.hooks.iter().filter_map(|h| match &h.scope {
+            HookScope::Source(s) => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
     pub(crate) fn has(&self, kind: HookKind, site: &Site) -> bool {
         self.find(kind, site).is_some()
     }

@@ -14,12 +14,14 @@ pub mod breaker;
 pub mod budget;
 #[cfg(feature = "chaos")]
 pub mod chaos;
+pub mod circuit_control;
 mod clock;
 mod decide;
 pub mod diagnosis;
 mod driver;
 mod error_ops;
 pub mod event;
+pub mod fleet;
 mod heal_fn;
 mod healer;
 pub mod health;
@@ -40,8 +42,10 @@ pub mod scrub;
 pub mod selection;
 #[cfg(any(feature = "llm", feature = "notify"))]
 mod setting_error;
+pub mod settings;
 mod site;
 mod site_state;
+mod site_table;
 pub mod strategy;
 
 #[doc(hidden)]

@@ -1,11 +1,8 @@
 //! Call sites: the static record every wrapped function carries, and the registry that lists them.
 
 use std::fmt;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
-
-use crate::site_state::SiteState;
 
 /// What kind of work a wrapped function does. It biases diagnosis and strategy choice.
 ///
@@ -246,7 +243,26 @@ pub(crate) mod flag {
     /// A fault-injection rule targets this site (feature `chaos`).
     #[cfg_attr(not(feature = "chaos"), allow(dead_code))]
     pub(crate) const CHAOS: u8 = 1 << 5;
+    /// A healer's settings give the site work on every call (a timeout set by configuration).
+    pub(crate) const TUNED: u8 = 1 << 6;
+
+    /// The bits healers hold per site (see [`Site::hold_flag`]); the others are the site's own.
+    pub(crate) const HELD: [u8; 4] = [PACED, CIRCUIT, BULKHEAD, TUNED];
+
+    /// The index of a held bit in [`HELD`].
+    pub(crate) const fn held_index(bit: u8) -> usize {
+        match bit {
+            PACED => 0,
+            CIRCUIT => 1,
+            BULKHEAD => 2,
+            _ => 3,
+        }
+    }
 }
+
+/// Serialises the rare changes of held bits, so that a bit is set exactly while some healer
+/// holds it (several healers, e.g. parallel tests' scoped ones, share a site's static flags).
+static HOLD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The static record of one wrapped function: what it is, plus its process-wide healing state.
 ///
@@ -257,7 +273,10 @@ pub struct Site {
     /// Calls the dependency answered without an unhealthy failure: the breaker's and the retry
     /// budget's view of the site's traffic, bumped once per successful call.
     ok: AtomicU64,
-    state: OnceLock<SiteState>,
+    /// How many healers hold each of [`flag::HELD`] (changed under `HOLD_LOCK`).
+    holders: [AtomicU32; 4],
+    /// When the site was first called: its success counter counts from there.
+    first_call: std::sync::OnceLock<tokio::time::Instant>,
 }
 
 impl Site {
@@ -273,7 +292,8 @@ impl Site {
                 flag::FRESH
             }),
             ok: AtomicU64::new(0),
-            state: OnceLock::new(),
+            holders: [const { AtomicU32::new(0) }; 4],
+            first_call: std::sync::OnceLock::new(),
         }
     }
 
@@ -297,12 +317,9 @@ impl Site {
         &self.info.options
     }
 
-    /// The state of the circuit breaker of this site.
+    /// The state of this site's circuit under the healer in effect here (closed with none).
     pub fn circuit(&self) -> crate::CircuitState {
-        match self.state.get() {
-            Some(state) => state.circuit_state(),
-            None => crate::CircuitState::Closed,
-        }
+        crate::Healer::current().map_or(crate::CircuitState::Closed, |h| h.circuit_of(self))
     }
 
     /// The one load the success path pays: zero means "nothing to guard, just run".
@@ -330,25 +347,63 @@ impl Site {
         self.flags.fetch_and(!bit, Ordering::Relaxed);
     }
 
-    /// The runtime state of this site, created on first need (never on the success path of a
-    /// healthy site).
-    pub(crate) fn state(&self) -> &SiteState {
-        self.state
-            .get_or_init(|| SiteState::new(tokio::time::Instant::now()))
+    /// Marks the site's first call (what the checklist calls exercised).
+    pub(crate) fn mark_called(&self, now: tokio::time::Instant) {
+        let _ = self.first_call.set(now);
+        self.clear_flag(flag::FRESH);
     }
 
-    /// What this process saw of the site so far: the integration checklist's row.
+    /// When the site was first called, if it was.
+    pub(crate) fn first_call(&self) -> Option<tokio::time::Instant> {
+        self.first_call.get().copied()
+    }
+
+    /// `healer` now needs `bit` on this site: the bit is set while at least one healer holds it.
+    /// `held`: the healer's own record of the bits it holds, changed under the same lock.
+    pub(crate) fn hold_flag(&self, held: &AtomicU8, bit: u8) -> bool {
+        if held.load(Ordering::Relaxed) & bit != 0 {
+            return false;
+        }
+        let _guard = HOLD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        if held.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+            self.holders[flag::held_index(bit)].fetch_add(1, Ordering::Relaxed);
+            self.set_flag(bit);
+            return true;
+        }
+        false
+    }
+
+    /// The opposite of [`hold_flag`](Self::hold_flag): the bit clears once no healer holds it.
+    pub(crate) fn release_flag(&self, held: &AtomicU8, bit: u8) -> bool {
+        if held.load(Ordering::Relaxed) & bit == 0 {
+            return false;
+        }
+        let _guard = HOLD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        if held.fetch_and(!bit, Ordering::Relaxed) & bit != 0 {
+            let left = self.holders[flag::held_index(bit)].fetch_sub(1, Ordering::Relaxed) - 1;
+            if left == 0 {
+                self.clear_flag(bit);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// What this process saw of the site so far, under the healer in effect here: the
+    /// integration checklist's row.
     pub fn report(&self) -> SiteReport {
-        let state = self.state.get();
-        let count = |f: fn(&SiteState) -> u64| state.map_or(0, f);
-        SiteReport {
-            exercised: self.flags() & flag::FRESH == 0,
-            failures: count(|s| s.failures.load(Ordering::Relaxed)),
-            healed: count(|s| s.healed.load(Ordering::Relaxed)),
-            last_error: state.and_then(SiteState::last_error),
-            last_healed: state.and_then(SiteState::last_healed),
-            circuit: self.circuit(),
-            can_fail_fast: !state.is_some_and(|s| s.cannot_reject.load(Ordering::Relaxed)),
+        let exercised = self.flags() & flag::FRESH == 0;
+        match crate::Healer::current() {
+            Some(healer) => healer.report_of(self, exercised),
+            None => SiteReport {
+                exercised,
+                failures: 0,
+                healed: 0,
+                last_error: None,
+                last_healed: None,
+                circuit: crate::CircuitState::Closed,
+                can_fail_fast: true,
+            },
         }
     }
 }

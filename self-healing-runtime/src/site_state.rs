@@ -1,10 +1,11 @@
-//! Process-wide healing state of one call site, created the first time the site needs it (never
-//! on the success path of a healthy site).
+//! A healer's state for one call site, created the first time the site needs it under that
+//! healer (never on the success path of a healthy site). Each healer has its own, so scoped
+//! healers in parallel tests share no circuit, budget, cache or pacing.
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Semaphore;
@@ -13,10 +14,8 @@ use tokio::time::Instant;
 use crate::breaker::{Breaker, BreakerConfig, CircuitState};
 use crate::budget::{BudgetConfig, RetryBudget};
 use crate::pacer::{Pacer, Turn};
+use crate::settings::SiteSettings;
 use crate::site::{Site, flag};
-
-/// Cached last-good values kept per site at most.
-const CACHE_ENTRIES: usize = 1024;
 
 struct CacheEntry {
     stored: Instant,
@@ -24,6 +23,11 @@ struct CacheEntry {
 }
 
 pub(crate) struct SiteState {
+    site: &'static Site,
+    /// The flag bits this healer holds on the site (see [`Site::hold_flag`]).
+    held: AtomicU8,
+    /// The site's resolved settings (replaced when the healer is reconfigured).
+    settings: RwLock<Arc<SiteSettings>>,
     /// When this state was created: at the site's first call (or when a healer configured it).
     /// The successes counted before the breaker existed are spread over the time since.
     born: Instant,
@@ -33,8 +37,8 @@ pub(crate) struct SiteState {
     pub(crate) failed_calls: AtomicU64,
     /// Pacing after the dependency asked to slow down (Retry-After).
     pacer: Mutex<Option<Pacer>>,
-    pub(crate) bulkhead: OnceLock<Arc<Semaphore>>,
-    pub(crate) bulkhead_limit: AtomicU64,
+    /// The bulkhead and its limit, when the settings give the site one.
+    bulkhead: Mutex<Option<(Arc<Semaphore>, usize)>>,
     cache: Mutex<HashMap<u64, CacheEntry>>,
     /// Counters for the integration checklist.
     pub(crate) failures: AtomicU64,
@@ -63,22 +67,107 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SiteState {
-    pub(crate) fn new(born: Instant) -> Self {
-        SiteState {
+    pub(crate) fn new(site: &'static Site, settings: SiteSettings, born: Instant) -> Self {
+        let state = SiteState {
+            site,
+            held: AtomicU8::new(0),
+            settings: RwLock::new(Arc::new(SiteSettings::default())),
             born,
             breaker: Mutex::default(),
             budget: Mutex::default(),
             failed_calls: AtomicU64::default(),
             pacer: Mutex::default(),
-            bulkhead: OnceLock::default(),
-            bulkhead_limit: AtomicU64::default(),
+            bulkhead: Mutex::default(),
             cache: Mutex::default(),
             failures: AtomicU64::default(),
             healed: AtomicU64::default(),
             last_error: Mutex::default(),
             last_healed: Mutex::default(),
             cannot_reject: AtomicBool::default(),
+        };
+        state.apply(settings);
+        state
+    }
+
+    /// The site this is the state of.
+    pub(crate) fn site(&self) -> &'static Site {
+        self.site
+    }
+
+    /// The site's settings now.
+    pub(crate) fn settings(&self) -> Arc<SiteSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes new settings, keeping the state: circuits stay open or closed, the budget keeps
+    /// its tokens, the bulkhead's slots in use stay in use.
+    pub(crate) fn apply(&self, settings: SiteSettings) {
+        if let Some(b) = lock(&self.breaker).as_mut() {
+            b.reconfigure(settings.breaker);
         }
+        if let Some(b) = lock(&self.budget).as_mut() {
+            b.reconfigure(settings.budget);
+        }
+        {
+            let mut bulkhead = lock(&self.bulkhead);
+            match (settings.bulkhead, bulkhead.as_mut()) {
+                (None, _) => {
+                    *bulkhead = None;
+                    self.release(flag::BULKHEAD);
+                }
+                (Some(n), Some((semaphore, limit))) => {
+                    // Resized in place, so calls holding a slot keep counting against it.
+                    if n > *limit {
+                        semaphore.add_permits(n - *limit);
+                    } else {
+                        // Slots in use now are forgotten as they come back.
+                        semaphore.forget_permits(*limit - n);
+                    }
+                    *limit = n;
+                }
+                (Some(n), None) => {
+                    *bulkhead = Some((Arc::new(Semaphore::new(n)), n));
+                    self.hold(flag::BULKHEAD);
+                }
+            }
+        }
+        let tuned_timeout = settings.timeout.is_some() && self.site.options().timeout().is_none();
+        if tuned_timeout {
+            self.hold(flag::TUNED);
+        } else {
+            self.release(flag::TUNED);
+        }
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+    }
+
+    /// This healer needs `bit` on the site; true if it did not hold it before.
+    pub(crate) fn hold(&self, bit: u8) -> bool {
+        self.site.hold_flag(&self.held, bit)
+    }
+
+    /// This healer no longer needs `bit` on the site; true if it held it before.
+    pub(crate) fn release(&self, bit: u8) -> bool {
+        self.site.release_flag(&self.held, bit)
+    }
+
+    /// The flag bits this healer holds on the site.
+    pub(crate) fn held(&self) -> u8 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Gives back every bit this healer holds (its healer is gone).
+    pub(crate) fn release_all(&self) {
+        for bit in flag::HELD {
+            self.release(bit);
+        }
+    }
+
+    /// The bulkhead, if the site has one under this healer.
+    pub(crate) fn bulkhead(&self) -> Option<(Arc<Semaphore>, usize)> {
+        lock(&self.bulkhead).clone()
     }
 
     pub(crate) fn circuit_state(&self) -> CircuitState {
@@ -119,6 +208,44 @@ impl SiteState {
         f(guard.get_or_insert_with(|| RetryBudget::new(config, now, calls_total)))
     }
 
+    /// Opens the circuit by hand: calls are refused until it is closed or reset by hand.
+    pub(crate) fn hold_open(&self, now: Instant) {
+        let config = self.settings().breaker;
+        self.with_breaker(config, now, self.site.ok_calls(), |b| b.hold_open());
+        self.hold(flag::CIRCUIT);
+    }
+
+    /// Closes the circuit by hand (an empty window; new failures can open it again).
+    pub(crate) fn close_circuit(&self, now: Instant) {
+        let config = self.settings().breaker;
+        let ok = self.site.ok_calls();
+        self.with_breaker(config, now, ok, |b| b.close(now, ok));
+        self.release(flag::CIRCUIT);
+    }
+
+    /// Forgets the circuit's and the budget's history: as on the site's first call.
+    pub(crate) fn reset_circuit(&self, now: Instant) {
+        let config = self.settings().breaker;
+        let ok = self.site.ok_calls();
+        self.with_breaker(config, now, ok, |b| b.reset(now, ok));
+        *lock(&self.budget) = None;
+        self.release(flag::CIRCUIT);
+    }
+
+    /// Another instance's circuit for this dependency opened: probe before trusting it.
+    pub(crate) fn suspect(&self, now: Instant) {
+        let config = self.settings().breaker;
+        self.with_breaker(config, now, self.site.ok_calls(), |b| b.suspect(now));
+        if self.circuit_state() != CircuitState::Closed {
+            self.hold(flag::CIRCUIT);
+        }
+    }
+
+    /// Whether the circuit was opened by hand.
+    pub(crate) fn held_open(&self) -> bool {
+        lock(&self.breaker).as_ref().is_some_and(Breaker::held_open)
+    }
+
     /// The dependency asked `site` to wait `after` at `now`: its calls are paced from now on
     /// (see [`Pacer`]).
     pub(crate) fn push_back(&self, site: &Site, now: Instant, after: Duration) {
@@ -128,7 +255,7 @@ impl SiteState {
             .get_or_insert_with(|| Pacer::new(born))
             .push_back(now, after, site.ok_calls());
         // Under the lock, so a concurrent end of pacing cannot clear the flag of a fresh one.
-        site.set_flag(flag::PACED);
+        self.hold(flag::PACED);
     }
 
     /// The turn of a call of `site` arriving at `now`; ends pacing (and lets the site's calls
@@ -138,7 +265,8 @@ impl SiteState {
         match guard.as_mut() {
             Some(pacer) if pacer.active(now) => pacer.turn(now),
             _ => {
-                site.clear_flag(flag::PACED);
+                let _ = site;
+                self.release(flag::PACED);
                 Turn::Go
             }
         }
@@ -170,8 +298,9 @@ impl SiteState {
         value: &T,
         now: Instant,
     ) {
+        let capacity = self.settings().cache_capacity;
         let mut cache = lock(&self.cache);
-        if cache.len() >= CACHE_ENTRIES
+        while cache.len() >= capacity
             && !cache.contains_key(&key)
             && let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.stored).map(|(k, _)| *k)
         {

@@ -158,7 +158,7 @@ async fn fail_once_traffic_heals_and_keeps_the_circuit_closed_with_default_setti
         .await;
         assert_eq!(result, Ok(i), "call {i}");
     }
-    assert_eq!(site.circuit(), CircuitState::Closed);
+    assert_eq!(h.circuit_of(site), CircuitState::Closed);
 }
 
 #[tokio::test(start_paused = true)]
@@ -180,7 +180,7 @@ async fn rate_limits_and_expired_credentials_never_open_the_circuit() {
         );
     }
     assert_eq!(
-        site.circuit(),
+        h.circuit_of(site),
         CircuitState::Closed,
         "a busy or picky dependency is up"
     );
@@ -209,7 +209,7 @@ async fn successes_before_the_first_failure_count() {
         );
     }
     assert_eq!(
-        site.circuit(),
+        h.circuit_of(site),
         CircuitState::Closed,
         "10 failures among 210 calls are 5 %, not 100 %"
     );
@@ -238,7 +238,7 @@ async fn an_open_circuit_probes_after_about_a_second_and_backs_off() {
     for _ in 0..3 {
         let _ = call().await;
     }
-    assert_eq!(site.circuit(), CircuitState::Open);
+    assert_eq!(h.circuit_of(site), CircuitState::Open);
     // Calls every 100 ms for 10 s: the dependency sees only the probes, about 1, 2, 4 s apart
     // (±20 %): at most 4 of them in 10 s.
     let before = runs.load(Ordering::SeqCst);

@@ -206,7 +206,7 @@ async fn hard_outage_opens_the_breaker_then_a_probe_closes_it() {
     for _ in 0..5 {
         assert!(call().await.is_err());
     }
-    assert_eq!(site.circuit(), CircuitState::Open);
+    assert_eq!(h.circuit_of(site), CircuitState::Open);
     let before = calls.load(Ordering::SeqCst);
     let err = call().await.unwrap_err();
     assert_eq!(
@@ -222,7 +222,7 @@ async fn hard_outage_opens_the_breaker_then_a_probe_closes_it() {
     down.store(false, Ordering::SeqCst);
     tokio::time::advance(Duration::from_secs(12)).await;
     assert_eq!(call().await.unwrap(), 7);
-    assert_eq!(site.circuit(), CircuitState::Closed);
+    assert_eq!(h.circuit_of(site), CircuitState::Closed);
     let events = events(&h, &store).await;
     let fast_failed = events
         .iter()
@@ -286,7 +286,7 @@ async fn a_probe_that_meets_an_expired_credential_refreshes_it_and_closes_the_ci
     for _ in 0..5 {
         assert!(call().await.is_err());
     }
-    assert_eq!(site.circuit(), CircuitState::Open);
+    assert_eq!(h.circuit_of(site), CircuitState::Open);
 
     down.store(false, Ordering::SeqCst);
     // A call the open circuit refuses never ran: it repairs nothing and runs no hook.
@@ -297,7 +297,7 @@ async fn a_probe_that_meets_an_expired_credential_refreshes_it_and_closes_the_ci
     tokio::time::advance(Duration::from_secs(12)).await;
     assert_eq!(call().await.unwrap(), 7, "the probe healed");
     assert_eq!(refreshes.load(Ordering::SeqCst), 1);
-    assert_eq!(site.circuit(), CircuitState::Closed);
+    assert_eq!(h.circuit_of(site), CircuitState::Closed);
     let healed = events(&h, &store)
         .await
         .into_iter()

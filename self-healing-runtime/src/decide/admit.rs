@@ -37,17 +37,19 @@ impl Decider {
             Instant::now()
         };
         self.now = now;
-        let flags = site.flags();
+        // What this healer holds on the site decides; the site's own bits are the union over
+        // every healer, set or not for this one.
+        let flags = self.state.held();
         // Pacing, once per attempt: a call that waited for its turn does not queue again.
         if flags & flag::PACED != 0 && !std::mem::take(&mut self.turn_taken) {
-            let refuse = match site.state().pacing_turn(site, now) {
+            let refuse = match self.state.pacing_turn(site, now) {
                 Turn::Go => None,
                 Turn::Wait(wait) => {
                     // Waiting is not an attempt: the dependency is not called until then.
                     if now
                         .saturating_duration_since(self.started)
                         .saturating_add(wait)
-                        <= self.healer.inner.config.max_elapsed
+                        <= self.settings.max_elapsed
                     {
                         self.turn_taken = true;
                         return Admit::Wait(wait);
@@ -101,10 +103,10 @@ impl Decider {
     }
 
     fn admit_circuit(&mut self, now: Instant) -> Admission {
-        let config = self.healer.inner.config.breaker;
+        let config = self.settings.breaker;
         let repaired = std::mem::take(&mut self.repaired_probe);
         let ok = self.site.ok_calls();
-        let admission = self.site.state().with_breaker(config, now, ok, |b| {
+        let admission = self.state.with_breaker(config, now, ok, |b| {
             if repaired {
                 b.admit_repaired_probe(now)
             } else {
@@ -115,19 +117,19 @@ impl Decider {
         admission
     }
 
+    /// The site's bulkhead under this healer; a site without one gets an unlimited semaphore
+    /// (its settings changed since the call began).
     fn bulkhead(&self) -> Arc<tokio::sync::Semaphore> {
-        let state = self.site.state();
-        state
-            .bulkhead
-            .get_or_init(|| {
-                let n = state.bulkhead_limit.load(Ordering::Relaxed).max(1) as usize;
-                Arc::new(tokio::sync::Semaphore::new(n))
-            })
-            .clone()
+        match self.state.bulkhead() {
+            Some((semaphore, _)) => semaphore,
+            None => Arc::new(tokio::sync::Semaphore::new(
+                tokio::sync::Semaphore::MAX_PERMITS,
+            )),
+        }
     }
 
     pub(crate) fn bulkhead_limit(&self) -> usize {
-        self.site.state().bulkhead_limit.load(Ordering::Relaxed) as usize
+        self.state.bulkhead().map_or(0, |(_, n)| n)
     }
 
     fn try_bulkhead(&self) -> Option<OwnedSemaphorePermit> {
@@ -137,11 +139,7 @@ impl Decider {
     /// How long a re-run waits for a bulkhead slot: the healer's bulkhead wait, at least 100 ms
     /// (a re-run after an overload is worth a short wait even where first calls never wait).
     fn capacity_wait(&self) -> Duration {
-        self.healer
-            .inner
-            .config
-            .bulkhead_wait
-            .max(Duration::from_millis(100))
+        self.settings.bulkhead_wait.max(Duration::from_millis(100))
     }
 
     /// Waits up to the healer's bulkhead wait for a free slot (the slot is not kept: the re-run
@@ -169,7 +167,7 @@ impl Decider {
     /// A guard wanted to fail fast but the error type cannot say so: the call runs, and the
     /// site's checklist entry reports it (once per site in the log).
     pub(crate) fn note_cannot_reject(&self) {
-        let state = self.site.state();
+        let state = &self.state;
         if !state.cannot_reject.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 source = self.site.source(),

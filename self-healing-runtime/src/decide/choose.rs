@@ -87,10 +87,10 @@ impl Decider {
             self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
             if !self.refused_by_guard {
                 // The dependency itself pushed back: pace the site's other callers.
-                self.site.state().push_back(self.site, now, after);
+                self.state.push_back(self.site, now, after);
             }
         }
-        self.site.state().note_failure(self.wall_now());
+        self.state.note_failure(self.wall_now());
         if self.attempts <= 1 || self.diagnosis.is_none() {
             let hooks = &healer.inner.hooks;
             self.reconnect_hook = hooks.has(HookKind::Reconnect, self.site);
@@ -125,12 +125,12 @@ impl Decider {
             elapsed: self.elapsed,
             has_fallback,
             has_cache,
-            has_bulkhead: self.site.flags() & flag::BULKHEAD != 0,
+            has_bulkhead: self.state.held() & flag::BULKHEAD != 0,
             has_reconnect_hook: self.reconnect_hook,
             has_refresh_hook: self.refresh_hook,
             circuit_open: self.refused_by_circuit,
             uses: u32::from(self.uses[i]),
-            backoff: self.healer.inner.config.backoff,
+            backoff: self.settings.backoff,
             random: self.random(),
         }
     }
@@ -181,9 +181,7 @@ impl Decider {
             }),
             Plan::RerunWhenCapacity => Some(Cost {
                 time: self
-                    .healer
-                    .inner
-                    .config
+                    .settings
                     .bulkhead_wait
                     .saturating_add(self.last_attempt),
                 hook: false,
@@ -298,7 +296,7 @@ impl Decider {
         }
         tracing::debug!(delay_ms = delay.as_millis() as u64, "re-running");
         // The re-run of a probe that a hook repairs is the next probe (see `refused`).
-        self.repaired_probe = hook.is_some() && self.site.circuit() != CircuitState::Closed;
+        self.repaired_probe = hook.is_some() && self.state.circuit_state() != CircuitState::Closed;
         self.act(i, name, true);
         Some(Action {
             delay,
@@ -329,7 +327,6 @@ impl Decider {
         delay: Duration,
         repairs: bool,
     ) -> Option<&'static str> {
-        let config = &self.healer.inner.config;
         if self.paced_out {
             return Some(
                 "refused: the dependency's Retry-After does not fit the call's time budget",
@@ -342,7 +339,7 @@ impl Decider {
             .now
             .saturating_duration_since(self.started)
             .saturating_add(delay)
-            > config.max_elapsed
+            > self.settings.max_elapsed
         {
             if self.retry_after_floor(self.now) >= delay && !delay.is_zero() {
                 // No strategy may go sooner than the dependency asked, so none can re-run.
@@ -357,7 +354,7 @@ impl Decider {
         // a hook repairs on our side (an expired credential, a dropped pool). Its repaired
         // re-run is the next probe; refusing it would leave every later probe to meet the same
         // stale state, and the circuit open for good.
-        if self.site.circuit() == CircuitState::Open
+        if self.state.circuit_state() == CircuitState::Open
             && !(repairs && self.admission == crate::breaker::Admission::Probe)
         {
             return Some("refused: the circuit is open");
@@ -373,12 +370,11 @@ impl Decider {
 
     /// Takes a token from the site's retry budget for a re-run; records it when there is none.
     fn take_budget(&mut self, name: &'static str) -> bool {
-        let config = self.healer.inner.config.budget;
+        let config = self.settings.budget;
         let now = self.now;
         let calls = self.calls_total();
         let granted = self
-            .site
-            .state()
+            .state
             .with_budget(config, now, calls, |b| b.withdraw(now, calls));
         if !granted {
             self.steps

@@ -32,7 +32,10 @@ use crate::event::{Step, StepResult};
 use crate::healer::Healer;
 use crate::hooks::Hook;
 use crate::selection::{MAX_STRATEGIES, Ranked};
+use crate::settings::SiteSettings;
 use crate::site::Site;
+use crate::site_state::SiteState;
+use std::sync::Arc;
 
 /// What the decider wants done next.
 #[derive(Debug)]
@@ -73,6 +76,10 @@ static CALLS: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug)]
 pub(crate) struct Decider {
     site: &'static Site,
+    /// The healer's state of the site.
+    state: Arc<SiteState>,
+    /// The site's settings when the call began.
+    settings: Arc<SiteSettings>,
     call_id: u64,
     healer: Healer,
     /// Jitter and exploration draws of this call, seeded once from the healer's generator.
@@ -130,13 +137,14 @@ pub(crate) struct Decider {
 impl Decider {
     pub(crate) fn new(site: &'static Site, healer: Healer) -> Self {
         let now = Instant::now();
-        let max_attempts = site
-            .options()
-            .max_attempts()
-            .unwrap_or(healer.inner.config.max_attempts);
+        let state = healer.state_of(site);
+        let settings = state.settings();
+        let max_attempts = settings.max_attempts;
         let rng = CallRng::new(&healer);
         Decider {
             site,
+            state,
+            settings,
             call_id: CALLS.fetch_add(1, Ordering::Relaxed),
             healer,
             rng,
@@ -184,6 +192,16 @@ impl Decider {
         self.call_id
     }
 
+    /// The healer's state of the call's site.
+    pub(crate) fn state(&self) -> &SiteState {
+        &self.state
+    }
+
+    /// The site's settings for this call.
+    pub(crate) fn settings(&self) -> &SiteSettings {
+        &self.settings
+    }
+
     /// How this healer waits in sync code.
     pub(crate) fn blocking_sleep(&self) -> std::sync::Arc<dyn Fn(Duration) + Send + Sync> {
         self.healer.inner.config.blocking_sleep.clone()
@@ -210,7 +228,7 @@ impl Decider {
     fn calls_total(&self) -> u64 {
         self.site
             .ok_calls()
-            .saturating_add(self.site.state().failed_calls.load(Ordering::Relaxed))
+            .saturating_add(self.state.failed_calls.load(Ordering::Relaxed))
     }
 
     fn random(&self) -> f64 {

@@ -26,10 +26,10 @@ impl Decider {
 
     /// What a half-open probe found: closes the circuit, or opens it again for longer.
     pub(super) fn probe_result(&mut self, now: Instant, healthy: bool) {
-        let config = self.healer.inner.config.breaker;
+        let config = self.settings.breaker;
         let ok = self.site.ok_calls();
         let random = self.random();
-        let state = self.site.state().with_breaker(config, now, ok, |b| {
+        let state = self.state.with_breaker(config, now, ok, |b| {
             b.probe_result(now, ok, healthy, random)
         });
         self.circuit_is(state);
@@ -38,16 +38,25 @@ impl Decider {
     }
 
     fn circuit_is(&self, state: CircuitState) {
-        if state == CircuitState::Closed {
-            self.site.clear_flag(flag::CIRCUIT);
+        let changed = if state == CircuitState::Closed {
+            self.state.release(flag::CIRCUIT)
         } else {
-            self.site.set_flag(flag::CIRCUIT);
+            self.state.hold(flag::CIRCUIT)
+        };
+        if changed {
+            // The fleet hears of opening and closing (not of each probe).
+            self.healer.inner.fleet.moved(
+                self.healer.instance_id(),
+                self.site.source(),
+                state,
+                false,
+            );
         }
     }
 
     /// Counts a call slower than the breaker's slow-call limit (guarded calls only).
     fn record_slow_call(&self, now: Instant) {
-        let config = self.healer.inner.config.breaker;
+        let config = self.settings.breaker;
         let Some(limit) = config.slow_call else {
             return;
         };
@@ -57,8 +66,7 @@ impl Decider {
         let ok = self.site.ok_calls();
         let random = self.random();
         let state = self
-            .site
-            .state()
+            .state
             .with_breaker(config, now, ok, |b| b.record(now, ok, false, true, random));
         self.circuit_is(state);
     }
@@ -76,10 +84,9 @@ impl Decider {
             .record(self.fingerprint(), p.strategy, true, took);
         if p.token {
             // A re-run that heals costs the budget nothing: the budget limits failing retries.
-            let config = self.healer.inner.config.budget;
+            let config = self.settings.budget;
             let calls = self.calls_total();
-            self.site
-                .state()
+            self.state
                 .with_budget(config, self.now, calls, |b| b.refund());
         }
         if !p.token {
@@ -89,7 +96,7 @@ impl Decider {
         }
         self.steps
             .push(acted(p.strategy, StepResult::Healed, took, "healed".into()));
-        self.site.state().note_healed(self.wall_now());
+        self.state.note_healed(self.wall_now());
         self.record(Outcome::Healed, Some(p.strategy));
     }
 
@@ -147,23 +154,17 @@ impl Decider {
         match breaker::verdict(class) {
             Verdict::Answered => self.site.count_ok(),
             Verdict::Unrelated => {
-                self.site
-                    .state()
-                    .failed_calls
-                    .fetch_add(1, Ordering::Relaxed);
+                self.state.failed_calls.fetch_add(1, Ordering::Relaxed);
             }
             Verdict::Unhealthy => {
-                self.site
-                    .state()
-                    .failed_calls
-                    .fetch_add(1, Ordering::Relaxed);
+                self.state.failed_calls.fetch_add(1, Ordering::Relaxed);
                 // A probe's verdict was taken when it failed; and a call that ran out of
                 // attempts while a strategy that applies to its family was never tried says
                 // more about what was left untried than about the dependency.
                 if self.admission == Admission::Probe || (gave_up && self.left_untried()) {
                     return;
                 }
-                let config = self.healer.inner.config.breaker;
+                let config = self.settings.breaker;
                 let now = self.now;
                 let ok = self.site.ok_calls();
                 let random = self.random();
@@ -171,8 +172,7 @@ impl Decider {
                     .slow_call
                     .is_some_and(|limit| now.saturating_duration_since(self.started) >= limit);
                 let state = self
-                    .site
-                    .state()
+                    .state
                     .with_breaker(config, now, ok, |b| b.record(now, ok, true, slow, random));
                 self.circuit_is(state);
             }

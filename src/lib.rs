@@ -61,7 +61,7 @@
 //! | `timeout = "2s"` | deadline of each attempt (async: cancels it) |
 //! | `max_attempts = 3` | attempts in all, the first included |
 //! | `cache = "30s"` | keep the last good value per arguments and serve it while the dependency is down |
-//! | `cache_skip(db)` | arguments left out of the cache key |
+//! | `cache_skip(db)` | arguments left out of the cache key; a method's receiver is part of the key (`Self: Hash`) unless `cache_skip(self)` |
 //! | `catch_panic = true` | a panic in the body becomes a failure of class `bug` |
 //! | `fail_fast = false` | for an error type without `From<Rejected>` (another crate's): the guards let every call run |
 //! | `crate = "path"` | where to find this crate if it is renamed |

@@ -270,6 +270,146 @@ async fn the_last_good_value_is_served_while_down_and_expires() {
     assert_eq!(healed_by_cache, 1);
 }
 
+/// One tenant's repository: hashed by its tenant, so each tenant has its own cached values.
+struct TenantRepo {
+    tenant: u32,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl std::hash::Hash for TenantRepo {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.tenant.hash(state);
+    }
+}
+
+impl TenantRepo {
+    fn new(tenant: u32) -> Self {
+        TenantRepo {
+            tenant,
+            down: false.into(),
+        }
+    }
+
+    #[self_healing(
+        source = "tenantBalance",
+        category = "database",
+        cache = "30s",
+        max_attempts = 1
+    )]
+    async fn balance(&self, account: u32) -> Result<u32, AppError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AppError::Deadlock);
+        }
+        Ok(self.tenant * 1000 + account)
+    }
+
+    #[self_healing(
+        source = "tenantBalanceSync",
+        category = "database",
+        cache = "30s",
+        max_attempts = 1
+    )]
+    fn balance_sync(&self, account: u32) -> Result<u32, AppError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AppError::Deadlock);
+        }
+        Ok(self.tenant * 1000 + account)
+    }
+}
+
+/// A client whose instances are interchangeable: not `Hash`, and `cache_skip(self)` says so.
+struct Mirror {
+    name: &'static str,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Mirror {
+    #[self_healing(
+        source = "mirrorVersion",
+        category = "api",
+        cache = "30s",
+        cache_skip(self),
+        max_attempts = 1
+    )]
+    async fn version(&self, package: &str) -> Result<String, AppError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AppError::Deadlock);
+        }
+        Ok(format!("{package}@1.0 from {}", self.name))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_receivers_do_not_share_cached_values() {
+    let (h, _) = healer();
+    let (a, b) = (TenantRepo::new(1), TenantRepo::new(2));
+    assert_eq!(a.balance(5).with_healer(h.clone()).await, Ok(1005));
+    assert_eq!(b.balance(5).with_healer(h.clone()).await, Ok(2005));
+    a.down.store(true, Ordering::SeqCst);
+    b.down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        a.balance(5).with_healer(h.clone()).await,
+        Ok(1005),
+        "tenant 1 gets its own cached value"
+    );
+    assert_eq!(
+        b.balance(5).with_healer(h.clone()).await,
+        Ok(2005),
+        "tenant 2 gets its own, not tenant 1's"
+    );
+    let c = TenantRepo::new(3);
+    c.down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        c.balance(5).with_healer(h.clone()).await,
+        Err(AppError::Deadlock),
+        "same arguments, another receiver: nothing cached"
+    );
+}
+
+#[test]
+fn two_receivers_do_not_share_cached_values_sync() {
+    let (h, _) = healer();
+    with_healer(&h, || {
+        let (a, b) = (TenantRepo::new(1), TenantRepo::new(2));
+        assert_eq!(a.balance_sync(5), Ok(1005));
+        a.down.store(true, Ordering::SeqCst);
+        b.down.store(true, Ordering::SeqCst);
+        assert_eq!(a.balance_sync(5), Ok(1005), "served from tenant 1's cache");
+        assert_eq!(
+            b.balance_sync(5),
+            Err(AppError::Deadlock),
+            "tenant 1's value is not served to tenant 2"
+        );
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_skip_self_shares_cached_values_across_instances() {
+    let (h, _) = healer();
+    let primary = Mirror {
+        name: "primary",
+        down: false.into(),
+    };
+    let secondary = Mirror {
+        name: "secondary",
+        down: true.into(),
+    };
+    assert_eq!(
+        primary.version("serde").with_healer(h.clone()).await,
+        Ok("serde@1.0 from primary".to_owned())
+    );
+    assert_eq!(
+        secondary.version("serde").with_healer(h.clone()).await,
+        Ok("serde@1.0 from primary".to_owned()),
+        "any instance serves the value another one cached"
+    );
+    assert_eq!(
+        secondary.version("tokio").with_healer(h.clone()).await,
+        Err(AppError::Deadlock),
+        "the arguments are still the key"
+    );
+}
+
 #[self_healing(source = "slowReport", category = "performance", timeout = "100ms")]
 async fn slow_report(calls: &AtomicU32) -> Result<&'static str, AppError> {
     if calls.fetch_add(1, Ordering::SeqCst) == 0 {

@@ -11,6 +11,10 @@ mod all_options;
 #[allow(dead_code)]
 mod async_trait;
 
+#[path = "ui/pass/cache_receiver.rs"]
+#[allow(dead_code)]
+mod cache_receiver;
+
 #[path = "ui/pass/crate_rename.rs"]
 #[allow(dead_code)]
 mod crate_rename;

@@ -232,6 +232,9 @@ pub(crate) enum Arg {
         by_value: bool,
         mutable: bool,
         tokens: TokenStream,
+        /// The `self` keyword as written: generated code that names the receiver uses it, so it
+        /// resolves to the method's `self` and errors point at the receiver.
+        self_span: Span,
     },
     /// `name: Type` or `mut name: Type`.
     Named {
@@ -272,6 +275,7 @@ impl Arg {
                         by_value,
                         mutable,
                         tokens: r.to_token_stream(),
+                        self_span: r.self_token.span,
                     }
                 }
                 FnArg::Typed(typed) => {

@@ -42,6 +42,9 @@ mod tests;
 /// Owned arguments are cloned for each attempt (they must be `Clone`), `&mut` ones reborrowed;
 /// methods take `&self` or `&mut self`. Works on sync and `async` functions, methods, trait
 /// methods with a body and `#[async_trait]` methods.
+///
+/// With `cache`, the key is every argument not in `cache_skip`, and a method's receiver: `Self`
+/// must be `Hash`, or `cache_skip(self)` lets all instances share cached values.
 #[proc_macro_attribute]
 pub fn self_healing(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::self_healing(args.into(), item.into()).into()

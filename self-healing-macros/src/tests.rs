@@ -243,9 +243,88 @@ fn cache_skip_names_arguments() {
         [
             "`cache_skip` names `dbb`, which is not an argument of `find`: expected `db` or `id`; did you mean `db`?",
             "`id` is listed twice in `cache_skip`",
-            "`self` is never part of the cache key; list only arguments",
+            "`cache_skip` names `self`, but `find` takes no `self`; list only its arguments",
         ]
     );
+}
+
+#[test]
+fn cache_skip_self_on_methods() {
+    let item = quote!(
+        fn find(&self, id: u64) -> Result<(), E> {
+            Ok(())
+        }
+    );
+    expands(quote!(cache = "30s", cache_skip(self)), item.clone());
+    assert_eq!(
+        errors(quote!(cache = "30s", cache_skip(self, slef, self)), item),
+        [
+            "`cache_skip` names `slef`, which is not an argument of `find`: expected `self` or `id`; did you mean `self`?",
+            "`self` is listed twice in `cache_skip`",
+        ]
+    );
+}
+
+#[test]
+fn the_receiver_is_part_of_the_cache_key() {
+    let key = |options: TokenStream, item: TokenStream| {
+        let expanded = norm(&expands(options, item));
+        let start = expanded.find("cache_key_start()").expect("a cache key");
+        let end = start + expanded[start..].find("cache_key_finish").unwrap();
+        expanded[start..end].to_owned()
+    };
+    let method = quote!(
+        fn find(&self, id: u64) -> Result<(), E> {
+            Ok(())
+        }
+    );
+    // Sync: the receiver first, then the arguments.
+    assert_eq!(
+        key(quote!(cache = "30s"), method.clone()),
+        norm(
+            "cache_key_start(); \
+             #[allow(clippy::borrow_deref_ref)] \
+             ::self_healing::__private::cache_key_add_self(&mut __self_healing_key, &*self); \
+             ::self_healing::__private::cache_key_add(&mut __self_healing_key, &id); \
+             ::self_healing::__private::"
+        )
+    );
+    assert_eq!(
+        key(quote!(cache = "30s", cache_skip(self)), method),
+        norm(
+            "cache_key_start(); \
+             ::self_healing::__private::cache_key_add(&mut __self_healing_key, &id); \
+             ::self_healing::__private::"
+        )
+    );
+    // Async, `&mut self`, `self: &Self`: `&*self` borrows the receiver for the key only.
+    for receiver in [quote!(&mut self), quote!(self: &Self)] {
+        let found = key(
+            quote!(cache = "30s", cache_skip(id)),
+            quote!(async fn find(#receiver, id: u64) -> Result<(), E> { Ok(()) }),
+        );
+        assert!(
+            found.contains("cache_key_add_self(&mut__self_healing_key,&*self);"),
+            "{found}"
+        );
+        assert!(!found.contains("&id"), "{found}");
+    }
+}
+
+#[test]
+fn the_sync_cache_key_is_taken_before_the_body_borrows() {
+    let expanded = norm(&expands(
+        quote!(cache = "30s"),
+        quote!(
+            fn bump(&mut self, id: u64) -> Result<u64, E> {
+                self.n += id;
+                Ok(self.n)
+            }
+        ),
+    ));
+    let key = expanded.find("cache_key_add_self").expect("a key");
+    let body = expanded.find("let__self_healing_body=").expect("a body");
+    assert!(key < body, "{expanded}");
 }
 
 #[test]
@@ -500,6 +579,8 @@ fn snapshot_async_mut_self_with_options() {
             let mut __self_healing_driver = sh::__private::Driver::new(&__SELF_HEALING_SITE, __self_healing_ops);
             {
                 let mut __self_healing_key = sh::__private::cache_key_start();
+                #[allow(clippy::borrow_deref_ref)]
+                sh::__private::cache_key_add_self(&mut __self_healing_key, &*self);
                 sh::__private::cache_key_add(&mut __self_healing_key, &draft);
                 __self_healing_driver.set_cache_key(sh::__private::cache_key_finish(__self_healing_key));
             }

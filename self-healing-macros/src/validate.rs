@@ -360,22 +360,34 @@ fn check_cache_skip(options: &Options, target: &Target<'_>, errors: &mut Errors)
             _ => None,
         })
         .collect();
+    let has_receiver = target
+        .args
+        .iter()
+        .any(|a| matches!(a, Arg::Receiver { .. }));
     let fn_name = &target.func.sig.ident;
     let mut seen: Vec<String> = Vec::new();
     for ident in &skip.value {
         let name = ident.to_string();
-        if name == "self" {
-            errors.push(Error::new(
-                ident.span(),
-                "`self` is never part of the cache key; list only arguments",
-            ));
-        } else if seen.contains(&name) {
+        if seen.contains(&name) {
             errors.push(Error::new(
                 ident.span(),
                 format!("`{name}` is listed twice in `cache_skip`"),
             ));
+        } else if name == "self" {
+            // The receiver is part of the key of a method; `cache_skip(self)` lets every instance
+            // share cached values. A free function has no receiver to leave out.
+            if !has_receiver {
+                errors.push(Error::new(
+                    ident.span(),
+                    format!("`cache_skip` names `self`, but `{fn_name}` takes no `self`; list only its arguments"),
+                ));
+            }
         } else if !names.contains(&name) {
-            let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+            let candidates: Vec<&str> = has_receiver
+                .then_some("self")
+                .into_iter()
+                .chain(names.iter().map(String::as_str))
+                .collect();
             let hint = suggest::hint(suggest::did_you_mean(&name, &candidates, &[]), Quote::Code);
             let message = if candidates.is_empty() {
                 format!("`cache_skip` names `{name}`, but `{fn_name}` has no named arguments")

@@ -88,6 +88,35 @@ pub fn cache_key_add<T: CacheKeyArg + ?Sized>(
     arg.__self_healing_hash(state);
 }
 
+/// The receiver of a `cache = ".."` method: part of the key, so that two instances of one type
+/// (two tenants' repositories) never serve each other's cached values. Its own trait, not
+/// [`CacheKeyArg`], so the error names the way out for receivers: `cache_skip(self)`.
+#[diagnostic::on_unimplemented(
+    message = "`self` is part of the cache key of a `cache = \"..\"` method, so `{Self}` must implement `Hash`",
+    label = "the receiver is part of the cache key",
+    note = "implement `Hash` for `{Self}` over what tells instances apart (a tenant, a connection string), or write `cache_skip(self)` in the attribute if every instance may share cached values"
+)]
+pub trait CacheKeySelf {
+    /// Feeds the receiver into the key.
+    fn __self_healing_hash_self(&self, state: &mut std::collections::hash_map::DefaultHasher);
+}
+
+impl<T: Hash + ?Sized> CacheKeySelf for T {
+    #[inline]
+    fn __self_healing_hash_self(&self, state: &mut std::collections::hash_map::DefaultHasher) {
+        self.hash(state);
+    }
+}
+
+/// Adds the receiver (`&*self`) to a cache key.
+#[inline]
+pub fn cache_key_add_self<T: CacheKeySelf + ?Sized>(
+    state: &mut std::collections::hash_map::DefaultHasher,
+    receiver: &T,
+) {
+    receiver.__self_healing_hash_self(state);
+}
+
 /// Finishes a cache key.
 #[inline]
 pub fn cache_key_finish(state: std::collections::hash_map::DefaultHasher) -> u64 {

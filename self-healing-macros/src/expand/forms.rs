@@ -238,27 +238,32 @@ impl Wrapper<'_> {
                 }
             },
             (Some(cache), arm) => {
-                let adds = self.cache_key_adds();
                 let call = quote_spanned!(cache.span=> #k::__private::run_sync_cached(&__SELF_HEALING_SITE, #ops, #key, #body));
                 let arm = arm.unwrap_or(give_up);
                 quote! {
-                    match {
-                        let #key = {
-                            let mut #key = #k::__private::cache_key_start();
-                            #(#adds)*
-                            #k::__private::cache_key_finish(#key)
-                        };
-                        #call
-                    } {
+                    match #call {
                         #k::__private::Run::Done(#result) => #result,
                         #arm
                     }
                 }
             }
         };
+        // The key is taken before the body closure borrows the arguments: a body that mutates
+        // `self` (or a `&mut` argument) holds a unique borrow for as long as the closure lives.
+        let key_decl = self.options.cache.as_ref().map(|_| {
+            let adds = self.cache_key_adds();
+            quote! {
+                let #key = {
+                    let mut #key = #k::__private::cache_key_start();
+                    #(#adds)*
+                    #k::__private::cache_key_finish(#key)
+                };
+            }
+        });
         quote! {
             #statics
             #ops_decl
+            #key_decl
             let #body = || {
                 #(#rebinds)*
                 #fake_return

@@ -46,10 +46,12 @@ impl Wrapper<'_> {
         }
     }
 
-    // Input:  fn f(db: &Db, id: u64, filter: Filter) with cache = "30s", cache_skip(db)
-    // Output: { let mut key = cache_key_start(); cache_key_add(&mut key, &id); cache_key_add(&mut key, &filter);
+    // Input:  fn f(&self, db: &Db, id: u64, filter: Filter) with cache = "30s", cache_skip(db)
+    // Output: { let mut key = cache_key_start(); cache_key_add_self(&mut key, &*self);
+    //           cache_key_add(&mut key, &id); cache_key_add(&mut key, &filter);
     //           driver.set_cache_key(cache_key_finish(key)); }
-    /// The cache key over the arguments not listed in `cache_skip`; nothing without `cache`.
+    /// The cache key over the receiver and the arguments not listed in `cache_skip`; nothing
+    /// without `cache`.
     pub(super) fn cache_key(&self) -> TokenStream {
         if self.options.cache.is_none() {
             return TokenStream::new();
@@ -66,7 +68,9 @@ impl Wrapper<'_> {
         }
     }
 
-    /// One `cache_key_add(&mut key, &arg);` per argument that is part of the key.
+    /// One `cache_key_add(&mut key, &arg);` per argument that is part of the key, the receiver
+    /// first (`cache_key_add_self`, unless `cache_skip(self)`): two instances of a type (two
+    /// tenants' repositories) must not serve each other's values.
     pub(super) fn cache_key_adds(&self) -> Vec<TokenStream> {
         let k = &self.k;
         let key = &self.locals.key;
@@ -77,7 +81,22 @@ impl Wrapper<'_> {
             .iter()
             .filter_map(|arg| {
                 let (ident, ty, cfgs) = match arg {
-                    Arg::Receiver { .. } => return None,
+                    Arg::Receiver {
+                        tokens, self_span, ..
+                    } => {
+                        if skipped.iter().any(|s| s == "self") {
+                            return None;
+                        }
+                        // `&*self` spans the whole receiver (`&` at its start, `self` at its
+                        // end), so "must implement `Hash`" points at `&self` / `&mut self`; the
+                        // own trait gives that error a message that names `cache_skip(self)`.
+                        // For `&self` that is a reborrow clippy would flag in the user's code.
+                        let this = Ident::new("self", *self_span);
+                        return Some(quote_spanned! {tokens.span()=>
+                            #[allow(clippy::borrow_deref_ref)]
+                            #k::__private::cache_key_add_self(&mut #key, &*#this);
+                        });
+                    }
                     Arg::Named {
                         ident, ty, cfgs, ..
                     } => (ident, ty, cfgs),

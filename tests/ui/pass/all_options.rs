@@ -62,6 +62,7 @@ fn rate(from: &str, to: &str) -> Result<f64, PriceError> {
     Err(PriceError::Unavailable)
 }
 
+#[derive(Hash)]
 struct Ledger {
     entries: Vec<i64>,
 }

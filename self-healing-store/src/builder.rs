@@ -103,9 +103,11 @@ impl StoreBuilder {
         self
     }
 
-    /// Rows per `INSERT` statement. Default: 2,000 on SQLite (a multi-row `VALUES` list; the
-    /// most its 32,766 bound parameters allow at 15 columns), 4,096 on PostgreSQL (one
-    /// `INSERT … SELECT FROM UNNEST` of 15 array parameters, so no parameter limit applies).
+    /// Rows per `INSERT` statement at most. SQLite inserts with prepared multi-row `VALUES`
+    /// statements of 128, 16 and 1 rows (each prepared once per connection), the largest that
+    /// fits both what is left of the batch and this bound (default 2,000, so 128). PostgreSQL
+    /// (default 4,096) inserts with one `INSERT … SELECT FROM UNNEST` of 15 array parameters per
+    /// chunk, so no parameter limit applies.
     pub fn rows_per_statement(mut self, rows: usize) -> Self {
         self.rows_per_statement = Some(rows);
         self

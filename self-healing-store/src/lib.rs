@@ -48,7 +48,7 @@
 //!
 //! `write_batch` only moves events into the store's bounded buffer; writer tasks drain it in
 //! batches of [`StoreBuilder::batch_size`] records, each batch one transaction: its events as
-//! multi-row inserts (SQLite: `VALUES` lists chunked below its 32,766 bound parameters;
+//! multi-row inserts (SQLite: prepared `VALUES` statements of 128, 16 and 1 rows;
 //! PostgreSQL: `INSERT … SELECT FROM UNNEST` of one array per column) and the learned statistics
 //! they carry as atomic upserts (`tried = tried + excluded.tried`, …), so instances sharing a
 //! database never lose an update. Every `Healed`/`Failed` step of an event counts as one try of

@@ -11,7 +11,7 @@ use self_healing_runtime::Outcome;
 use self_healing_runtime::diagnosis::{Fingerprint, Severity};
 use self_healing_runtime::event::{HealingEvent, StepResult};
 
-use crate::schema::{healing_events, healing_patterns, store_batches};
+use crate::schema::{healing_patterns, store_batches};
 
 /// The key the store folds events by when its buffer is full: the runtime's fold key.
 pub(crate) type FoldKey = (
@@ -164,9 +164,9 @@ impl Pending {
     }
 }
 
-/// An event row to insert.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = healing_events)]
+/// An event row to insert: the columns of `healing_events` but `id`, as the SQLite writer binds
+/// them.
+#[derive(Debug)]
 pub(crate) struct NewEvent<'a> {
     pub(crate) time_us: i64,
     pub(crate) instance: &'a str,

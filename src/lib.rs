@@ -139,6 +139,33 @@ pub use self_healing_runtime::llm;
 #[cfg(feature = "notify")]
 pub use self_healing_runtime::notify;
 
+/// The Diesel store as the default store of healers built without one (see
+/// [`HealerBuilder::store`]).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod default_store {
+    use std::sync::Arc;
+
+    use self_healing_runtime::__private::{DEFAULT_STORES, DefaultStore};
+    use self_healing_runtime::EventStore;
+
+    // rustc keeps `#[used]` statics of every linked crate, so this is registered in any program
+    // that links the facade with a store feature, even one that names nothing of this module
+    // (tests/persist.rs checks it).
+    #[self_healing_runtime::__private::linkme::distributed_slice(DEFAULT_STORES)]
+    #[linkme(crate = self_healing_runtime::__private::linkme)]
+    static DIESEL: DefaultStore = DefaultStore {
+        name: "diesel",
+        open,
+    };
+
+    fn open(database_url: Option<&str>) -> Result<Arc<dyn EventStore>, String> {
+        match self_healing_store::DieselStore::open_default(database_url) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use self_healing_runtime::__private::*;

@@ -83,12 +83,14 @@ pub(crate) async fn flush(
     queue: &EventQueue,
     store: &Arc<dyn EventStore>,
 ) -> Result<(), FlushError> {
-    let worker = if queue.flush().await {
+    let answered = queue.flush().await;
+    let queued = queue.stats().depth;
+    // After a shutdown the worker is gone on purpose: events recorded since are counted as
+    // dropped and reported below as lost.
+    let worker = if answered || (queue.is_closed() && queued == 0) {
         Ok(())
     } else {
-        Err(FlushError::WorkerGone {
-            queued: queue.stats().depth,
-        })
+        Err(FlushError::WorkerGone { queued })
     };
     // Even without a worker, what the store already holds is worth committing.
     let store = store.flush().await.map_err(FlushError::Store);

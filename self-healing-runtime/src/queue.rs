@@ -217,6 +217,11 @@ impl EventQueue {
         self.shared.wake.notify_one();
     }
 
+    /// Whether [`close`](Self::close) was called (or the healer is gone).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
     /// Calls dropped by the queue and calls the store refused, since the last call of this
     /// function: what a flush reports as lost.
     pub(crate) fn unreported_losses(&self) -> (u64, u64) {

@@ -21,7 +21,7 @@ use crate::healer::ConfigError;
 /// The variable naming the default store's database.
 pub(crate) const DATABASE_URL: &str = "DATABASE_URL";
 
-/// A store for healers built without one: registered in [`DEFAULT_STORES`] by a crate that
+/// A store for healers built without one: registered in `DEFAULT_STORES` by a crate that
 /// provides persistence.
 #[derive(Debug)]
 pub struct DefaultStore {
@@ -31,8 +31,11 @@ pub struct DefaultStore {
     /// location) without waiting for the database: the builder is synchronous and a database
     /// that is down at startup must not stop the program. The error says why the URL cannot be
     /// used, with any password masked.
-    pub open: fn(database_url: Option<&str>) -> Result<Arc<dyn EventStore>, String>,
+    pub open: OpenFn,
 }
+
+/// `DefaultStore::open`: the store at a URL, or why the URL cannot be used.
+pub type OpenFn = fn(database_url: Option<&str>) -> Result<Arc<dyn EventStore>, String>;
 
 /// The registered default stores; the first one is used. Crates add entries with
 /// `#[linkme::distributed_slice(DEFAULT_STORES)]`.

@@ -63,10 +63,12 @@ impl HealerBuilder {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<HealerBuilder, ConfigError> {
-        let mut builder = HealerBuilder::default();
-        builder.store = StoreChoice::Default(Url::Given(lookup(DATABASE_URL), DATABASE_URL));
-        builder = with_llm(builder, &lookup)?;
-        builder = with_notify(builder, &lookup)?;
+        let builder = HealerBuilder {
+            store: StoreChoice::Default(Url::Given(lookup(DATABASE_URL), DATABASE_URL)),
+            ..HealerBuilder::default()
+        };
+        let builder = with_llm(builder, &lookup)?;
+        let builder = with_notify(builder, &lookup)?;
         for check in ENV_CHECKS {
             (check.check)(&lookup)
                 .map_err(|(setting, reason)| ConfigError::Invalid { setting, reason })?;

@@ -116,7 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let healer = Healer::current().expect("installed above");
-    healer.flush().await;
+    healer.flush().await?;
     println!("\nWhat happened (events recorded, message scrubbed):");
     println!(
         "  {:<16} {:<16} {:<18} {:<9} {:>8} {:>10}",

@@ -28,8 +28,9 @@
 //! When the function fails, the installed [`Healer`] diagnoses the error (typed rules first, then
 //! message rules biased by the category), picks a healing strategy from what has worked before for
 //! that family of errors, runs it, and returns either a healed value of the function's own type or
-//! the original error. Each healing event goes to an [`EventStore`] through a bounded queue; the
-//! caller never waits for it.
+//! the error of the last attempt (as tower, Polly and backon do: it describes the dependency as it
+//! is now; a failed `fallback` gives the call's own last error back). Each healing event goes to an
+//! [`EventStore`] through a bounded queue; the caller never waits for it.
 //!
 //! With no healer installed, a wrapped function behaves exactly like the original. Its success
 //! path, with or without a healer, costs one atomic load and one relaxed increment (the site's
@@ -49,6 +50,20 @@
 //!     .install()?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Where events go
+//!
+//! With the `sqlite` feature (on by default), a healer built without
+//! [`store`](HealerBuilder::store) persists to the Diesel store (`DieselStore`) at `DATABASE_URL`
+//! (`sqlite://PATH`, or `postgres://…` with the `postgres` feature), else at
+//! `sqlite://self-healing.db` in the working directory: where the `self-healing` CLI and the
+//! dashboard look by default. It is opened without waiting for the database, and a bad
+//! `DATABASE_URL` is an error from [`build`](HealerBuilder::build) naming it. Opt out with
+//! `.store(InMemoryStore::new())` (bounded: the newest 10,000 records).
+//!
+//! Before the program exits, [`Healer::flush`] or [`Healer::shutdown`] commits every event
+//! recorded so far, or returns a [`FlushError`] saying why it could not.
+//! [`Healer::from_env`] reads every documented environment variable.
 //!
 //! # The attribute's options
 //!
@@ -96,11 +111,11 @@
 pub use self_healing_macros::{self_healing, site};
 pub use self_healing_runtime::{
     Analyzer, BreakerConfig, BudgetConfig, Category, CircuitState, ConfigError, Diagnosis,
-    ErrorClass, ErrorOps, EventStore, FaultKind, Fingerprint, Healer, HealerBuilder, HealingEvent,
-    HookKind, HookScope, InMemoryStore, InjectedFault, Outcome, Plan, QueueStats, Rejected,
-    RuleAnalyzer, Severity, Site, SiteInfo, SiteOptions, SiteReport, Strategy, UnknownCategory,
-    WithHealer, WithHealerExt, heal, heal_blocking, heal_blocking_with, heal_with, sites,
-    with_healer,
+    ErrorClass, ErrorOps, EventStore, FaultKind, Fingerprint, FlushError, Healer, HealerBuilder,
+    HealingEvent, HookKind, HookScope, InMemoryStore, InjectedFault, Outcome, Plan, QueueStats,
+    Rejected, RuleAnalyzer, Severity, Site, SiteInfo, SiteOptions, SiteReport, Strategy,
+    UnknownCategory, WithHealer, WithHealerExt, heal, heal_blocking, heal_blocking_with, heal_with,
+    sites, with_healer,
 };
 
 /// Diagnosis: error classes, severities, fingerprints and analyzers.
@@ -140,6 +155,33 @@ pub use self_healing_runtime::llm;
 /// Admin notifications (feature `notify`).
 #[cfg(feature = "notify")]
 pub use self_healing_runtime::notify;
+
+/// The Diesel store as the default store of healers built without one (see
+/// [`HealerBuilder::store`]).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod default_store {
+    use std::sync::Arc;
+
+    use self_healing_runtime::__private::{DEFAULT_STORES, DefaultStore};
+    use self_healing_runtime::EventStore;
+
+    // rustc keeps `#[used]` statics of every linked crate, so this is registered in any program
+    // that links the facade with a store feature, even one that names nothing of this module
+    // (tests/persist.rs checks it).
+    #[self_healing_runtime::__private::linkme::distributed_slice(DEFAULT_STORES)]
+    #[linkme(crate = self_healing_runtime::__private::linkme)]
+    static DIESEL: DefaultStore = DefaultStore {
+        name: "diesel",
+        open,
+    };
+
+    fn open(database_url: Option<&str>) -> Result<Arc<dyn EventStore>, String> {
+        match self_healing_store::DieselStore::open_default(database_url) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
 
 #[doc(hidden)]
 pub mod __private {

@@ -141,7 +141,7 @@ fn retryable_errors_rerun_with_fresh_argument_copies() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(h.flush());
+    rt.block_on(h.flush()).expect("flushed");
     let events = store.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].outcome, Outcome::Healed);
@@ -211,7 +211,7 @@ async fn the_fallback_is_served_when_reruns_fail() {
     let (h, store) = healer();
     let contacts = list_contacts(1).with_healer(h.clone()).await;
     assert_eq!(contacts, Ok(vec!["fallback contact"]));
-    h.flush().await;
+    h.flush().await.expect("flushed");
     let e = &store.events()[0];
     assert_eq!(e.outcome, Outcome::Healed);
     assert_eq!(e.strategy.as_deref(), Some("fallback"));
@@ -261,7 +261,7 @@ async fn the_last_good_value_is_served_while_down_and_expires() {
         Err(AppError::Deadlock),
         "older than 30s: not served"
     );
-    h.flush().await;
+    h.flush().await.expect("flushed");
     let healed_by_cache = store
         .events()
         .iter()

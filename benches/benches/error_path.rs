@@ -124,7 +124,7 @@ fn error_path(c: &mut Criterion) {
         })
     });
     g.finish();
-    rt.block_on(healer.flush());
+    rt.block_on(healer.flush()).expect("flushed");
     let stats = healer.queue_stats();
     eprintln!(
         "events recorded {} written {} folded {} dropped {}",

@@ -72,7 +72,7 @@ fn main() {
     });
     let elapsed = started.elapsed();
     let rt = self_healing_benches::runtime();
-    rt.block_on(healer.flush());
+    rt.block_on(healer.flush()).expect("flushed");
     let stats = healer.queue_stats();
     let peak_growth = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
     let counted = store.total_count() + stats.dropped + stats.lost_to_store;

@@ -262,7 +262,9 @@ async fn run_phase(trace: &Trace, contender: Contender, settings: Settings) -> R
     let calls: Vec<Call> = clients.join_all().await.into_iter().flatten().collect();
     let settle = match &healer {
         Some(h) => {
-            h.flush().await;
+            // A storm may drop events on purpose (the queue's overflow): the settle reads what
+            // reached the store, whatever the flush says about the rest.
+            let _ = h.flush().await;
             settle(&store.events())
         }
         None => None,

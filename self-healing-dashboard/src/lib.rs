@@ -71,6 +71,7 @@ mod charts;
 mod checklist;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod env_check;
 mod feed;
 mod headers;
 mod health;

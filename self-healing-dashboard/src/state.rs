@@ -70,6 +70,18 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Refuses an admin token (`var` is [`ADMIN_TOKEN_VAR`]) or a cron secret ([`CRON_SECRET_VAR`])
+/// shorter than [`MIN_TOKEN_LEN`] bytes: the one rule for the builder and for
+/// `HealerBuilder::from_env` (see `env_check`).
+pub(crate) fn check_secret(var: &str, value: &str) -> Result<(), ConfigError> {
+    let len = value.len();
+    match var {
+        _ if len >= MIN_TOKEN_LEN => Ok(()),
+        ADMIN_TOKEN_VAR => Err(ConfigError::AdminTokenTooShort { len }),
+        _ => Err(ConfigError::CronSecretTooShort { len }),
+    }
+}
+
 /// Everything the dashboard's routes need. Build it with [`DashboardState::builder`]; cloning is
 /// cheap and shares everything.
 #[derive(Clone)]
@@ -331,17 +343,17 @@ impl DashboardBuilder {
             None => None,
         };
         let admin = match admin {
-            Some(t) if t.len() < MIN_TOKEN_LEN => {
-                return Err(ConfigError::AdminTokenTooShort { len: t.len() });
+            Some(t) => {
+                check_secret(ADMIN_TOKEN_VAR, &t)?;
+                Some(AdminAuth::new(t.as_bytes()))
             }
-            Some(t) => Some(AdminAuth::new(t.as_bytes())),
             None => None,
         };
         let cron = match cron {
-            Some(t) if t.len() < MIN_TOKEN_LEN => {
-                return Err(ConfigError::CronSecretTooShort { len: t.len() });
+            Some(t) => {
+                check_secret(CRON_SECRET_VAR, &t)?;
+                Some(Secret::new(t.as_bytes()))
             }
-            Some(t) => Some(Secret::new(t.as_bytes())),
             None => None,
         };
         if !(Duration::from_secs(60)..=Duration::from_secs(30 * 24 * 3600))

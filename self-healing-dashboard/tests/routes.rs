@@ -315,7 +315,7 @@ async fn metrics_are_prometheus_text(db: &TestDb) {
     .with_healer(healer.clone())
     .await;
     assert!(result.is_err());
-    healer.flush().await;
+    healer.flush().await.expect("flushed");
     let state = DashboardState::builder(store.clone())
         .healer(healer)
         .feed(feed)

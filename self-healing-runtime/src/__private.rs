@@ -3,6 +3,9 @@
 
 use std::hash::{Hash, Hasher};
 
+pub use crate::default_store::{
+    DEFAULT_STORES, DefaultStore, ENV_CHECKS, EnvCheck, Lookup as EnvLookup, OpenFn,
+};
 pub use crate::driver::{
     Attempt, AttemptFuture, Driver, FailedCall, SettleFuture, Slow, SlowSlot, Step,
 };

@@ -1,6 +1,7 @@
 //! Healing events: what happened to one failing call, and the stores that keep them.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -295,6 +296,28 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
         let _ = report;
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// Waits until every batch handed to [`write_batch`](Self::write_batch) so far is durable.
+    ///
+    /// Stores that buffer (the Diesel store commits from a task of its own) wait for their
+    /// buffer here, so a program can stop without losing events. The default is for stores
+    /// whose `write_batch` is done when it returns: nothing to wait for.
+    ///
+    /// # Errors
+    /// Why the events are not durable yet (the database is unreachable, the store is closed).
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Makes what was written durable and stops the store's background work: the last call a
+    /// store gets (from `Healer::shutdown`). Batches written afterwards may be refused. The
+    /// default is [`flush`](Self::flush).
+    ///
+    /// # Errors
+    /// Why some events could not be made durable.
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.flush()
+    }
 }
 
 /// Sees every batch of events the worker wrote (notifiers, background analyzers, live feeds).
@@ -321,49 +344,88 @@ pub struct Observed<'a> {
     pub strategies: &'a [&'static str],
 }
 
+/// Records an [`InMemoryStore`] keeps unless told otherwise: about 10,000 × 1–3 KB, tens of MB at
+/// most.
+pub const DEFAULT_IN_MEMORY_CAPACITY: usize = 10_000;
+
 /// An event store in memory, for tests and for programs that only want the dashboard's live view.
 ///
+/// It keeps the newest [`DEFAULT_IN_MEMORY_CAPACITY`] records (or the number given to
+/// [`with_capacity`](Self::with_capacity)): when full, the oldest record makes room and is
+/// counted in [`dropped`](Self::dropped), so a long-running process never grows without bound.
 /// Cloning shares the events.
 ///
 /// ```
-/// let store = self_healing_runtime::InMemoryStore::new();
+/// let store = self_healing_runtime::InMemoryStore::with_capacity(100);
 /// assert!(store.events().is_empty());
+/// assert_eq!((store.capacity(), store.dropped()), (100, 0));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InMemoryStore {
-    events: Arc<Mutex<Vec<HealingEvent>>>,
+    inner: Arc<Mutex<Kept>>,
+}
+
+/// The records of an [`InMemoryStore`], oldest first, and what made room for newer ones.
+#[derive(Debug)]
+struct Kept {
+    events: VecDeque<HealingEvent>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_IN_MEMORY_CAPACITY)
+    }
 }
 
 impl InMemoryStore {
-    /// An empty store.
+    /// An empty store keeping the newest [`DEFAULT_IN_MEMORY_CAPACITY`] records.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A copy of every event written so far, oldest first.
+    /// An empty store keeping the newest `capacity` records. Zero keeps none (every record
+    /// is only counted in [`dropped`](Self::dropped)).
+    pub fn with_capacity(capacity: usize) -> Self {
+        InMemoryStore {
+            inner: Arc::new(Mutex::new(Kept {
+                // Grows as records come: a large capacity costs nothing until it is used.
+                events: VecDeque::with_capacity(capacity.min(1024)),
+                capacity,
+                dropped: 0,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of every record kept, oldest first.
     pub fn events(&self) -> Vec<HealingEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.lock().events.iter().cloned().collect()
     }
 
-    /// The number of calls the stored records stand for (folded records count their `count`).
+    /// The number of calls the kept records stand for (folded records count their `count`).
     pub fn total_count(&self) -> u64 {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|e| e.count)
-            .sum()
+        self.lock().events.iter().map(|e| e.count).sum()
     }
 
-    /// Forgets every event.
+    /// The most records kept at once.
+    pub fn capacity(&self) -> usize {
+        self.lock().capacity
+    }
+
+    /// Records removed to make room for newer ones since the store was created (records, not
+    /// calls: a folded record counts once). [`clear`](Self::clear) does not reset it.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// Forgets every record.
     pub fn clear(&self) {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.lock().events.clear();
     }
 }
 
@@ -372,10 +434,95 @@ impl EventStore for InMemoryStore {
         &'a self,
         events: &'a [HealingEvent],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(events);
+        let mut kept = self.lock();
+        let kept = &mut *kept;
+        // Only the newest `capacity` of the batch can stay: skip the rest without cloning them.
+        let skip = events.len().saturating_sub(kept.capacity);
+        let overflow = (kept.events.len() + events.len() - skip).saturating_sub(kept.capacity);
+        kept.events.drain(..overflow);
+        kept.events.extend(events[skip..].iter().cloned());
+        kept.dropped += (skip + overflow) as u64;
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> HealingEvent {
+        HealingEvent {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(n),
+            instance: Arc::from("test"),
+            source: Cow::Borrowed("site"),
+            category: Category::Runtime,
+            fingerprint: Fingerprint(7),
+            class: ErrorClass::Transient,
+            message: format!("event {n}"),
+            severity: Severity::Low,
+            strategy: None,
+            outcome: Outcome::Failed,
+            attempts: 1,
+            duration: Duration::ZERO,
+            diagnosis: DiagnosisRecord {
+                analyzer: Cow::Borrowed("rules"),
+                confidence: 1.0,
+                reason: Cow::Borrowed("test"),
+                never_reached: false,
+                steps: Vec::new(),
+            },
+            count: 1,
+        }
+    }
+
+    fn write(store: &InMemoryStore, range: std::ops::Range<u64>) {
+        let batch: Vec<HealingEvent> = range.map(event).collect();
+        let done = store.write_batch(&batch);
+        drop(done);
+    }
+
+    fn kept(store: &InMemoryStore) -> Vec<String> {
+        store.events().into_iter().map(|e| e.message).collect()
+    }
+
+    #[test]
+    fn the_default_capacity_is_bounded() {
+        let store = InMemoryStore::new();
+        assert_eq!(store.capacity(), DEFAULT_IN_MEMORY_CAPACITY);
+        write(&store, 0..DEFAULT_IN_MEMORY_CAPACITY as u64 + 5);
+        assert_eq!(store.events().len(), DEFAULT_IN_MEMORY_CAPACITY);
+        assert_eq!(store.dropped(), 5);
+        assert_eq!(store.events()[0].message, "event 5");
+    }
+
+    #[test]
+    fn a_full_store_drops_the_oldest_and_counts_them() {
+        let store = InMemoryStore::with_capacity(3);
+        write(&store, 0..2);
+        assert_eq!((kept(&store).len(), store.dropped()), (2, 0));
+        write(&store, 2..4);
+        assert_eq!(kept(&store), ["event 1", "event 2", "event 3"]);
+        assert_eq!(store.dropped(), 1);
+        // A batch larger than the store keeps its newest records only.
+        write(&store, 4..9);
+        assert_eq!(kept(&store), ["event 6", "event 7", "event 8"]);
+        assert_eq!(store.dropped(), 6);
+        assert_eq!(store.total_count(), 3);
+        // Clearing forgets the records, not the count of those dropped.
+        store.clear();
+        assert!(store.events().is_empty());
+        assert_eq!(store.dropped(), 6);
+        // Clones share everything.
+        let clone = store.clone();
+        write(&clone, 9..10);
+        assert_eq!(kept(&store), ["event 9"]);
+    }
+
+    #[test]
+    fn zero_capacity_keeps_nothing_and_counts_everything() {
+        let store = InMemoryStore::with_capacity(0);
+        write(&store, 0..4);
+        assert!(store.events().is_empty());
+        assert_eq!(store.dropped(), 4);
     }
 }

@@ -12,8 +12,9 @@ use crate::backoff::Backoff;
 use crate::breaker::BreakerConfig;
 use crate::breaker::CircuitState;
 use crate::budget::BudgetConfig;
+use crate::default_store::StoreChoice;
 use crate::diagnosis::{Analyzer, RuleAnalyzer};
-use crate::event::{EventObserver, EventStore, InMemoryStore};
+use crate::event::{EventObserver, EventStore};
 use crate::fleet::FleetLink;
 use crate::hooks::{HookError, HookKind, HookScope, Hooks};
 use crate::queue::{EventQueue, QueueStats};
@@ -25,14 +26,16 @@ use crate::site_state::SiteState;
 use crate::site_table::SiteTable;
 use crate::strategy::{Strategy, builtin_strategies};
 
+mod from_env;
+
 /// A setting the [`HealerBuilder`] refused, naming the setting and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A setting is out of its range.
     Invalid {
-        /// The setting, as named by its builder method or in `self-healing.toml`
-        /// (`source.createContact.breaker.window`).
+        /// The setting, as named by its builder method, in `self-healing.toml`
+        /// (`source.createContact.breaker.window`) or by its environment variable.
         setting: String,
         /// What is wrong and what is allowed.
         reason: String,
@@ -172,7 +175,8 @@ thread_local! {
 
 impl Healer {
     /// A builder with the defaults: the ten built-in strategies, the rule analyzer, 3 attempts,
-    /// 50 ms–5 s full-jitter backoff, a 30 s elapsed cap, and an in-memory store.
+    /// 50 ms–5 s full-jitter backoff, a 30 s elapsed cap, and the default store (see
+    /// [`HealerBuilder::store`]).
     pub fn builder() -> HealerBuilder {
         HealerBuilder::default()
     }
@@ -210,9 +214,27 @@ impl Healer {
         &self.inner.store
     }
 
-    /// Waits until every event recorded so far reached the store.
-    pub async fn flush(&self) {
-        self.inner.queue.flush().await;
+    /// Waits until every event recorded so far is committed: handed to the store by the event
+    /// worker, then made durable by the store ([`EventStore::flush`]). Call it before the
+    /// program exits (or [`shutdown`](Self::shutdown)), and in tests before reading the store.
+    ///
+    /// # Errors
+    /// A [`FlushError`](crate::FlushError) saying why not every event is committed: the worker
+    /// is gone, the store could not commit, or events were lost since the last flush.
+    pub async fn flush(&self) -> Result<(), crate::FlushError> {
+        crate::flush::flush(&self.inner.queue, &self.inner.store).await
+    }
+
+    /// Stops recording and commits what was recorded, within `deadline`: the event worker
+    /// writes what is queued and ends, then the store commits its buffer and closes
+    /// ([`EventStore::close`]). The last call before exit; events recorded afterwards are
+    /// counted as dropped. Needs tokio's timer (`enable_time`).
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush), and [`FlushError::TimedOut`](crate::FlushError::TimedOut)
+    /// when the deadline passed first.
+    pub async fn shutdown(&self, deadline: Duration) -> Result<(), crate::FlushError> {
+        crate::flush::shutdown(&self.inner.queue, &self.inner.store, deadline).await
     }
 
     /// Counters of the event pipeline (recorded, folded, dropped, written).
@@ -377,7 +399,7 @@ pub struct HealerBuilder {
     strategies: Vec<Arc<dyn Strategy>>,
     analyzer: Arc<dyn Analyzer>,
     hooks: Hooks,
-    store: Arc<dyn EventStore>,
+    store: StoreChoice,
     observers: Vec<Arc<dyn EventObserver>>,
     queue_capacity: usize,
     fold_window: Duration,
@@ -405,7 +427,7 @@ impl Default for HealerBuilder {
             strategies: builtin_strategies(),
             analyzer: Arc::new(RuleAnalyzer::new()),
             hooks: Hooks::default(),
-            store: Arc::new(InMemoryStore::new()),
+            store: StoreChoice::default(),
             observers: Vec::new(),
             queue_capacity: 4096,
             fold_window: Duration::from_millis(250),
@@ -541,9 +563,17 @@ impl HealerBuilder {
         self
     }
 
-    /// Where events go (default: an [`InMemoryStore`]).
+    /// Where events go.
+    ///
+    /// Without it, the healer persists to the default store: with the `sqlite` feature of the
+    /// `self-healing` facade (on by default), the Diesel store at `DATABASE_URL` (`sqlite://…`,
+    /// or `postgres://…` with the `postgres` feature), else at `sqlite://self-healing.db` in the
+    /// working directory, where the `self-healing` CLI and the dashboard look by default. It is
+    /// opened without waiting for the database, which may be down at startup. With no store
+    /// compiled in, events go to a [`crate::InMemoryStore`]. To keep events in memory anyway
+    /// (tests), pass `.store(InMemoryStore::new())`.
     pub fn store(mut self, store: impl EventStore) -> Self {
-        self.store = Arc::new(store);
+        self.store = StoreChoice::Given(Arc::new(store));
         self
     }
 
@@ -613,11 +643,13 @@ impl HealerBuilder {
         self
     }
 
-    /// Checks every setting and starts the event worker (on the current tokio runtime, or a thread
-    /// of its own).
+    /// Checks every setting, opens the default store when none was given (see
+    /// [`store`](Self::store)), and starts the event worker (on the current tokio runtime, or a
+    /// thread of its own).
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the first bad setting.
+    /// A [`ConfigError`] naming the first bad setting; an unusable `DATABASE_URL` is named as
+    /// such.
     pub fn build(mut self) -> Result<Healer, ConfigError> {
         if let Some(e) = self.file_error.take() {
             return Err(e);
@@ -656,6 +688,8 @@ impl HealerBuilder {
                 return Err(ConfigError::DuplicateStrategy(s.name()));
             }
         }
+        // Last of the checks, so a bad setting never opens a store; before the sites are touched.
+        let store = self.store.resolve()?;
         if self.hooks.timeout.is_none() {
             self.hooks.timeout = Some(Duration::from_secs(10));
         }
@@ -686,11 +720,11 @@ impl HealerBuilder {
                 strategies: self.strategies,
                 analyzer: self.analyzer,
                 hooks: self.hooks,
-                store: self.store.clone(),
+                store: store.clone(),
                 queue: EventQueue::start(
                     self.queue_capacity,
                     self.fold_window,
-                    self.store,
+                    store,
                     self.observers,
                     patterns.clone(),
                     strategy_names,

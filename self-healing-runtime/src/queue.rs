@@ -51,6 +51,9 @@ pub(crate) struct Counters {
     pub(crate) lost_to_store: AtomicU64,
     /// Events waiting in the queue.
     pub(crate) depth: AtomicU64,
+    /// `dropped` and `lost_to_store` as last reported by a flush, so each loss is reported once.
+    reported_dropped: AtomicU64,
+    reported_lost_to_store: AtomicU64,
 }
 
 /// A snapshot of the event pipeline's counters.
@@ -156,6 +159,14 @@ impl EventQueue {
         self.counters
             .recorded
             .fetch_add(event.count, Ordering::Relaxed);
+        // After a shutdown no worker drains the ring: count the event as dropped rather than
+        // let it wait there for ever.
+        if self.shared.closed.load(Ordering::Relaxed) {
+            self.counters
+                .dropped
+                .fetch_add(event.count, Ordering::Relaxed);
+            return;
+        }
         match self.shared.events.push(event) {
             Ok(()) => {
                 self.counters.depth.fetch_add(1, Ordering::Relaxed);
@@ -188,12 +199,41 @@ impl EventQueue {
     }
 
     /// Waits until every event pushed before this call reached the store (or was given up on).
-    pub(crate) async fn flush(&self) {
+    /// False when no worker answered: it is gone (its tokio runtime shut down, or the queue was
+    /// closed and the worker finished).
+    pub(crate) async fn flush(&self) -> bool {
         let (done, wait) = oneshot::channel();
-        if self.flushes.send(done).is_ok() {
-            self.shared.wake.notify_one();
-            let _ = wait.await;
+        if self.flushes.send(done).is_err() {
+            return false;
         }
+        self.shared.wake.notify_one();
+        wait.await.is_ok()
+    }
+
+    /// Stops taking events: the worker writes what is queued, then ends. Events pushed later are
+    /// counted as dropped.
+    pub(crate) fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+
+    /// Whether [`close`](Self::close) was called (or the healer is gone).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Calls dropped by the queue and calls the store refused, since the last call of this
+    /// function: what a flush reports as lost.
+    pub(crate) fn unreported_losses(&self) -> (u64, u64) {
+        let c = &self.counters;
+        let since = |total: &AtomicU64, reported: &AtomicU64| {
+            let now = total.load(Ordering::Relaxed);
+            now.saturating_sub(reported.swap(now, Ordering::Relaxed))
+        };
+        (
+            since(&c.dropped, &c.reported_dropped),
+            since(&c.lost_to_store, &c.reported_lost_to_store),
+        )
     }
 
     pub(crate) fn stats(&self) -> QueueStats {

@@ -170,7 +170,7 @@ async fn an_expired_token_is_renewed_by_the_refresh_hook() {
     assert_eq!(call().await, Ok(1), "expired, refreshed, re-run");
     assert_eq!(call().await, Ok(1), "the new token is good");
     assert_eq!(chaos.stats("chaosToken").injected, 1);
-    h.flush().await;
+    h.flush().await.expect("flushed");
     let event = &store.events()[0];
     assert_eq!(event.class, ErrorClass::AuthExpired);
     assert_eq!(event.strategy.as_deref(), Some("credential_refresh"));

@@ -92,7 +92,7 @@ async fn a_retry_after_longer_than_the_calls_budget_fails_at_once() {
         "no wait, no early re-run"
     );
     assert_eq!(db.calls(), 1);
-    h.flush().await;
+    h.flush().await.expect("flushed");
     let notes: Vec<String> = store.events()[0]
         .diagnosis
         .steps
@@ -248,7 +248,7 @@ async fn an_open_circuit_probes_after_about_a_second_and_backs_off() {
     }
     let probes = runs.load(Ordering::SeqCst) - before;
     assert!((3..=4).contains(&probes), "{probes} probes in 10 s");
-    h.flush().await;
+    h.flush().await.expect("flushed");
     assert!(
         store
             .events()

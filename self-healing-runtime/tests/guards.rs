@@ -113,7 +113,7 @@ async fn custom_strategies_and_hooks_plug_in_as_dyn() {
     assert_eq!(value, Ok(2));
     assert_eq!(warmed.load(Ordering::SeqCst), 1);
     assert!(planned.load(Ordering::SeqCst) >= 1);
-    h.flush().await;
+    h.flush().await.expect("flushed");
     assert_eq!(store.events()[0].strategy.as_deref(), Some("custom_rerun"));
 }
 
@@ -184,7 +184,7 @@ fn an_error_storm_is_folded_and_fully_counted() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(h.flush());
+    rt.block_on(h.flush()).expect("flushed");
     let stats = h.queue_stats();
     assert_eq!(stats.recorded, CALLS);
     assert_eq!(stats.dropped, 0);
@@ -222,7 +222,7 @@ async fn secrets_never_reach_the_store() {
         result.unwrap_err().0.contains("hunter2"),
         "the caller gets its error untouched"
     );
-    h.flush().await;
+    h.flush().await.expect("flushed");
     let message = &store.events()[0].message;
     for secret in ["hunter2", "abc123", "bob@example.com"] {
         assert!(!message.contains(secret), "{secret} leaked into: {message}");

@@ -103,7 +103,7 @@ impl Rig {
             .with_healer(self.healer.clone())
             .await;
         assert!(result.is_ok(), "healed by a strategy: {result:?}");
-        self.healer.flush().await;
+        self.healer.flush().await.expect("flushed");
         self.analyzer.idle().await;
         self.store.events().pop().expect("an event")
     }

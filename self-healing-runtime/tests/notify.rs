@@ -64,7 +64,7 @@ async fn fail(healer: &Healer, site: &'static Site, message: &str) {
 }
 
 async fn settle(healer: &Healer, dispatcher: &NotifyDispatcher) {
-    healer.flush().await;
+    healer.flush().await.expect("flushed");
     dispatcher.idle().await;
 }
 
@@ -189,7 +189,7 @@ async fn a_storm_is_one_alert_plus_a_digest_per_window() {
         }
         tokio::time::sleep(Duration::from_secs(72)).await;
     }
-    healer.flush().await;
+    healer.flush().await.expect("flushed");
     // Past the last window, so the last digest is due.
     tokio::time::sleep(Duration::from_secs(31 * 60)).await;
     dispatcher.idle().await;
@@ -248,7 +248,7 @@ async fn a_receiver_that_is_down_then_up_gets_the_retry() {
         .build()
         .unwrap();
     fail(&healer, test_site!("notifyDownUp", Api), "404 not found").await;
-    healer.flush().await;
+    healer.flush().await.expect("flushed");
     // Wait (in virtual seconds) until the first attempt has failed; the retry is 30 s or more
     // away.
     for _ in 0..20 {

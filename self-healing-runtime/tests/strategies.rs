@@ -20,7 +20,7 @@ fn healer(store: &InMemoryStore) -> self_healing_runtime::HealerBuilder {
 }
 
 async fn events(healer: &Healer, store: &InMemoryStore) -> Vec<HealingEvent> {
-    healer.flush().await;
+    healer.flush().await.expect("flushed");
     store.events()
 }
 

@@ -27,7 +27,9 @@
 //! | `postgres://USER:PASSWORD@HOST:PORT/DB`, `postgresql://…` | PostgreSQL (feature `postgres`; no libpq) |
 //!
 //! Anything else is refused with a [`StoreError`] naming the URL, password masked, and listing
-//! these forms. [`DieselStore::builder_from_env`] reads `DATABASE_URL`.
+//! these forms. [`DieselStore::builder_from_env`] reads `DATABASE_URL`, as does the store a healer
+//! persists to when it was given none ([`DieselStore::open_default`], registered by the
+//! `self-healing` facade); both default to [`DEFAULT_DATABASE_URL`].
 //!
 //! # Features
 //!
@@ -114,6 +116,7 @@
 
 mod builder;
 mod db;
+mod default_store;
 mod error;
 mod maintenance;
 mod queries;
@@ -128,6 +131,7 @@ mod writer;
 pub use builder::{
     DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_CAPACITY, DEFAULT_OVERFLOW_KEYS, StoreBuilder,
 };
+pub use default_store::DEFAULT_DATABASE_URL;
 pub use error::{ErrorKind, StoreError};
 pub use queries::MAX_PAGE;
 pub use records::{

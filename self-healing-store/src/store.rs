@@ -265,12 +265,13 @@ impl DieselStore {
         StoreBuilder::new(url)
     }
 
-    /// A builder for `$DATABASE_URL`, or `sqlite://self-healing.db` when it is unset.
+    /// A builder for `$DATABASE_URL`, or [`DEFAULT_DATABASE_URL`](crate::DEFAULT_DATABASE_URL)
+    /// (`sqlite://self-healing.db`) when it is unset.
     pub fn builder_from_env() -> StoreBuilder {
         let url = std::env::var("DATABASE_URL")
             .ok()
             .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| "sqlite://self-healing.db".to_owned());
+            .unwrap_or_else(|| crate::DEFAULT_DATABASE_URL.to_owned());
         StoreBuilder::new(url)
     }
 
@@ -436,6 +437,34 @@ impl EventStore for DieselStore {
         report: &'a self_healing_runtime::health::HealthReport,
     ) -> BoxFuture<'a, Result<(), self_healing_runtime::event::StoreError>> {
         crate::runtime_hooks::write_health(self, report)
+    }
+
+    /// [`DieselStore::flush`]: waits until the buffer is committed, or a write attempt fails.
+    fn flush(&self) -> BoxFuture<'_, Result<(), self_healing_runtime::event::StoreError>> {
+        Box::pin(async move { DieselStore::flush(self).await.map_err(Into::into) })
+    }
+
+    /// [`DieselStore::close`]: writes what is buffered (one attempt per batch) and stops the
+    /// writer; an error counts the calls that could not be written.
+    fn close(&self) -> BoxFuture<'_, Result<(), self_healing_runtime::event::StoreError>> {
+        Box::pin(async move {
+            let before = self.stats().dropped;
+            let after = DieselStore::close(self).await;
+            let lost = after.dropped.saturating_sub(before);
+            if lost == 0 {
+                return Ok(());
+            }
+            let e = StoreError::new(
+                ErrorKind::Unavailable,
+                &self.shared.url.masked,
+                format!(
+                    "{lost} buffered calls could not be written before the store closed: {}",
+                    after.last_error.as_deref().unwrap_or("unknown error")
+                ),
+            )
+            .with_hint("check that the database is reachable; flush before stopping");
+            Err(e.into())
+        })
     }
 }
 

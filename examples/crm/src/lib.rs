@@ -326,7 +326,10 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
     stop.store(true, Ordering::Relaxed);
     progress.await?;
     bar.finish_and_clear();
-    healer.flush().await;
+    // The summary reads the store: say so when some events did not make it, but show the rest.
+    if let Err(e) = healer.flush().await {
+        eprintln!("warning: {e}");
+    }
     // Let the notification dispatcher deliver what it has.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

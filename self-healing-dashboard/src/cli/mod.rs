@@ -24,8 +24,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-/// The default database URL.
-const DEFAULT_URL: &str = "sqlite://self-healing.db";
+/// The default database URL: the store's, so the CLI reads where a healer built without a store
+/// writes.
+const DEFAULT_URL: &str = self_healing_store::DEFAULT_DATABASE_URL;
 
 /// Inspect and serve what `#[self_healing]` functions did: healing events, the integration
 /// checklist, learned patterns and health checks; migrate and prune the store.

@@ -116,7 +116,7 @@ pub(crate) async fn a_second_instance_prefers_what_the_first_learned(db: &TestDb
         results[20..].iter().all(|ok| *ok),
         "learned by call 20: {results:?}"
     );
-    a.flush().await;
+    a.flush().await.expect("flushed");
     store_a.flush().await.expect("flushed");
     let learned = a.patterns().snapshot();
     assert!(
@@ -134,7 +134,7 @@ pub(crate) async fn a_second_instance_prefers_what_the_first_learned(db: &TestDb
         .with_healer(b.clone())
         .await;
     assert!(result.is_ok());
-    b.flush().await;
+    b.flush().await.expect("flushed");
     store_b.flush().await.expect("flushed");
     let first = &store_b
         .events(&self_healing_store::EventFilter::default(), None, 10)

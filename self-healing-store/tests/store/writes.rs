@@ -190,7 +190,7 @@ pub(crate) async fn healer_end_to_end(db: &TestDb) {
         .await;
         ok += u32::from(result.is_ok());
         // One event per runtime batch: nothing is folded, so its statistics are exact.
-        healer.flush().await;
+        healer.flush().await.expect("flushed");
     }
     assert!(ok > 0);
     store.flush().await.unwrap();

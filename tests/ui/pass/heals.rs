@@ -6,7 +6,7 @@
 use std::io;
 use std::time::Duration;
 
-use self_healing::{Healer, WithHealerExt, self_healing, with_healer};
+use self_healing::{Healer, InMemoryStore, WithHealerExt, self_healing, with_healer};
 
 fn reset() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionReset, "connection reset by peer")
@@ -44,7 +44,9 @@ fn sum((a, b): (Vec<u32>, Vec<u32>), calls: &mut u32) -> io::Result<u32> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // In memory: the default store would write `self-healing.db` into the working directory.
     let healer = Healer::builder()
+        .store(InMemoryStore::new())
         .backoff(Duration::from_millis(1), Duration::from_millis(2))
         .build()
         .expect("valid healer");

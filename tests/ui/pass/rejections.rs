@@ -8,7 +8,9 @@ use std::io;
 use std::num::ParseIntError;
 use std::time::Duration;
 
-use self_healing::{ErrorOps, Healer, Rejected, WithHealerExt, heal_with, self_healing, site};
+use self_healing::{
+    ErrorOps, Healer, InMemoryStore, Rejected, WithHealerExt, heal_with, self_healing, site,
+};
 
 async fn hang() {
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -58,7 +60,11 @@ fn fail_fast(source: &str) -> bool {
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
-    let healer = Healer::builder().build().expect("valid healer");
+    // In memory: the default store would write `self-healing.db` into the working directory.
+    let healer = Healer::builder()
+        .store(InMemoryStore::new())
+        .build()
+        .expect("valid healer");
 
     let err = with_io().with_healer(healer.clone()).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);

@@ -113,6 +113,7 @@
 )]
 
 mod builder;
+mod circuits;
 mod db;
 mod error;
 mod maintenance;
@@ -128,6 +129,7 @@ mod writer;
 pub use builder::{
     DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_CAPACITY, DEFAULT_OVERFLOW_KEYS, StoreBuilder,
 };
+pub use circuits::{CHANNEL, CircuitRecord, LATEST_STATE_RETENTION, NOTICE_RETENTION};
 pub use error::{ErrorKind, StoreError};
 pub use queries::MAX_PAGE;
 pub use records::{

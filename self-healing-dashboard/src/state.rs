@@ -10,7 +10,7 @@ use self_healing_runtime::Healer;
 use self_healing_runtime::health::{ErrorRate, HealthCheck, HealthMonitor, ProcessMemory};
 use self_healing_store::DieselStore;
 
-use crate::auth::{AdminAuth, Secret};
+use crate::auth::{AdminAuth, Csrf, Secret};
 use crate::feed::{LiveFeed, Poller};
 use crate::store_check::StoreCheck;
 
@@ -86,6 +86,8 @@ pub(crate) struct Inner {
     pub(crate) monitor: HealthMonitor,
     pub(crate) feed: LiveFeed,
     pub(crate) admin: Option<AdminAuth>,
+    /// The circuit forms' anti-CSRF tokens.
+    pub(crate) csrf: Csrf,
     pub(crate) cron: Option<Secret>,
     pub(crate) public_metrics: bool,
     pub(crate) secure_cookie: bool,
@@ -330,6 +332,7 @@ impl DashboardBuilder {
             None if self.from_env => env(CRON_SECRET_VAR),
             None => None,
         };
+        let admin_token = admin.clone();
         let admin = match admin {
             Some(t) if t.len() < MIN_TOKEN_LEN => {
                 return Err(ConfigError::AdminTokenTooShort { len: t.len() });
@@ -337,6 +340,7 @@ impl DashboardBuilder {
             Some(t) => Some(AdminAuth::new(t.as_bytes())),
             None => None,
         };
+        let csrf = Csrf::new(admin_token.as_deref().map(str::as_bytes));
         let cron = match cron {
             Some(t) if t.len() < MIN_TOKEN_LEN => {
                 return Err(ConfigError::CronSecretTooShort { len: t.len() });
@@ -409,6 +413,7 @@ impl DashboardBuilder {
                 monitor,
                 feed,
                 admin,
+                csrf,
                 cron,
                 public_metrics: self.public_metrics,
                 secure_cookie: self.secure_cookie,

@@ -38,8 +38,9 @@
 //!
 //! `healing_events` (one row per failing call, or per folded family of calls with its `count`),
 //! `healing_patterns` (fingerprint × strategy → tried, healed, failed, total duration, first and
-//! last seen, last AI diagnosis), `health_checks`, `call_sites`, `notifications`, and
-//! `store_batches` (ids of committed writer batches). Times are microseconds since the Unix epoch
+//! last seen, last AI diagnosis), `health_checks`, `call_sites`, `notifications`,
+//! `store_batches` (ids of committed writer batches), and `circuit_notices` (the fleet's circuit
+//! news: each instance's circuit changes and the commands given to all of them). Times are microseconds since the Unix epoch
 //! in `BIGINT` columns. The migrations are embedded, one folder per backend
 //! (`migrations/{sqlite,postgres}`, same names), and run at connect unless
 //! [`StoreBuilder::run_migrations`] turns them off; several instances may connect at once.
@@ -90,6 +91,21 @@
 //! [`DieselStore::top_failing_fingerprints`], [`DieselStore::patterns`],
 //! [`DieselStore::sites`], [`DieselStore::latest_health_checks`] serve the dashboard and the CLI;
 //! [`DieselStore::prune`] deletes old rows in small batches so writers are never locked out.
+//!
+//! # Circuit news
+//!
+//! A fleet shares circuit news through the store (see the runtime's
+//! [`fleet`](self_healing_runtime::fleet)): `EventStore::publish_circuit` appends to
+//! `circuit_notices`, `EventStore::poll_circuits` reads what came after the last id seen. On
+//! PostgreSQL every publish also `NOTIFY`s [`CHANNEL`], and a connection of the store's own
+//! `LISTEN`s, so a waiting poller wakes as soon as news is committed; SQLite pollers read the
+//! table (every second, from the runtime's worker). Tools use
+//! [`DieselStore::publish_circuit_command`] (the CLI's `circuit open|close|reset`),
+//! [`DieselStore::circuit_states`] (each instance's latest state per source, with its time) and
+//! [`DieselStore::source_known`]. News is kept [`NOTICE_RETENTION`] (each instance's latest
+//! state per source [`LATEST_STATE_RETENTION`]); publishing prunes it now and then, and so does
+//! [`DieselStore::prune`]. Errors reach the runtime's worker, which logs them: a store outage
+//! never fails a call.
 //!
 //! # Tests
 //!

@@ -123,7 +123,8 @@ pub(crate) async fn migrations_are_idempotent(db: &TestDb) {
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM __diesel_schema_migrations")
             .await,
-        1
+        2,
+        "the initial schema and circuit_notices, each applied once"
     );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM healing_events").await, 2);
     // Opting out of migrations works on a migrated database.

@@ -111,6 +111,120 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The anti-CSRF token of the dashboard's forms (the circuit buttons): an HMAC of the session
+/// they were rendered for, so a page of another site can neither read nor guess it.
+///
+/// With an admin token the key is the token (a token per login cookie, valid as long as the
+/// cookie, on every replica of the dashboard); without one, a random key of this process over
+/// the fixed session `loopback`.
+pub(crate) struct Csrf {
+    mac: HmacSha256,
+}
+
+/// The session of a dashboard without an admin token (loopback clients only).
+const LOOPBACK_SESSION: &str = "loopback";
+
+impl Csrf {
+    pub(crate) fn new(admin_token: Option<&[u8]>) -> Self {
+        let key: Vec<u8> = match admin_token {
+            Some(token) => token.to_vec(),
+            None => {
+                let mut key = vec![0u8; 32];
+                if getrandom::fill(&mut key).is_err() {
+                    // No OS randomness: a keyed SipHash of the process's own random state.
+                    use std::hash::{BuildHasher, Hasher};
+                    for chunk in key.chunks_mut(8) {
+                        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                        h.write_u128(unix(SystemTime::now()).into());
+                        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+                    }
+                }
+                key
+            }
+        };
+        Csrf {
+            // HMAC takes keys of any length.
+            mac: HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    fn tag(&self, session: &str) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(b"self-healing dashboard csrf v1|");
+        mac.update(session.as_bytes());
+        mac
+    }
+
+    /// The token of the forms on a page rendered for the request with these headers; `None`
+    /// when the request has no session (bearer clients need none).
+    pub(crate) fn token(&self, state: &DashboardState, headers: &HeaderMap) -> Option<String> {
+        let session = session_of(state, headers)?;
+        let tag = self.tag(session).finalize().into_bytes();
+        Some(tag.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Whether `presented` is the token of the request's session (in constant time).
+    pub(crate) fn check(
+        &self,
+        state: &DashboardState,
+        headers: &HeaderMap,
+        presented: &str,
+    ) -> bool {
+        match (session_of(state, headers), hex_decode(presented.trim())) {
+            (Some(session), Some(tag)) => self.tag(session).verify_slice(&tag).is_ok(),
+            _ => false,
+        }
+    }
+}
+
+/// What a form's token is bound to: the login cookie, or `loopback` without an admin token.
+fn session_of<'h>(state: &DashboardState, headers: &'h HeaderMap) -> Option<&'h str> {
+    match state.inner.admin {
+        Some(_) => cookie(headers, COOKIE),
+        None => Some(LOOPBACK_SESSION),
+    }
+}
+
+/// Whether the request came with a valid bearer token (not a browser's ambient credentials, so
+/// no CSRF token is needed).
+pub(crate) fn by_bearer(state: &DashboardState, headers: &HeaderMap) -> bool {
+    state
+        .inner
+        .admin
+        .as_ref()
+        .is_some_and(|admin| bearer(headers).is_some_and(|t| admin.token_matches(t)))
+}
+
+/// Refuses a state-changing request that a browser marks as coming from another site: a
+/// `Sec-Fetch-Site` other than `same-origin`, or an `Origin` whose host is not the `Host` (or
+/// `X-Forwarded-Host`) of the request. Requests with neither header (not from a browser) pass:
+/// the form token or the bearer token protects them.
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), String> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site")
+        && !site.eq_ignore_ascii_case("same-origin")
+    {
+        return Err(format!(
+            "cross-site request refused (Sec-Fetch-Site: {site}): use the buttons of the dashboard itself"
+        ));
+    }
+    if let Some(origin) = text("origin") {
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let matches = |h: Option<&str>| {
+            h.zip(host)
+                .is_some_and(|(h, o)| h.trim().eq_ignore_ascii_case(o.trim_end_matches('/')))
+        };
+        if !(matches(text("host")) || matches(text("x-forwarded-host"))) {
+            return Err(format!(
+                "cross-origin request refused (Origin: {origin}): use the buttons of the dashboard itself"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The token of an `Authorization: Bearer …` header.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();

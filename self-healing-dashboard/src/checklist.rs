@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use self_healing_runtime::{CircuitState, sites};
+use self_healing_runtime::{CircuitState, Healer, sites};
 use self_healing_store::SiteRecord;
 use serde::Serialize;
 
@@ -83,8 +83,9 @@ impl SiteRow {
     }
 }
 
-/// The checklist: the store's sites merged with this process's, by source, function and module.
-pub(crate) fn checklist(stored: &[SiteRecord]) -> Vec<SiteRow> {
+/// The checklist: the store's sites merged with this process's (as `healer` sees them: see
+/// [`healer_of`](crate::circuits::healer_of)), by source, function and module.
+pub(crate) fn checklist(stored: &[SiteRecord], healer: Option<&Healer>) -> Vec<SiteRow> {
     let mut rows: BTreeMap<(String, String, String), SiteRow> = BTreeMap::new();
     for s in stored {
         let failures = s.failures;
@@ -107,7 +108,7 @@ pub(crate) fn checklist(stored: &[SiteRecord]) -> Vec<SiteRow> {
     }
     for site in sites() {
         let info = site.info();
-        let report = site.report();
+        let report = crate::circuits::report(healer, site);
         let key = (
             info.source.to_owned(),
             info.module_path.to_owned(),
@@ -140,11 +141,14 @@ pub(crate) fn checklist(stored: &[SiteRecord]) -> Vec<SiteRow> {
     rows.into_values().collect()
 }
 
-/// Sites of this process whose circuit is not closed.
-pub(crate) fn open_circuits() -> Vec<(&'static str, CircuitState)> {
+/// Sites of this process whose circuit is not closed under `healer`.
+pub(crate) fn open_circuits(healer: Option<&Healer>) -> Vec<(&'static str, CircuitState)> {
     sites()
         .filter_map(|s| {
-            let state = s.circuit();
+            let state = match healer {
+                Some(h) => h.circuit_of(s),
+                None => s.circuit(),
+            };
             (state != CircuitState::Closed).then_some((s.source(), state))
         })
         .collect()

@@ -54,7 +54,7 @@ fn describe(name: &str) -> (String, &'static str, Option<&'static str>) {
 
 /// The draft's body for `report` and the circuits of this process.
 pub(crate) fn draft_body(state: &DashboardState, report: &HealthReport) -> Value {
-    let circuits = open_circuits();
+    let circuits = open_circuits(crate::circuits::healer_of(state).as_ref());
     let status = overall(report, &circuits);
     let time = time_fmt::rfc3339(report.time);
     let mut checks = Map::new();

@@ -48,6 +48,7 @@
 //! | `GET /platform/system-health/api/sites` | admin | the integration checklist |
 //! | `GET /platform/system-health/api/health` | admin | the health report, plus the stored checks of every instance |
 //! | `GET /platform/system-health/api/stream` | admin | the live feed as server-sent events (`ready`, `healing`, `lagged`) |
+//! | `POST /platform/system-health/circuits/{source}/{command}` | admin, same origin, the page's form token (or the bearer token) | `open`, `close` or `reset` the circuit of `source` here and on every instance sharing the store; 303 back to the page |
 //! | `GET /metrics` | admin (or none with [`DashboardBuilder::public_metrics`]) | Prometheus text format |
 //! | `GET /health` | none | `application/health+json` (IETF health-check draft); 503 on `fail` |
 //! | `GET /api/cron/health-check` | `Bearer $CRON_SECRET` | runs the checks now; 401 on a wrong or missing secret, 503 when `CRON_SECRET` is unset |
@@ -69,6 +70,7 @@ mod auth;
 mod bind;
 mod charts;
 mod checklist;
+mod circuits;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod env_check;
@@ -109,7 +111,11 @@ pub fn router(state: DashboardState) -> Router {
         .route(&format!("{BASE}/api/patterns"), get(api::patterns))
         .route(&format!("{BASE}/api/sites"), get(api::sites))
         .route(&format!("{BASE}/api/health"), get(api::health))
-        .route(&format!("{BASE}/api/stream"), get(api::stream));
+        .route(&format!("{BASE}/api/stream"), get(api::stream))
+        .route(
+            &format!("{BASE}/circuits/{{source}}/{{command}}"),
+            post(circuits::steer),
+        );
     let metrics = Router::new().route("/metrics", get(metrics::metrics));
     let (admin, metrics) = if state.inner.public_metrics {
         (admin, metrics)

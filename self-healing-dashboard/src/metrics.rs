@@ -92,7 +92,10 @@ pub(crate) fn render(state: &DashboardState) -> String {
         "counter",
         "Failed attempts per registered site in this process.",
     );
-    let reports: Vec<_> = sites().map(|s| (s, s.report())).collect();
+    let healer = crate::circuits::healer_of(state);
+    let reports: Vec<_> = sites()
+        .map(|s| (s, crate::circuits::report(healer.as_ref(), s)))
+        .collect();
     for (s, r) in &reports {
         w.sample(
             "self_healing_site_failures_total",

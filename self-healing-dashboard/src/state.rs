@@ -10,7 +10,7 @@ use self_healing_runtime::Healer;
 use self_healing_runtime::health::{ErrorRate, HealthCheck, HealthMonitor, ProcessMemory};
 use self_healing_store::DieselStore;
 
-use crate::auth::{AdminAuth, Secret};
+use crate::auth::{AdminAuth, Csrf, Secret};
 use crate::feed::{LiveFeed, Poller};
 use crate::store_check::StoreCheck;
 
@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     pub(crate) monitor: HealthMonitor,
     pub(crate) feed: LiveFeed,
     pub(crate) admin: Option<AdminAuth>,
+    /// The circuit forms' anti-CSRF tokens.
+    pub(crate) csrf: Csrf,
     pub(crate) cron: Option<Secret>,
     pub(crate) public_metrics: bool,
     pub(crate) secure_cookie: bool,
@@ -342,6 +344,7 @@ impl DashboardBuilder {
             None if self.from_env => env(CRON_SECRET_VAR),
             None => None,
         };
+        let admin_token = admin.clone();
         let admin = match admin {
             Some(t) => {
                 check_secret(ADMIN_TOKEN_VAR, &t)?;
@@ -349,6 +352,7 @@ impl DashboardBuilder {
             }
             None => None,
         };
+        let csrf = Csrf::new(admin_token.as_deref().map(str::as_bytes));
         let cron = match cron {
             Some(t) => {
                 check_secret(CRON_SECRET_VAR, &t)?;
@@ -421,6 +425,7 @@ impl DashboardBuilder {
                 monitor,
                 feed,
                 admin,
+                csrf,
                 cron,
                 public_metrics: self.public_metrics,
                 secure_cookie: self.secure_cookie,

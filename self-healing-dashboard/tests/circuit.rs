@@ -35,7 +35,12 @@ async fn an_open_circuit_alone_warns() {
         .await;
         assert!(r.is_err());
     }
-    assert_eq!(site.circuit(), CircuitState::Open);
+    assert_eq!(healer.circuit_of(site), CircuitState::Open);
+    assert_eq!(
+        site.circuit(),
+        CircuitState::Closed,
+        "outside the healer's scope no healer is in effect: the dashboard must ask its own"
+    );
 
     let app = router(
         DashboardState::builder(store)

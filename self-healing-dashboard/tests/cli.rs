@@ -192,6 +192,144 @@ fn errors_are_one_line_and_fail() {
     assert_eq!(o.status.code(), Some(2), "usage errors exit with 2");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_commands_reach_running_instances() {
+    use self_healing_runtime::circuit_control::CircuitCommand;
+    use self_healing_runtime::fleet::{CircuitNotice, NoticeKind};
+    use self_healing_runtime::{CircuitState, Healer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fleet.db").display());
+    let o = run(&["--database-url", &url, "migrate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["--database-url", &url, "circuit", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("no circuit news in this store yet"));
+
+    let store = self_healing_store::DieselStore::connect(&url)
+        .await
+        .unwrap();
+    seed(&store, &sites()).await;
+    // A running instance of the application, sharing the store.
+    let web = Healer::builder()
+        .instance_id("web-1")
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let site = sites()[0];
+    assert_eq!(site.source(), "createContact");
+    // Its worker learns where the log stands first (older news is not acted on).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // A typo is a usage error, with a did-you-mean.
+    let o = run(&["--database-url", &url, "circuit", "open", "createContat"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit with 2: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("unknown source `createContat`: did you mean `createContact`?"),
+        "{err}"
+    );
+    let o = run(&[
+        "--database-url",
+        &url,
+        "circuit",
+        "explode",
+        "createContact",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "clap's usage error");
+
+    let o = run(&[
+        "--database-url",
+        &url,
+        "circuit",
+        "open",
+        "createContact",
+        "--by",
+        "alice",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .starts_with("asked every instance to open the circuit of `createContact` (by alice)"),
+        "{}",
+        stdout(&o)
+    );
+    let notices = store.circuit_notices(0, 10).await.unwrap();
+    assert!(
+        notices.iter().any(|n| n.instance == "cli"
+            && n.kind
+                == NoticeKind::Command {
+                    command: CircuitCommand::Open,
+                    by: "alice".into()
+                }),
+        "{notices:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while web.circuit_of(site) != CircuitState::Open {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the running instance applies the command"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The list shows what the instance published, with its time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let o = run(&["--database-url", &url, "circuit", "list", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let body: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let rows = body["circuits"].as_array().unwrap().clone();
+        if !rows.is_empty() {
+            break rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "web-1 published its state"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["instance"], "web-1");
+    assert_eq!(listed[0]["source"], "createContact");
+    assert_eq!(listed[0]["state"], "open");
+    assert_eq!(listed[0]["held_open"], true);
+    assert!(
+        listed[0]["since"].as_str().unwrap().ends_with('Z'),
+        "RFC 3339: {listed:?}"
+    );
+    store
+        .publish_circuit_notice(&CircuitNotice::new(
+            "web-2",
+            "sendInvoice",
+            NoticeKind::Moved {
+                state: CircuitState::HalfOpen,
+                held_open: false,
+            },
+        ))
+        .await
+        .unwrap();
+    let o = run(&["--database-url", &url, "circuit", "list"]);
+    let out = stdout(&o);
+    let header = out.lines().next().unwrap();
+    for column in ["SOURCE", "INSTANCE", "STATE", "BY HAND", "SINCE (UTC)"] {
+        assert!(header.contains(column), "{column} in {header}");
+    }
+    assert!(
+        out.lines().any(|l| l.contains("createContact")
+            && l.contains("web-1")
+            && l.contains("open")
+            && l.contains("yes")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("sendInvoice") && l.contains("web-2") && l.contains("half_open")),
+        "{out}"
+    );
+}
+
 /// A GET over plain TCP: the status line and the body.
 fn http_get(addr: &str, path: &str, bearer: Option<&str>) -> (String, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();

@@ -195,6 +195,11 @@ fn apply(healer: &Healer, notice: &CircuitNotice) {
             let _ = healer.apply_command(site, *command, &by);
         }
         NoticeKind::Moved { .. } if notice.instance == healer.instance_id() => {}
+        // Opened by hand: the command that did it reaches every instance itself, and a circuit
+        // suspected here because of it would re-open right after a later `close`.
+        NoticeKind::Moved {
+            held_open: true, ..
+        } => {}
         NoticeKind::Moved { state, .. } => {
             if *state != CircuitState::Closed {
                 healer.state_of(site).suspect(tokio::time::Instant::now());

@@ -260,6 +260,7 @@ impl StoreBuilder {
             ready: OnceCell::new(),
             closing: AtomicBool::new(false),
             writers_running: AtomicUsize::new(writers),
+            circuits: Default::default(),
         });
         let run_id = format!("{:016x}", fastrand::u64(..));
         for w in 0..writers {

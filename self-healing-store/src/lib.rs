@@ -40,8 +40,9 @@
 //!
 //! `healing_events` (one row per failing call, or per folded family of calls with its `count`),
 //! `healing_patterns` (fingerprint × strategy → tried, healed, failed, total duration, first and
-//! last seen, last AI diagnosis), `health_checks`, `call_sites`, `notifications`, and
-//! `store_batches` (ids of committed writer batches). Times are microseconds since the Unix epoch
+//! last seen, last AI diagnosis), `health_checks`, `call_sites`, `notifications`,
+//! `store_batches` (ids of committed writer batches), and `circuit_notices` (the fleet's circuit
+//! news: each instance's circuit changes and the commands given to all of them). Times are microseconds since the Unix epoch
 //! in `BIGINT` columns. The migrations are embedded, one folder per backend
 //! (`migrations/{sqlite,postgres}`, same names), and run at connect unless
 //! [`StoreBuilder::run_migrations`] turns them off; several instances may connect at once.
@@ -93,6 +94,21 @@
 //! [`DieselStore::sites`], [`DieselStore::latest_health_checks`] serve the dashboard and the CLI;
 //! [`DieselStore::prune`] deletes old rows in small batches so writers are never locked out.
 //!
+//! # Circuit news
+//!
+//! A fleet shares circuit news through the store (see the runtime's
+//! [`fleet`](self_healing_runtime::fleet)): `EventStore::publish_circuit` appends to
+//! `circuit_notices`, `EventStore::poll_circuits` reads what came after the last id seen. On
+//! PostgreSQL every publish also `NOTIFY`s [`CHANNEL`], and a connection of the store's own
+//! `LISTEN`s, so a waiting poller wakes as soon as news is committed; SQLite pollers read the
+//! table (every second, from the runtime's worker). Tools use
+//! [`DieselStore::publish_circuit_command`] (the CLI's `circuit open|close|reset`),
+//! [`DieselStore::circuit_states`] (each instance's latest state per source, with its time) and
+//! [`DieselStore::source_known`]. News is kept [`NOTICE_RETENTION`] (each instance's latest
+//! state per source [`LATEST_STATE_RETENTION`]); publishing prunes it now and then, and so does
+//! [`DieselStore::prune`]. Errors reach the runtime's worker, which logs them: a store outage
+//! never fails a call.
+//!
 //! # Tests
 //!
 //! `cargo test -p self-healing-store` runs the suite on SQLite. With `--features postgres` and
@@ -115,6 +131,7 @@
 )]
 
 mod builder;
+mod circuits;
 mod db;
 mod default_store;
 mod error;
@@ -132,6 +149,7 @@ pub use builder::{
     DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_CAPACITY, DEFAULT_OVERFLOW_KEYS, StoreBuilder,
 };
 pub use default_store::DEFAULT_DATABASE_URL;
+pub use circuits::{CHANNEL, CircuitRecord, LATEST_STATE_RETENTION, NOTICE_RETENTION};
 pub use error::{ErrorKind, StoreError};
 pub use queries::MAX_PAGE;
 pub use records::{

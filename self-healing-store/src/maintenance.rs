@@ -215,6 +215,7 @@ impl DieselStore {
     /// Deletes events, health checks and notifications older than `max_age`, 5,000 rows per
     /// statement with a pause between statements, so writers are never locked out for long.
     /// Learned patterns and call sites are kept. Writer batch markers are kept at least 7 days.
+    /// Circuit news follows its own retention ([`prune_circuit_notices`](Self::prune_circuit_notices)).
     ///
     /// # Errors
     /// When the database cannot be written; rows deleted before the error stay deleted.
@@ -252,6 +253,7 @@ impl DieselStore {
             batches: self
                 .prune_table("store_batches", "batch_id", marker_cutoff, batch)
                 .await?,
+            circuit_notices: self.prune_circuit_notices().await?,
         })
     }
 

@@ -380,6 +380,9 @@ pub struct PruneReport {
     pub notifications: u64,
     /// Writer batch markers.
     pub batches: u64,
+    /// Circuit news past its own retention (a day; each instance's latest state per source a
+    /// week), whatever the age asked for.
+    pub circuit_notices: u64,
 }
 
 pub(crate) fn parse_severity(s: &str) -> Option<Severity> {

@@ -94,6 +94,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The fleet's circuit news: circuit changes of each instance and commands to all of them.
+    circuit_notices (id) {
+        id -> BigInt,
+        time_us -> BigInt,
+        instance -> Text,
+        source -> Text,
+        kind -> Text,
+        state -> Nullable<Text>,
+        held_open -> Bool,
+        command -> Nullable<Text>,
+        requested_by -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     healing_events,
     healing_patterns,
@@ -101,4 +116,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     call_sites,
     notifications,
     store_batches,
+    circuit_notices,
 );

@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// Writer tasks still running.
     pub(crate) writers_running: AtomicUsize,
+    /// Circuit news: pollers' wake-ups, the PostgreSQL listener (see `circuits.rs`).
+    pub(crate) circuits: crate::circuits::Circuits,
 }
 
 impl Shared {
@@ -465,6 +467,27 @@ impl EventStore for DieselStore {
             .with_hint("check that the database is reachable; flush before stopping");
             Err(e.into())
         })
+    }
+
+    fn publish_circuit<'a>(
+        &'a self,
+        notice: &'a self_healing_runtime::fleet::CircuitNotice,
+    ) -> BoxFuture<'a, Result<(), self_healing_runtime::event::StoreError>> {
+        crate::circuits::publish(self, notice)
+    }
+
+    fn poll_circuits(
+        &self,
+        after: i64,
+        wait: Duration,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            Vec<self_healing_runtime::fleet::CircuitNotice>,
+            self_healing_runtime::event::StoreError,
+        >,
+    > {
+        crate::circuits::poll(self, after, wait)
     }
 }
 

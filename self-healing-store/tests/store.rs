@@ -1,9 +1,10 @@
-//! The store's test suite. Every case of `writes`, `queries`, `concurrency`, `schema` and
-//! `fleet` runs on SQLite (a temp file) and on PostgreSQL (a fresh database per test, from
+//! The store's test suite. Every case of `writes`, `queries`, `concurrency`, `schema`, `fleet`
+//! and `circuits` runs on SQLite (a temp file) and on PostgreSQL (a fresh database per test, from
 //! `SELF_HEALING_TEST_POSTGRES_URL`; skipped with one line when it is unset, failed when
 //! `SELF_HEALING_REQUIRE_POSTGRES=1`). Backend-specific cases (outages) follow.
 
 mod store {
+    pub(crate) mod circuits;
     pub(crate) mod concurrency;
     pub(crate) mod fleet;
     pub(crate) mod harness;
@@ -40,6 +41,9 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    circuits::notices_round_trip,
+    circuits::a_waiting_poller_wakes_on_news,
+    circuits::three_instances_share_circuits_commands_and_learning,
     fleet::a_second_instance_prefers_what_the_first_learned,
     fleet::advice_health_and_ping_round_trip,
     writes::events_round_trip,

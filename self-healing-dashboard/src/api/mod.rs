@@ -160,7 +160,10 @@ pub(crate) async fn patterns(State(state): State<DashboardState>) -> Response {
 /// `GET api/sites`: the integration checklist.
 pub(crate) async fn sites(State(state): State<DashboardState>) -> Response {
     match state.inner.store.sites().await {
-        Ok(stored) => Json(json!({ "sites": checklist(&stored) })).into_response(),
+        Ok(stored) => {
+            let healer = crate::circuits::healer_of(&state);
+            Json(json!({ "sites": checklist(&stored, healer.as_ref()) })).into_response()
+        }
         Err(e) => store_error(&e),
     }
 }

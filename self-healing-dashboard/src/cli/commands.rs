@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::table::Table;
-use super::{Cli, Command, EventsArgs};
+use super::{Cli, Command, EventsArgs, Failure};
 use crate::api::{EventsQuery, ParsedQuery};
 use crate::checklist::checklist;
 use crate::state::DashboardState;
@@ -17,9 +17,9 @@ use crate::views::EventView;
 type Result<T> = std::result::Result<T, String>;
 
 /// Runs one command.
-pub(super) async fn run(cli: Cli) -> Result<()> {
+pub(super) async fn run(cli: Cli) -> std::result::Result<(), Failure> {
     let url = cli.database_url.trim().to_owned();
-    match cli.command {
+    let done = match cli.command {
         Command::Serve { addr, poll } => serve(&url, addr, poll).await,
         Command::Events(args) => events(&url, args).await,
         Command::Sites(f) => sites(&url, f.json).await,
@@ -27,7 +27,9 @@ pub(super) async fn run(cli: Cli) -> Result<()> {
         Command::Health(f) => health(&url, f.json).await,
         Command::Migrate => migrate(&url).await,
         Command::Prune { older_than } => prune(&url, older_than).await,
-    }
+        Command::Circuit(action) => return super::circuit::run(&url, action).await,
+    };
+    done.map_err(Failure::from)
 }
 
 /// The SQLite file a URL names, if it names one.
@@ -45,7 +47,7 @@ fn sqlite_file(url: &str) -> Option<&str> {
 }
 
 /// Opens the store for reading: no migrations, and no new SQLite file for a mistyped path.
-async fn open(url: &str) -> Result<DieselStore> {
+pub(super) async fn open(url: &str) -> Result<DieselStore> {
     if let Some(path) = sqlite_file(url)
         && !std::path::Path::new(path).exists()
     {
@@ -170,7 +172,7 @@ async fn events(url: &str, a: EventsArgs) -> Result<()> {
 
 async fn sites(url: &str, as_json: bool) -> Result<()> {
     let store = open(url).await?;
-    let rows = checklist(&store.sites().await.map_err(|e| e.to_string())?);
+    let rows = checklist(&store.sites().await.map_err(|e| e.to_string())?, None);
     if as_json {
         println!("{:#}", json!({ "sites": rows }));
         return Ok(());
@@ -330,12 +332,13 @@ async fn prune(url: &str, older_than: Duration) -> Result<()> {
     let store = open(url).await?;
     let r = store.prune(older_than).await.map_err(|e| e.to_string())?;
     println!(
-        "pruned {} events, {} health checks and {} notifications older than {} from {}",
+        "pruned {} events, {} health checks and {} notifications older than {} from {} (and {} old circuit notices)",
         r.events,
         r.health_checks,
         r.notifications,
         age(older_than),
-        mask_password(url)
+        mask_password(url),
+        r.circuit_notices
     );
     Ok(())
 }

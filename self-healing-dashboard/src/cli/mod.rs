@@ -11,11 +11,16 @@
 //!   health  [--json]                        the latest stored result of each health check
 //!   migrate                                 creates or updates the tables
 //!   prune   --older-than 30d                deletes old events, health checks, notifications
+//!   circuit open|close|reset SOURCE [--by NAME]
+//!                                           steers the circuit of SOURCE on every instance
+//!   circuit list [--json]                   each instance's circuit state per source
 //! ```
 //!
 //! The database URL comes from `--database-url`, else `DATABASE_URL`, else
-//! `sqlite://self-healing.db`. Errors are one line on stderr and exit code 1 (2 for usage).
+//! `sqlite://self-healing.db`. Errors are one line on stderr and exit code 1 (2 for usage,
+//! an unknown source included).
 
+mod circuit;
 mod commands;
 mod table;
 
@@ -69,6 +74,53 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         older_than: std::time::Duration,
     },
+    /// Steer a circuit on every instance sharing the store, or list each instance's circuits.
+    #[command(subcommand)]
+    Circuit(CircuitAction),
+}
+
+#[derive(Debug, Subcommand)]
+enum CircuitAction {
+    /// Refuse every call of SOURCE on every instance until closed or reset (no probes).
+    Open(SteerArgs),
+    /// Close the circuit of SOURCE on every instance, with an empty window.
+    Close(SteerArgs),
+    /// Forget the circuit's and the retry budget's history of SOURCE on every instance.
+    Reset(SteerArgs),
+    /// Each instance's circuit state per source, with the time of its last change.
+    List(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+struct SteerArgs {
+    /// The `source` of a wrapped function, as the store knows it (call sites, events).
+    source: String,
+    /// Who asks, recorded in each instance's event (default: the login name).
+    #[arg(long)]
+    by: Option<String>,
+}
+
+/// A failed command: its one-line message and exit code (1, or 2 for usage errors).
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    /// A usage error: exit code 2, as clap's own.
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { message, code: 1 }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -128,8 +180,8 @@ pub fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            eprintln!("error: {}", one_line(&e.message));
+            ExitCode::from(e.code)
         }
     }
 }

@@ -5,8 +5,10 @@ use std::time::SystemTime;
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
+use self_healing_runtime::circuit_control::CircuitCommand;
 use self_healing_runtime::{Category, Outcome, sites};
 
 use crate::api::{EventsQuery, ParsedQuery, event_views};
@@ -43,10 +45,43 @@ struct FilterForm {
     severities: Vec<Choice>,
 }
 
+/// A circuit button: a form posting to `path`.
+struct Action {
+    label: &'static str,
+    path: String,
+}
+
+fn actions(source: &str) -> Vec<Action> {
+    [
+        CircuitCommand::Open,
+        CircuitCommand::Close,
+        CircuitCommand::Reset,
+    ]
+    .into_iter()
+    .map(|c| Action {
+        label: c.as_str(),
+        path: crate::circuits::action(source, c),
+    })
+    .collect()
+}
+
+/// A circuit of this process.
 struct CircuitRow {
     source: &'static str,
     category: &'static str,
     state: &'static str,
+    held_open: bool,
+    actions: Vec<Action>,
+}
+
+/// An instance's circuit, as it last published it to the store.
+struct FleetRow {
+    source: String,
+    instance: String,
+    state: &'static str,
+    held_open: bool,
+    since: String,
+    actions: Vec<Action>,
 }
 
 struct CheckRow {
@@ -100,6 +135,11 @@ struct DashboardPage {
     /// An older page or a closed time range: live events are not added to it.
     paused: bool,
     circuits: Vec<CircuitRow>,
+    /// This process's instance id, when the dashboard has a healer.
+    instance: Option<String>,
+    fleet: Vec<FleetRow>,
+    /// The circuit forms' anti-CSRF token (empty for bearer clients, which need none).
+    csrf: String,
     checks: Vec<CheckRow>,
     checks_time: Option<String>,
     stored_checks: Vec<StoredCheckRow>,
@@ -172,10 +212,37 @@ fn filter_form(q: &EventsQuery) -> FilterForm {
     }
 }
 
+/// This process's circuits (under the dashboard's healer), one row per source.
+fn circuit_rows(healer: Option<&self_healing_runtime::Healer>) -> Vec<CircuitRow> {
+    let views = healer.map(|h| h.circuits());
+    let mut rows: Vec<CircuitRow> = sites()
+        .map(|s| {
+            let (state, held_open) = match &views {
+                Some(views) => views
+                    .iter()
+                    .find(|v| v.source == s.source())
+                    .map_or((s.circuit(), false), |v| (v.state, v.held_open)),
+                None => (s.circuit(), false),
+            };
+            CircuitRow {
+                source: s.source(),
+                category: s.category().as_str(),
+                state: state.as_str(),
+                held_open,
+                actions: actions(s.source()),
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| r.source);
+    rows.dedup_by_key(|r| r.source);
+    rows
+}
+
 /// `GET /platform/system-health`, with the feed filtered by the query string (see
 /// `api/events`).
 pub(crate) async fn dashboard(
     State(state): State<DashboardState>,
+    headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Response {
     let ParsedQuery {
@@ -192,8 +259,9 @@ pub(crate) async fn dashboard(
         store.events(&filter, after, limit),
         store.sites(),
         store.latest_health_checks(),
+        store.circuit_states(),
     );
-    let (summary, page, stored_sites, stored_checks) = match loaded {
+    let (summary, page, stored_sites, stored_checks, fleet) = match loaded {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "self-healing dashboard: store query failed");
@@ -201,7 +269,8 @@ pub(crate) async fn dashboard(
         }
     };
     let report = current_report(&state).await;
-    let open = open_circuits();
+    let healer = crate::circuits::healer_of(&state);
+    let open = open_circuits(healer.as_ref());
     let status = overall(&report, &open);
     let totals = summary.totals();
     let advice = |fp| {
@@ -244,13 +313,20 @@ pub(crate) async fn dashboard(
         form: filter_form(&q),
         filtered: q.is_filtered(),
         paused: after.is_some() || filter.until.is_some(),
-        circuits: sites()
-            .map(|s| CircuitRow {
-                source: s.source(),
-                category: s.category().as_str(),
-                state: s.circuit().as_str(),
+        circuits: circuit_rows(healer.as_ref()),
+        instance: healer.as_ref().map(|h| h.instance_id().to_owned()),
+        fleet: fleet
+            .iter()
+            .map(|r| FleetRow {
+                source: r.source.clone(),
+                instance: r.instance.clone(),
+                state: r.state.as_str(),
+                held_open: r.held_open,
+                since: time_fmt::short(r.since),
+                actions: actions(&r.source),
             })
             .collect(),
+        csrf: state.inner.csrf.token(&state, &headers).unwrap_or_default(),
         checks: report
             .checks
             .iter()
@@ -273,7 +349,7 @@ pub(crate) async fn dashboard(
                 time: time_fmt::short(c.check.time),
             })
             .collect(),
-        sites: checklist(&stored_sites),
+        sites: checklist(&stored_sites, healer.as_ref()),
         fingerprints: summary
             .fingerprints
             .iter()

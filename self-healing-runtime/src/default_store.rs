@@ -107,7 +107,10 @@ impl StoreChoice {
             // compiled in it is simply not ours to use.
             return Ok(Arc::new(InMemoryStore::new()));
         };
-        (factory.open)(url.as_deref()).map_err(|reason| ConfigError::Invalid { setting: setting.to_owned(), reason })
+        (factory.open)(url.as_deref()).map_err(|reason| ConfigError::Invalid {
+            setting: setting.to_owned(),
+            reason,
+        })
     }
 }
 

@@ -148,8 +148,8 @@ mod writer;
 pub use builder::{
     DEFAULT_BATCH_SIZE, DEFAULT_BUFFER_CAPACITY, DEFAULT_OVERFLOW_KEYS, StoreBuilder,
 };
-pub use default_store::DEFAULT_DATABASE_URL;
 pub use circuits::{CHANNEL, CircuitRecord, LATEST_STATE_RETENTION, NOTICE_RETENTION};
+pub use default_store::DEFAULT_DATABASE_URL;
 pub use error::{ErrorKind, StoreError};
 pub use queries::MAX_PAGE;
 pub use records::{

@@ -70,8 +70,10 @@ impl HealerBuilder {
         let builder = with_llm(builder, &lookup)?;
         let builder = with_notify(builder, &lookup)?;
         for check in ENV_CHECKS {
-            (check.check)(&lookup)
-                .map_err(|(setting, reason)| ConfigError::Invalid { setting: setting.to_owned(), reason })?;
+            (check.check)(&lookup).map_err(|(setting, reason)| ConfigError::Invalid {
+                setting: setting.to_owned(),
+                reason,
+            })?;
         }
         Ok(builder)
     }

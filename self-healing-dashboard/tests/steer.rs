@@ -167,7 +167,7 @@ async fn buttons_steer_the_fleet_through_the_healer(db: &TestDb) {
             .iter()
             .any(|v| v.source == "steerPayments" && v.held_open)
     );
-    healer.flush().await;
+    healer.flush().await.expect("the events reached the store");
     store.flush().await.unwrap();
     let manual = store
         .events(

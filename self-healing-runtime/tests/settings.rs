@@ -263,7 +263,7 @@ async fn a_circuit_opened_by_hand_refuses_until_closed_and_each_change_is_record
             .unwrap(),
         CircuitState::Closed
     );
-    h.flush().await;
+    h.flush().await.expect("the events reached the store");
     let manual: Vec<String> = store
         .events()
         .into_iter()

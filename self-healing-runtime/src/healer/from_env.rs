@@ -185,7 +185,7 @@ mod tests {
         }
     }
 
-    fn setting(e: ConfigError) -> &'static str {
+    fn setting(e: ConfigError) -> String {
         match e {
             ConfigError::Invalid { setting, .. } => setting,
             other => panic!("not an invalid setting: {other}"),

@@ -465,7 +465,7 @@ pub(crate) async fn three_instances_share_circuits_commands_and_learning(db: &Te
     })
     .await;
     assert_eq!(call(&b, site, &dep).await.unwrap(), 1);
-    b.flush().await;
+    b.flush().await.expect("the events reached the store");
     store_b.flush().await.unwrap();
     let manual = store_b
         .events(
@@ -510,7 +510,7 @@ pub(crate) async fn three_instances_share_circuits_commands_and_learning(db: &Te
         .into_iter()
         .find(|r| r.stat.healed >= 10)
         .expect("A learned what heals the flaky ledger");
-    a.flush().await;
+    a.flush().await.expect("the events reached the store");
     store_a.flush().await.unwrap();
     eventually("B refreshed A's statistics", PATIENCE, || async {
         b.patterns().snapshot().iter().any(|r| {

@@ -126,6 +126,9 @@ pub(crate) fn start(
     let weak = std::sync::Arc::downgrade(&healer.inner);
     handle.spawn(async move {
         let mut seen: Option<i64> = None;
+        // News published once this healer existed is acted on, even when it reached the store
+        // before the worker's first poll (a slow start must not lose a command).
+        let born = SystemTime::now();
         let mut next_refresh = learning_refresh.map(|every| tokio::time::Instant::now() + every);
         loop {
             let Some(inner) = weak.upgrade() else {
@@ -144,9 +147,9 @@ pub(crate) fn start(
                 Ok(notices) => {
                     for notice in &notices {
                         seen = Some(seen.map_or(notice.id, |s| s.max(notice.id)));
-                        // The first poll only learns where the log stands: old news is not
-                        // acted on.
-                        if after >= 0 {
+                        // The first poll learns where the log stands: news older than this
+                        // healer is not acted on.
+                        if after >= 0 || notice.at >= born {
                             apply(&healer, notice);
                         }
                     }

@@ -70,8 +70,9 @@ pub struct CircuitView {
 }
 
 impl Healer {
-    /// Applies `command` to the circuit of the site named `source`; `by` says who or what asked
-    /// (recorded in the event). Returns the circuit's state after it.
+    /// Applies `command` to the circuit of the site named `source` (of every function sharing
+    /// that source, when several do); `by` says who or what asked (recorded in the event).
+    /// Returns the circuit's state after it.
     ///
     /// ```
     /// use self_healing_runtime::{ConfigError, Healer};
@@ -95,8 +96,8 @@ impl Healer {
         command: CircuitCommand,
         by: &str,
     ) -> Result<CircuitState, ConfigError> {
-        let site = find_site(source)?;
-        Ok(self.apply_command(site, command, by))
+        let sites = find_sites(source)?;
+        Ok(self.apply_command(&sites, command, by))
     }
 
     /// [`steer_circuit`](Self::steer_circuit) here, and on every instance sharing this healer's
@@ -111,36 +112,42 @@ impl Healer {
         command: CircuitCommand,
         by: &str,
     ) -> Result<CircuitState, ConfigError> {
-        let site = find_site(source)?;
-        let after = self.apply_command(site, command, by);
+        let sites = find_sites(source)?;
+        let after = self.apply_command(&sites, command, by);
         self.inner
             .fleet
             .command(self.instance_id(), source, command, by);
         Ok(after)
     }
 
-    /// Applies `command` to `site`'s circuit, records it and tells the fleet the new state.
+    /// Applies `command` to the circuit of every site in `sites` (the functions sharing one
+    /// source), records it once and tells the fleet the new state.
     pub(crate) fn apply_command(
         &self,
-        site: &'static Site,
+        sites: &[&'static Site],
         command: CircuitCommand,
         by: &str,
     ) -> CircuitState {
-        let state = self.state_of(site);
         let now = Instant::now();
-        match command {
-            CircuitCommand::Open => state.hold_open(now),
-            CircuitCommand::Close => state.close_circuit(now),
-            CircuitCommand::Reset => state.reset_circuit(now),
+        let mut after = CircuitState::Closed;
+        for &site in sites {
+            let state = self.state_of(site);
+            match command {
+                CircuitCommand::Open => state.hold_open(now),
+                CircuitCommand::Close => state.close_circuit(now),
+                CircuitCommand::Reset => state.reset_circuit(now),
+            }
+            after = state.circuit_state();
         }
-        let after = state.circuit_state();
-        self.record_manual(site, command, by);
-        self.inner.fleet.moved(
-            self.instance_id(),
-            site.source(),
-            after,
-            command == CircuitCommand::Open,
-        );
+        if let Some(&site) = sites.first() {
+            self.record_manual(site, command, by);
+            self.inner.fleet.moved(
+                self.instance_id(),
+                site.source(),
+                after,
+                command == CircuitCommand::Open,
+            );
+        }
         after
     }
 
@@ -229,16 +236,17 @@ fn past(command: CircuitCommand) -> &'static str {
     }
 }
 
-/// The registered site named `source`.
-pub(crate) fn find_site(source: &str) -> Result<&'static Site, ConfigError> {
-    crate::sites()
-        .find(|s| s.source() == source)
-        .ok_or_else(|| {
-            let known: Vec<&'static str> = crate::sites().map(Site::source).collect();
-            ConfigError::UnknownSource {
-                setting: "circuit",
-                source: source.to_owned(),
-                suggestion: crate::settings::closest(source, &known),
-            }
-        })
+/// Every registered site named `source`: a source names one operation, and the functions that
+/// share it (a sync and an async variant, say) are steered together.
+pub(crate) fn find_sites(source: &str) -> Result<Vec<&'static Site>, ConfigError> {
+    let found: Vec<&'static Site> = crate::sites().filter(|s| s.source() == source).collect();
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    let known: Vec<&'static str> = crate::sites().map(Site::source).collect();
+    Err(ConfigError::UnknownSource {
+        setting: "circuit",
+        source: source.to_owned(),
+        suggestion: crate::settings::closest(source, &known),
+    })
 }

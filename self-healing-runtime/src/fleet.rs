@@ -187,7 +187,7 @@ pub(crate) fn start(
 
 /// Acts on another instance's notice.
 fn apply(healer: &Healer, notice: &CircuitNotice) {
-    let Ok(site) = crate::circuit_control::find_site(&notice.source) else {
+    let Ok(sites) = crate::circuit_control::find_sites(&notice.source) else {
         return;
     };
     match &notice.kind {
@@ -195,7 +195,7 @@ fn apply(healer: &Healer, notice: &CircuitNotice) {
         NoticeKind::Command { .. } if notice.instance == healer.instance_id() => {}
         NoticeKind::Command { command, by } => {
             let by = format!("{by}, via {}", notice.instance);
-            let _ = healer.apply_command(site, *command, &by);
+            let _ = healer.apply_command(&sites, *command, &by);
         }
         NoticeKind::Moved { .. } if notice.instance == healer.instance_id() => {}
         // Opened by hand: the command that did it reaches every instance itself, and a circuit
@@ -205,7 +205,10 @@ fn apply(healer: &Healer, notice: &CircuitNotice) {
         } => {}
         NoticeKind::Moved { state, .. } => {
             if *state != CircuitState::Closed {
-                healer.state_of(site).suspect(tokio::time::Instant::now());
+                let now = tokio::time::Instant::now();
+                for &site in &sites {
+                    healer.state_of(site).suspect(now);
+                }
             }
         }
     }

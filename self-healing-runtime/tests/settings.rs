@@ -287,6 +287,28 @@ async fn a_circuit_opened_by_hand_refuses_until_closed_and_each_change_is_record
     ));
 }
 
+/// A source names one operation: every function sharing it is steered, whichever of them the
+/// registry lists first.
+#[tokio::test(start_paused = true)]
+async fn a_command_reaches_every_function_sharing_the_source() {
+    let sync_variant = test_site!("sharedSource", Api);
+    let async_variant = test_site!("sharedSource", Api);
+    let h = Healer::builder().build().unwrap();
+    assert_eq!(
+        h.open_circuit("sharedSource", "test").unwrap(),
+        CircuitState::Open
+    );
+    for site in [sync_variant, async_variant] {
+        assert_eq!(h.circuit_of(site), CircuitState::Open);
+        assert!(call(site, &h, false).await.is_err(), "held open: refused");
+    }
+    h.close_circuit("sharedSource", "test").unwrap();
+    for site in [sync_variant, async_variant] {
+        assert_eq!(h.circuit_of(site), CircuitState::Closed);
+        assert!(call(site, &h, false).await.is_ok());
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn reconfiguring_a_running_healer_keeps_circuits_and_resizes_bulkheads() {
     let site = test_site!("reconfiguredSite", Database);

@@ -183,6 +183,12 @@ impl Db {
 
     /// Opens one connection and runs `SELECT 1`, to fail early with a clear error.
     pub(crate) async fn check(&self, url: &DatabaseUrl) -> Result<(), StoreError> {
+        // PostgreSQL is asked directly, not through the pool: the pool keeps retrying a failed
+        // connection until its timeout, so a missing database or role would wait it out.
+        #[cfg(feature = "postgres")]
+        if let Pools::Postgres(_) = self.pools {
+            return postgres::check(url, self.connect_timeout).await;
+        }
         use diesel::IntoSql;
         use diesel::sql_types::Integer;
         use diesel_async::RunQueryDsl;
@@ -268,6 +274,8 @@ fn classify(url: &DatabaseUrl, detail: String, default: ErrorKind) -> StoreError
         || d.contains("read-only")
     {
         ErrorKind::Permission
+    } else if d.contains("invalid connection string") || d.contains("invalid configuration") {
+        ErrorKind::InvalidUrl
     } else if d.contains("database is locked") {
         ErrorKind::Unavailable
     } else if d.contains("unable to open database file")
@@ -287,6 +295,9 @@ fn classify(url: &DatabaseUrl, detail: String, default: ErrorKind) -> StoreError
 
 fn hint(backend: Backend, kind: ErrorKind, detail: &str) -> &'static str {
     match (backend, kind) {
+        (_, ErrorKind::InvalidUrl) => {
+            "DATABASE_URL is not a valid URL: use `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (bracket IPv6 hosts: `[::1]`), or a file path or `sqlite://PATH` for SQLite"
+        }
         (_, ErrorKind::Migration) => {
             "the embedded migrations failed: check that the database user may create tables and indexes, or run them once as the owner (`run_migrations(false)` skips them)"
         }
@@ -453,6 +464,35 @@ mod postgres {
             .test_on_check_out(true)
             .error_sink(Box::new(sink))
             .build_unchecked(manager)
+    }
+
+    /// One connection of its own and `SELECT 1`: its error comes back at once, and only a
+    /// server that does not answer waits `timeout`.
+    pub(super) async fn check(url: &DatabaseUrl, timeout: Duration) -> Result<(), StoreError> {
+        use diesel::IntoSql;
+        use diesel::sql_types::Integer;
+        use diesel_async::{AsyncConnection, RunQueryDsl};
+        let target = with_connect_timeout(&url.target, timeout);
+        let attempt = async {
+            let mut conn = AsyncPgConnection::establish(&target).await.map_err(|c| {
+                let detail = c.to_string();
+                classify(url, detail, ErrorKind::Connect).with_source(c)
+            })?;
+            diesel::select(1_i32.into_sql::<Integer>())
+                .get_result::<i32>(&mut conn)
+                .await
+                .map_err(|e| query_error(url, ErrorKind::Connect, e))
+        };
+        // The driver's own `connect_timeout` has whole seconds; a second more covers rounding.
+        match tokio::time::timeout(timeout + Duration::from_secs(1), attempt).await {
+            Ok(result) => result.map(|_| ()),
+            Err(_) => Err(StoreError::new(
+                ErrorKind::Connect,
+                &url.masked,
+                "timed out waiting for a connection",
+            )
+            .with_hint(hint(url.backend, ErrorKind::Connect, ""))),
+        }
     }
 
     pub(super) async fn migrate(url: &DatabaseUrl) -> Result<(), StoreError> {

@@ -98,4 +98,9 @@ mod bad_urls {
     async fn give_clear_errors() {
         super::store::schema::bad_urls().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn permanent_postgres_errors_fail_at_once() {
+        super::store::schema::permanent_postgres_errors().await;
+    }
 }

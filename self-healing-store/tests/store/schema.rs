@@ -222,3 +222,50 @@ pub(crate) async fn bad_urls() {
         );
     }
 }
+
+/// A missing database, a missing role and an unparsable URL are answered at once with their
+/// cause: only a server that does not answer waits the connect timeout. The timeout here is an
+/// hour, so a store that waited it out would hit the test's own limit instead.
+pub(crate) async fn permanent_postgres_errors() {
+    if !cfg!(feature = "postgres") {
+        return;
+    }
+    const PATIENCE: Duration = Duration::from_secs(3600);
+    let connect = |url: String| async move {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            DieselStore::builder(&url)
+                .connect_timeout(PATIENCE)
+                .connect(),
+        )
+        .await
+        .expect("answered without waiting the connect timeout")
+        .unwrap_err()
+    };
+
+    let e = connect("postgres://[::1".to_owned()).await;
+    let shown = e.to_string();
+    assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{shown}");
+    assert!(shown.contains("invalid connection string"), "{shown}");
+    assert!(!shown.contains("PostgreSQL is running"), "{shown}");
+
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let missing = super::harness::with_database(&url, "sh_test_database_that_does_not_exist");
+    let e = connect(missing).await;
+    let shown = e.to_string();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{shown}");
+    assert!(
+        shown.contains("does not exist") && shown.contains("createdb"),
+        "{shown}"
+    );
+
+    let stranger = url.replacen("postgres://postgres@", "postgres://sh_no_such_role@", 1);
+    assert_ne!(stranger, url, "the test URL names the user `postgres`: {url}");
+    let e = connect(stranger).await;
+    let shown = e.to_string();
+    assert_eq!(e.kind(), ErrorKind::Permission, "{shown}");
+    assert!(shown.contains("sh_no_such_role"), "{shown}");
+}

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use self_healing_runtime::diagnosis::MAX_MESSAGE_BYTES;
-use tokio::sync::{Notify, OnceCell, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::db::{Db, PoolSettings};
 use crate::error::{ErrorKind, StoreError};
@@ -257,7 +257,6 @@ impl StoreBuilder {
             retry_now: Notify::new(),
             progress,
             counters: Counters::default(),
-            ready: OnceCell::new(),
             closing: AtomicBool::new(false),
             writers_running: AtomicUsize::new(writers),
             circuits: Default::default(),

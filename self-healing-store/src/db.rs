@@ -41,9 +41,23 @@ pub(crate) struct PoolSettings {
 /// The pool of the backend in use, and the last error its connection attempts met.
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
-    pub(crate) pools: Pools,
+    /// Replaced as a whole when the SQLite file is deleted or replaced under us.
+    current: std::sync::Arc<std::sync::RwLock<std::sync::Arc<Generation>>>,
     last_connect_error: LastConnectError,
     connect_timeout: Duration,
+    /// What it takes to open a new generation.
+    url: DatabaseUrl,
+    settings: PoolSettings,
+}
+
+/// One set of connections to one database file (or server), and whether its migrations ran.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    pub(crate) pools: Pools,
+    /// Set once the migrations ran on these connections' database.
+    pub(crate) ready: tokio::sync::OnceCell<()>,
+    /// The SQLite file these connections opened, once known (see [`crate::file_watch`]).
+    pub(crate) file: std::sync::OnceLock<crate::file_watch::FileId>,
 }
 
 /// Remembers the last error of a connection attempt: bb8 reports only "timed out" to the
@@ -100,7 +114,7 @@ impl std::fmt::Debug for Pools {
 macro_rules! with_conn {
     ($shared:expr, |$conn:ident, $backend:ident| $body:expr) => {{
         let shared = &$shared;
-        match shared.db.pools {
+        match shared.db.pools() {
             #[cfg(feature = "sqlite")]
             $crate::db::Pools::Sqlite(ref pool) => {
                 #[allow(dead_code)]
@@ -126,6 +140,48 @@ impl Db {
     /// Builds the pool for `url` without connecting.
     pub(crate) fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Db, StoreError> {
         let last_connect_error = LastConnectError::default();
+        let pools = Self::pools_for(url, settings, &last_connect_error)?;
+        Ok(Db {
+            current: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(
+                Generation::new(pools),
+            ))),
+            last_connect_error,
+            connect_timeout: settings.connect_timeout,
+            url: url.clone(),
+            settings: settings.clone(),
+        })
+    }
+
+    /// The connections in use now.
+    pub(crate) fn current(&self) -> std::sync::Arc<Generation> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The pool in use now (a cheap handle).
+    pub(crate) fn pools(&self) -> Pools {
+        self.current().pools.clone()
+    }
+
+    /// Replaces `stale` with fresh connections (and migrations to run again), unless another
+    /// writer did it already.
+    pub(crate) fn reopen(&self, stale: &std::sync::Arc<Generation>) -> Result<(), StoreError> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if std::sync::Arc::ptr_eq(&current, stale) {
+            let pools = Self::pools_for(&self.url, &self.settings, &self.last_connect_error)?;
+            *current = std::sync::Arc::new(Generation::new(pools));
+        }
+        Ok(())
+    }
+
+    fn pools_for(
+        url: &DatabaseUrl,
+        settings: &PoolSettings,
+        last_connect_error: &LastConnectError,
+    ) -> Result<Pools, StoreError> {
+        #[allow(unused_variables)]
         let sink = last_connect_error.clone();
         let pools = match url.backend {
             Backend::Sqlite => {
@@ -149,11 +205,7 @@ impl Db {
                 }
             }
         };
-        Ok(Db {
-            pools,
-            last_connect_error,
-            connect_timeout: settings.connect_timeout,
-        })
+        Ok(pools)
     }
 
     /// Turns a pool error into a [`StoreError`] that says what to do; a timeout reports the
@@ -172,8 +224,12 @@ impl Db {
 
     /// Runs the embedded migrations that are not applied yet. Several instances may do this at
     /// once: SQLite serialises them with an immediate transaction, PostgreSQL with an advisory lock.
-    pub(crate) async fn migrate(&self, url: &DatabaseUrl) -> Result<(), StoreError> {
-        match self.pools {
+    pub(crate) async fn migrate(
+        &self,
+        generation: &Generation,
+        url: &DatabaseUrl,
+    ) -> Result<(), StoreError> {
+        match generation.pools {
             #[cfg(feature = "sqlite")]
             Pools::Sqlite(ref pool) => sqlite::migrate(self, pool, url).await,
             #[cfg(feature = "postgres")]
@@ -186,7 +242,7 @@ impl Db {
         // PostgreSQL is asked directly, not through the pool: the pool keeps retrying a failed
         // connection until its timeout, so a missing database or role would wait it out.
         #[cfg(feature = "postgres")]
-        if let Pools::Postgres(_) = self.pools {
+        if let Pools::Postgres(_) = self.pools() {
             return postgres::check(url, self.connect_timeout).await;
         }
         use diesel::IntoSql;
@@ -219,6 +275,16 @@ fn missing_feature(url: &DatabaseUrl, feature: &str) -> StoreError {
         "postgres" => "enable the `postgres` feature of `self-healing` (or `self-healing-store`)",
         _ => "enable the `sqlite` feature of `self-healing` (or `self-healing-store`); it is on by default",
     })
+}
+
+impl Generation {
+    fn new(pools: Pools) -> Generation {
+        Generation {
+            pools,
+            ready: tokio::sync::OnceCell::new(),
+            file: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// Lets `with_conn!` run against a bare [`Db`].

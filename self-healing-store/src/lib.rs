@@ -135,6 +135,7 @@ mod circuits;
 mod db;
 mod default_store;
 mod error;
+mod file_watch;
 mod maintenance;
 mod queries;
 mod records;

@@ -95,12 +95,14 @@ impl DieselStore {
             .collect())
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database answers, and (SQLite) that its file is still the one the store
+    /// has open: a deleted or replaced file is an error, and the store opens the path again.
     ///
     /// # Errors
-    /// When it does not.
+    /// When it does not answer, or its file moved.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.shared.ensure_ready().await?;
+        let generation = self.shared.ready_connections().await?;
+        self.shared.check_file(&generation)?;
         let _: Vec<String> = with_conn!(self.shared, |conn, _B| {
             healing_patterns::table
                 .select(healing_patterns::fingerprint)

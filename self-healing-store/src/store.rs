@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use self_healing_runtime::event::{BoxFuture, EventStore, HealingEvent};
-use tokio::sync::{Notify, OnceCell, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::builder::StoreBuilder;
 use crate::db::Db;
@@ -79,7 +79,6 @@ pub(crate) struct Shared {
     /// Bumped after every write attempt and when the writer stops.
     pub(crate) progress: watch::Sender<u64>,
     pub(crate) counters: Counters,
-    pub(crate) ready: OnceCell<()>,
     pub(crate) closing: AtomicBool,
     /// Writer tasks still running.
     pub(crate) writers_running: AtomicUsize,
@@ -92,17 +91,54 @@ impl Shared {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs the migrations once (when enabled).
+    /// Runs the migrations once per set of connections (when enabled), and notes which
+    /// SQLite file those connections opened.
     pub(crate) async fn ensure_ready(&self) -> Result<(), StoreError> {
-        self.ready
+        self.ready_connections().await.map(|_| ())
+    }
+
+    /// [`ensure_ready`](Self::ensure_ready), returning the connections it readied.
+    pub(crate) async fn ready_connections(&self) -> Result<Arc<crate::db::Generation>, StoreError> {
+        let generation = self.db.current();
+        generation
+            .ready
             .get_or_try_init(|| async {
                 if self.settings.migrations {
-                    self.db.migrate(&self.url).await?;
+                    self.db.migrate(&generation, &self.url).await?;
+                }
+                if let Some(id) = crate::file_watch::sqlite_file(&self.url)
+                    .and_then(crate::file_watch::FileId::of)
+                {
+                    let _ = generation.file.set(id);
                 }
                 Ok::<(), StoreError>(())
             })
-            .await
-            .map(|_| ())
+            .await?;
+        Ok(generation)
+    }
+
+    /// After a commit: an error when the SQLite file the connections write to was deleted or
+    /// replaced meanwhile. New connections are opened then, and the batch must be written again.
+    pub(crate) fn check_file(
+        &self,
+        generation: &Arc<crate::db::Generation>,
+    ) -> Result<(), StoreError> {
+        let Some(file) = generation.file.get() else {
+            return Ok(());
+        };
+        let Some(why) = file.moved() else {
+            return Ok(());
+        };
+        self.db.reopen(generation)?;
+        Err(StoreError::new(
+            ErrorKind::Unavailable,
+            &self.url.masked,
+            format!(
+                "the database file `{}` {why} while the store had it open",
+                file.path().display()
+            ),
+        )
+        .with_hint("the store opens the file again (creating it if needed) and writes the last batch there; events written before were in the old file"))
     }
 
     #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -129,10 +129,10 @@ async fn write_until_committed(shared: &Shared, batch: &Arc<Batch>) -> bool {
 }
 
 async fn write_once(shared: &Shared, batch: &Arc<Batch>) -> Result<Written, StoreError> {
-    shared.ensure_ready().await?;
+    let generation = shared.ready_connections().await?;
     let now = time_us(SystemTime::now());
     let rows = shared.settings.rows_per_statement;
-    let result = match shared.db.pools {
+    let result = match generation.pools {
         #[cfg(feature = "sqlite")]
         crate::db::Pools::Sqlite(ref pool) => {
             // No timeout here: SQLite waits at most its busy timeout for a lock, and a write
@@ -164,7 +164,10 @@ async fn write_once(shared: &Shared, batch: &Arc<Batch>) -> Result<Written, Stor
         }
     };
     match result {
-        Ok(()) => Ok(Written::Committed),
+        Ok(()) => {
+            shared.check_file(&generation)?;
+            Ok(Written::Committed)
+        }
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,

@@ -70,6 +70,11 @@ mod sqlite_only {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn file_deleted_or_replaced_while_running() {
+        super::store::outage::sqlite_file_deleted_or_replaced(&super::TestDb::sqlite()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn in_memory_database_works() {
         super::store::schema::in_memory().await;
     }

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use self_healing_runtime::{
-    Category, ErrorOps, Healer, Site, SiteInfo, SiteOptions, WithHealerExt, heal_with,
+    Category, ErrorOps, EventStore, Healer, Outcome, Site, SiteInfo, SiteOptions, WithHealerExt,
+    heal_with,
 };
 use self_healing_store::{DieselStore, ErrorKind};
 
@@ -229,4 +230,85 @@ pub(crate) async fn postgres_lazy_start(db: &TestDb) {
     proxy.restore();
     flush_within(&store, Duration::from_secs(30)).await;
     assert_all_accounted(db, &store, &healer, 500).await;
+}
+
+/// The SQLite file deleted, then replaced, while the store has it open: the store notices after
+/// the next commit, opens the path again (creating and migrating a new file) and writes that
+/// batch there, so the events that follow are in the file at the path, none lost.
+pub(crate) async fn sqlite_file_deleted_or_replaced(db: &TestDb) {
+    let path = db.path.clone().expect("a SQLite file");
+    let store = db.store().await;
+    let write = async |from: u64| {
+        let events: Vec<_> = (from..from + 10)
+            .map(|n| super::harness::event("fileWatched", n, Outcome::Failed))
+            .collect();
+        store.write_batch(&events).await.unwrap();
+        // The flush that meets the moved file reports it; the writer has reopened the file
+        // and rewrites the batch, which the next flush sees committed.
+        if let Err(e) = store.flush().await {
+            assert!(e.to_string().contains("while the store had it open"), "{e}");
+            store
+                .flush()
+                .await
+                .expect("written to the file at the path");
+        }
+    };
+    let count = || db.scalar("SELECT COUNT(*) AS v FROM healing_events");
+
+    write(0).await;
+    assert_eq!(count().await, 10);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    // Noticed by the next write, or before it by a health check.
+    let e = store.ping().await.unwrap_err();
+    assert!(
+        e.to_string().contains("was deleted"),
+        "a health check tells: {e}"
+    );
+    store.ping().await.expect("the path opened again");
+    write(10).await;
+    assert_eq!(
+        count().await,
+        10,
+        "the 10 events after the deletion, in a new file"
+    );
+
+    // A backup restored over the path: the store writes into it from then on.
+    let backup = path.with_file_name("backup.db");
+    {
+        let writer = DieselStore::connect(&format!("sqlite://{}", backup.display()))
+            .await
+            .unwrap();
+        writer
+            .write_batch(&[super::harness::event("restored", 0, Outcome::Healed)])
+            .await
+            .unwrap();
+        writer.close().await;
+    }
+    // Its last connection checkpoints the WAL into the file and removes it as it closes.
+    let wal = format!("{}-wal", backup.display());
+    for _ in 0..1_000 {
+        if !std::path::Path::new(&wal).exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!std::path::Path::new(&wal).exists(), "the backup is closed");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::rename(&backup, &path).unwrap();
+    write(20).await;
+    assert_eq!(
+        count().await,
+        11,
+        "the restored event and the 10 written after"
+    );
+    assert!(
+        store
+            .stats()
+            .last_error
+            .is_some_and(|e| e.contains("was replaced")),
+    );
 }

@@ -263,7 +263,10 @@ pub(crate) async fn permanent_postgres_errors() {
     );
 
     let stranger = url.replacen("postgres://postgres@", "postgres://sh_no_such_role@", 1);
-    assert_ne!(stranger, url, "the test URL names the user `postgres`: {url}");
+    assert_ne!(
+        stranger, url,
+        "the test URL names the user `postgres`: {url}"
+    );
     let e = connect(stranger).await;
     let shown = e.to_string();
     assert_eq!(e.kind(), ErrorKind::Permission, "{shown}");

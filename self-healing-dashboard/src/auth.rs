@@ -1,5 +1,6 @@
 //! Who may see the dashboard: the admin token (as a bearer header or through the login cookie),
-//! compared in constant time; with no token configured, loopback clients only.
+//! compared in constant time; with no token configured, loopback clients only, and never through
+//! a proxy (a request with a forwarding header gets 403).
 //!
 //! The login cookie never holds the token: it is `EXPIRY.HMAC-SHA256(token, EXPIRY)`, so it
 //! expires, cannot be replayed as a bearer token, and every session ends when the token changes.
@@ -256,6 +257,27 @@ pub(crate) enum Access {
     /// No token is configured and the request is not from a loopback client to a loopback
     /// host name.
     NotLoopback,
+    /// No token is configured and the request carries this forwarding header: it came through
+    /// a proxy, so its loopback peer says nothing about the real client.
+    Proxied(&'static str),
+}
+
+/// The headers a reverse proxy adds. A loopback peer with one of them is a proxy on the same
+/// host relaying someone else (nginx's default `proxy_pass` even sends `Host: 127.0.0.1:PORT`),
+/// so a dashboard without a token refuses them rather than trusting the proxy's address.
+const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// The first forwarding header the request carries, if any.
+fn forwarded_by(headers: &HeaderMap) -> Option<&'static str> {
+    FORWARDING_HEADERS
+        .into_iter()
+        .find(|name| headers.contains_key(*name))
 }
 
 /// Decides whether the request may see the dashboard.
@@ -274,6 +296,9 @@ pub(crate) fn access(state: &DashboardState, req: &Request) -> Access {
             }
         }
         None => {
+            if let Some(name) = forwarded_by(headers) {
+                return Access::Proxied(name);
+            }
             let peer_is_loopback = req
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -317,14 +342,25 @@ pub(crate) async fn require_admin(
 }
 
 fn unauthorized(req: &Request, why: Access) -> Response {
-    let message = match why {
-        Access::NotLoopback => {
+    let (status, message) = match why {
+        Access::NotLoopback => (
+            StatusCode::UNAUTHORIZED,
             "no admin token is configured, so the dashboard only answers loopback clients: \
              set SELF_HEALING_ADMIN_TOKEN to reach it from elsewhere"
-        }
-        _ => {
+                .to_owned(),
+        ),
+        Access::Proxied(name) => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "this request came through a proxy ({name} header) and no admin token is \
+                 configured: set SELF_HEALING_ADMIN_TOKEN to serve the dashboard behind a proxy"
+            ),
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
             "authentication required: send `Authorization: Bearer <SELF_HEALING_ADMIN_TOKEN>` or log in"
-        }
+                .to_owned(),
+        ),
     };
     let wants_html = req
         .headers()
@@ -334,14 +370,16 @@ fn unauthorized(req: &Request, why: Access) -> Response {
     let mut response = if wants_html && why == Access::Denied {
         crate::pages::login_page(StatusCode::UNAUTHORIZED, None)
     } else if wants_html {
-        crate::pages::error_page(StatusCode::UNAUTHORIZED, message)
+        crate::pages::error_page(status, &message)
     } else {
-        crate::api::error(StatusCode::UNAUTHORIZED, message)
+        crate::api::error(status, &message)
     };
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"self-healing\""),
-    );
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"self-healing\""),
+        );
+    }
     response
 }
 

@@ -276,7 +276,62 @@ async fn without_a_token_only_loopback_clients_get_in(db: &TestDb) {
     ));
 }
 
+/// Behind a reverse proxy on the same host the peer is loopback and nginx's default
+/// `proxy_pass` even sends `Host: 127.0.0.1:PORT`: without a token, any forwarding header means
+/// "someone else, relayed", so the answer is 403 naming the setting that fixes it.
+async fn without_a_token_proxied_requests_are_refused(db: &TestDb) {
+    let store = db.store().await;
+    let app = router(DashboardState::builder(store).build().unwrap());
+    let relayed = |route: &str, forwarded: Option<(&str, &str)>| {
+        let mut req = get(
+            route,
+            None,
+            &[("host", "127.0.0.1:8080")]
+                .into_iter()
+                .chain(forwarded)
+                .collect::<Vec<_>>(),
+        );
+        req.extensions_mut()
+            .insert(ConnectInfo(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                40000,
+            ))));
+        req
+    };
+    let direct = send(&app, relayed(ADMIN_ROUTES[2], None)).await;
+    assert_eq!(direct.status, StatusCode::OK, "a direct loopback client");
+    for header in [
+        ("x-forwarded-for", "203.0.113.7"),
+        ("forwarded", "for=203.0.113.7;proto=https"),
+        ("x-real-ip", "203.0.113.7"),
+        ("x-forwarded-host", "health.example.com"),
+        ("x-forwarded-proto", "https"),
+    ] {
+        for route in ADMIN_ROUTES.iter().filter(|r| !r.ends_with("/stream")) {
+            let a = send(&app, relayed(route, Some(header))).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{route} with {header:?}");
+            let error = a.json()["error"].as_str().unwrap().to_owned();
+            assert!(
+                error.contains("SELF_HEALING_ADMIN_TOKEN") && error.contains(header.0),
+                "{error}"
+            );
+            assert!(!error.contains('\n'), "one line: {error}");
+        }
+    }
+    let mut page = relayed(ADMIN_ROUTES[0], Some(("x-forwarded-for", "203.0.113.7")));
+    page.headers_mut()
+        .insert(header::ACCEPT, "text/html".parse().unwrap());
+    let page = send(&app, page).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(
+        page.body.contains("SELF_HEALING_ADMIN_TOKEN"),
+        "{}",
+        page.body
+    );
+}
+
 on_both_backends!(
+    without_a_token_proxied_requests_are_refused,
     every_admin_route_needs_the_token,
     browsers_get_the_login_form_and_a_strict_cookie,
     security_headers_on_every_route,

@@ -2,11 +2,12 @@
 //! compared in constant time; with no token configured, loopback clients only, and never through
 //! a proxy (a request with a forwarding header gets 403).
 //!
-//! The login cookie never holds the token: it is `EXPIRY.HMAC-SHA256(token, EXPIRY)`, so it
-//! expires, cannot be replayed as a bearer token, and every session ends when the token changes.
+//! The login cookie never holds the token: it names a session of this process (see
+//! [`crate::session`]), so it expires, ends at logout, opens no other instance, cannot be
+//! replayed as a bearer token, and every session ends when the token changes.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,6 +15,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+
+use crate::session::{Sessions, hex_decode};
 use subtle::ConstantTimeEq;
 
 use crate::state::DashboardState;
@@ -52,15 +55,14 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 /// The admin token: checks bearer tokens, issues and checks login cookies.
 pub(crate) struct AdminAuth {
     token: Secret,
-    mac: HmacSha256,
+    sessions: Sessions,
 }
 
 impl AdminAuth {
     pub(crate) fn new(token: &[u8]) -> Self {
         AdminAuth {
             token: Secret::new(token),
-            // HMAC takes keys of any length.
-            mac: HmacSha256::new_from_slice(token).unwrap_or_else(|_| unreachable!()),
+            sessions: Sessions::new(token),
         }
     }
 
@@ -68,55 +70,27 @@ impl AdminAuth {
         self.token.matches(presented)
     }
 
-    /// A cookie value valid until `now + ttl`.
+    /// A new session's cookie value, valid until `now + ttl` unless logged out.
     pub(crate) fn session(&self, now: SystemTime, ttl: Duration) -> String {
-        let expiry = unix(now).saturating_add(ttl.as_secs());
-        let tag = self.tag(expiry).finalize().into_bytes();
-        let mut out = format!("{expiry}.");
-        for b in tag.iter() {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        self.sessions.issue(now, ttl)
     }
 
-    /// Whether `value` is a cookie issued by [`session`](Self::session) that has not expired.
+    /// Whether `value` is the cookie of a live, unexpired session of this process.
     pub(crate) fn session_valid(&self, value: &str, now: SystemTime) -> bool {
-        let Some((expiry, tag)) = value.split_once('.') else {
-            return false;
-        };
-        let (Ok(expiry), Some(tag)) = (expiry.parse::<u64>(), hex_decode(tag)) else {
-            return false;
-        };
-        expiry > unix(now) && self.tag(expiry).verify_slice(&tag).is_ok()
+        self.sessions.valid(value, now)
     }
 
-    fn tag(&self, expiry: u64) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        mac.update(b"self-healing dashboard session v1|");
-        mac.update(expiry.to_string().as_bytes());
-        mac
+    /// Ends the session of the cookie `value`.
+    pub(crate) fn revoke(&self, value: &str) {
+        self.sessions.revoke(value);
     }
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.len() > 128 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The anti-CSRF token of the dashboard's forms (the circuit buttons): an HMAC of the session
 /// they were rendered for, so a page of another site can neither read nor guess it.
 ///
 /// With an admin token the key is the token (a token per login cookie, valid as long as the
-/// cookie, on every replica of the dashboard); without one, a random key of this process over
+/// cookie); without one, a random key of this process over
 /// the fixed session `loopback`.
 pub(crate) struct Csrf {
     mac: HmacSha256,
@@ -131,15 +105,7 @@ impl Csrf {
             Some(token) => token.to_vec(),
             None => {
                 let mut key = vec![0u8; 32];
-                if getrandom::fill(&mut key).is_err() {
-                    // No OS randomness: a keyed SipHash of the process's own random state.
-                    use std::hash::{BuildHasher, Hasher};
-                    for chunk in key.chunks_mut(8) {
-                        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                        h.write_u128(unix(SystemTime::now()).into());
-                        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
-                    }
-                }
+                crate::random::fill(&mut key);
                 key
             }
         };
@@ -412,22 +378,6 @@ pub(crate) fn bearer_challenge(message: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_expire_and_are_bound_to_the_token() {
-        let admin = AdminAuth::new(b"0123456789abcdef-token");
-        let now = SystemTime::now();
-        let cookie = admin.session(now, Duration::from_secs(60));
-        assert!(admin.session_valid(&cookie, now));
-        assert!(!admin.session_valid(&cookie, now + Duration::from_secs(61)));
-        let other = AdminAuth::new(b"another-token-0123456789");
-        assert!(!other.session_valid(&cookie, now));
-        let (expiry, tag) = cookie.split_once('.').unwrap();
-        let later = format!("{}.{tag}", expiry.parse::<u64>().unwrap() + 3600);
-        assert!(!admin.session_valid(&later, now), "the expiry is signed");
-        assert!(!admin.session_valid("garbage", now));
-        assert!(!admin.session_valid("1.zz", now));
-    }
 
     #[test]
     fn secrets_compare_by_value_only() {

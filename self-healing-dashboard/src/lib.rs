@@ -79,6 +79,8 @@ mod headers;
 mod health;
 mod metrics;
 mod pages;
+mod random;
+mod session;
 mod state;
 mod store_check;
 mod summary;

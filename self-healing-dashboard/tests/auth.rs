@@ -330,7 +330,79 @@ async fn without_a_token_proxied_requests_are_refused(db: &TestDb) {
     );
 }
 
+/// The `name=value` pair of a successful login's `Set-Cookie`.
+async fn log_in(app: &axum::Router) -> String {
+    let ok = send(
+        app,
+        post_form("/platform/system-health/login", &format!("token={TOKEN}")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    ok.header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Logging out ends the session on the server: a copy of the old cookie is refused at once, not
+/// 12 hours later. And cookies are not port-scoped, so another dashboard on the same host with
+/// the same token must not take this one's cookie.
+async fn logout_revokes_the_cookie_and_cookies_open_only_their_instance(db: &TestDb) {
+    let (app, state, feed) = seeded(db).await;
+    let route = ADMIN_ROUTES[1];
+    let pair = log_in(&app).await;
+    let kept = log_in(&app).await;
+    assert_eq!(
+        status_of(&app, get(route, None, &[("cookie", &pair)]))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let mut out = post_form("/platform/system-health/logout", "");
+    out.headers_mut()
+        .insert(header::COOKIE, pair.parse().unwrap());
+    let out = send(&app, out).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+    for route in ADMIN_ROUTES {
+        let (status, _) = status_of(&app, get(route, None, &[("cookie", &pair)])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} after logout");
+    }
+    assert_eq!(
+        status_of(&app, get(route, None, &[("cookie", &kept)]))
+            .await
+            .0,
+        StatusCode::OK,
+        "another login goes on"
+    );
+
+    // Another instance: same store, same token, its own process state.
+    let other = router(common::state(state.store(), &feed));
+    assert_eq!(
+        status_of(&other, get(route, None, &[("cookie", &kept)]))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "a cookie of one instance does not open another"
+    );
+    let theirs = log_in(&other).await;
+    assert_eq!(
+        status_of(&other, get(route, None, &[("cookie", &theirs)]))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(&app, get(route, None, &[("cookie", &theirs)]))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 on_both_backends!(
+    logout_revokes_the_cookie_and_cookies_open_only_their_instance,
     without_a_token_proxied_requests_are_refused,
     every_admin_route_needs_the_token,
     browsers_get_the_login_form_and_a_strict_cookie,

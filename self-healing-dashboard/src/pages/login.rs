@@ -1,4 +1,5 @@
-//! The login form: a POST of the admin token sets the session cookie; logging out clears it.
+//! The login form: a POST of the admin token sets the session cookie; logging out ends the
+//! session on the server and clears the cookie.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::auth::{login_cookie, logout_cookie};
+use crate::auth::{COOKIE, cookie, login_cookie, logout_cookie};
 use crate::state::DashboardState;
 
 /// The login form's fields.
@@ -58,8 +59,13 @@ pub(crate) async fn login(
     response
 }
 
-/// `POST /platform/system-health/logout`: clears the cookie, back to the login form.
-pub(crate) async fn logout() -> Response {
+/// `POST /platform/system-health/logout`: ends the session on the server (the old cookie is
+/// refused from now on, even if a copy of it survives in the browser), clears the cookie, back to
+/// the login form.
+pub(crate) async fn logout(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
+    if let (Some(admin), Some(value)) = (&state.inner.admin, cookie(&headers, COOKIE)) {
+        admin.revoke(value);
+    }
     let mut response = Redirect::to(&format!("{}/login", crate::BASE)).into_response();
     if let Ok(v) = HeaderValue::from_str(&logout_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, v);

@@ -1,6 +1,7 @@
 //! Who may see the dashboard: the admin token (as a bearer header or through the login cookie),
 //! compared in constant time; with no token configured, loopback clients only, and never through
-//! a proxy (a request with a forwarding header gets 403).
+//! a proxy (a request with a forwarding header gets 403). Wrong tokens are limited per client
+//! (see [`crate::throttle`]).
 //!
 //! The login cookie never holds the token: it names a session of this process (see
 //! [`crate::session`]), so it expires, ends at logout, opens no other instance, cannot be
@@ -18,8 +19,10 @@ use sha2::{Digest, Sha256};
 
 use crate::session::{Sessions, hex_decode};
 use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 
 use crate::state::DashboardState;
+use crate::throttle::{Client, retry_after_secs};
 
 /// The login cookie's name.
 pub(crate) const COOKIE: &str = "self_healing_session";
@@ -226,6 +229,8 @@ pub(crate) enum Access {
     /// No token is configured and the request carries this forwarding header: it came through
     /// a proxy, so its loopback peer says nothing about the real client.
     Proxied(&'static str),
+    /// The client sent too many wrong tokens lately: it may try again after this long.
+    Throttled(Duration),
 }
 
 /// The headers a reverse proxy adds. A loopback peer with one of them is a proxy on the same
@@ -251,14 +256,23 @@ pub(crate) fn access(state: &DashboardState, req: &Request) -> Access {
     let headers = req.headers();
     match &state.inner.admin {
         Some(admin) => {
-            let by_bearer = bearer(headers).is_some_and(|t| admin.token_matches(t));
-            let by_cookie = || {
-                cookie(headers, COOKIE).is_some_and(|v| admin.session_valid(v, SystemTime::now()))
+            // A session cookie cannot be guessed (its HMAC is checked first), so it skips the
+            // throttle: a logged-in browser keeps working while its address is locked out.
+            if cookie(headers, COOKIE).is_some_and(|v| admin.session_valid(v, SystemTime::now())) {
+                return Access::Granted;
+            }
+            let Some(presented) = bearer(headers) else {
+                return Access::Denied;
             };
-            if by_bearer || by_cookie() {
-                Access::Granted
-            } else {
-                Access::Denied
+            let client = Client::of(req.extensions());
+            match state
+                .inner
+                .throttle
+                .attempt(client, Instant::now(), || admin.token_matches(presented))
+            {
+                Ok(true) => Access::Granted,
+                Ok(false) => Access::Denied,
+                Err(wait) => Access::Throttled(wait),
             }
         }
         None => {
@@ -322,6 +336,10 @@ fn unauthorized(req: &Request, why: Access) -> Response {
                  configured: set SELF_HEALING_ADMIN_TOKEN to serve the dashboard behind a proxy"
             ),
         ),
+        Access::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            throttled_message(wait),
+        ),
         _ => (
             StatusCode::UNAUTHORIZED,
             "authentication required: send `Authorization: Bearer <SELF_HEALING_ADMIN_TOKEN>` or log in"
@@ -340,6 +358,11 @@ fn unauthorized(req: &Request, why: Access) -> Response {
     } else {
         crate::api::error(status, &message)
     };
+    if let Access::Throttled(wait) = why {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after_secs(wait).into());
+    }
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -347,6 +370,14 @@ fn unauthorized(req: &Request, why: Access) -> Response {
         );
     }
     response
+}
+
+/// What a client locked out by the throttle is told.
+pub(crate) fn throttled_message(wait: Duration) -> String {
+    format!(
+        "too many wrong tokens from your address: try again in {} s",
+        retry_after_secs(wait)
+    )
 }
 
 /// The `Set-Cookie` value of a new login.

@@ -84,6 +84,7 @@ mod session;
 mod state;
 mod store_check;
 mod summary;
+mod throttle;
 mod time_fmt;
 mod views;
 

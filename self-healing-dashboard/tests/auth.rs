@@ -7,12 +7,16 @@ mod common;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use common::{ADMIN_ROUTES, CRON, TOKEN, TestDb, get, post_form, seeded, send, state, status_of};
+use common::{
+    ADMIN_ROUTES, CRON, TOKEN, TestDb, from_client, get, post_form, seeded, send, state, status_of,
+};
 use self_healing_dashboard::{DashboardState, LiveFeed, router};
 
 async fn every_admin_route_needs_the_token(db: &TestDb) {
     let (app, _, _) = seeded(db).await;
-    for route in ADMIN_ROUTES {
+    for (i, route) in (0u8..).zip(ADMIN_ROUTES) {
+        // A client per route: wrong tokens from one client are limited (see the throttle test).
+        let client = |req| from_client([192, 0, 2, i], req);
         let (status, headers) = status_of(&app, get(route, None, &[])).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} without a token");
         assert_eq!(
@@ -20,13 +24,21 @@ async fn every_admin_route_needs_the_token(db: &TestDb) {
             "Bearer realm=\"self-healing\"",
             "{route}"
         );
-        let (status, _) = status_of(&app, get(route, Some("wrong-token-0123456789"), &[])).await;
+        let (status, _) = status_of(
+            &app,
+            client(get(route, Some("wrong-token-0123456789"), &[])),
+        )
+        .await;
         assert_eq!(
             status,
             StatusCode::UNAUTHORIZED,
             "{route} with a wrong token"
         );
-        let (status, _) = status_of(&app, get(route, Some(&TOKEN[..TOKEN.len() - 1]), &[])).await;
+        let (status, _) = status_of(
+            &app,
+            client(get(route, Some(&TOKEN[..TOKEN.len() - 1]), &[])),
+        )
+        .await;
         assert_eq!(
             status,
             StatusCode::UNAUTHORIZED,
@@ -432,4 +444,114 @@ async fn secrets_that_are_too_short_are_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("CRON_SECRET"), "{e}");
+}
+
+/// Wrong admin tokens are limited per client, through the login form and the bearer header
+/// alike: 10 a minute (the documented default), then 429 with `Retry-After` until the minute has
+/// passed. On tokio's paused clock: nothing here depends on how fast the machine is.
+#[tokio::test]
+async fn wrong_tokens_are_limited_per_client_then_429_until_the_window_passes() {
+    const LIMIT: usize = 10;
+    const LOGIN: &str = "/platform/system-health/login";
+    let db = TestDb::sqlite();
+    let (app, _, _) = seeded(&db).await;
+    let from = from_client;
+    let wrong_login = |ip| from(ip, post_form(LOGIN, "token=not-the-token-0123456789"));
+    let right_login = |ip| from(ip, post_form(LOGIN, &format!("token={TOKEN}")));
+    let wrong_bearer = |ip| {
+        from(
+            ip,
+            get(ADMIN_ROUTES[1], Some("wrong-token-0123456789"), &[]),
+        )
+    };
+    let (a, b) = ([198, 51, 100, 1], [198, 51, 100, 2]);
+    tokio::time::pause();
+
+    for i in 0..LIMIT {
+        let r = send(&app, wrong_login(a)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "wrong login {i}");
+    }
+    let locked = send(&app, wrong_login(a)).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.header("retry-after"), "60");
+    assert!(
+        locked.body.contains("too many wrong tokens"),
+        "{}",
+        locked.body
+    );
+    // Locked out even with the right token: otherwise a right guess would still show.
+    let right = send(&app, right_login(a)).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(right.headers.get(header::SET_COOKIE).is_none());
+    // The bearer header shares the client's budget.
+    let by_bearer = send(&app, wrong_bearer(a)).await;
+    assert_eq!(by_bearer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(by_bearer.header("retry-after"), "60");
+    assert!(
+        by_bearer.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 60 s")
+    );
+
+    // Another client is not affected, and a right token costs no time at all.
+    let before = tokio::time::Instant::now();
+    let ok = send(&app, right_login(b)).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        tokio::time::Instant::now(),
+        before,
+        "a successful login is not slowed"
+    );
+    let session = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for i in 0..LIMIT {
+        let r = send(&app, wrong_bearer(b)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "wrong bearer {i}");
+    }
+    assert_eq!(
+        send(&app, wrong_bearer(b)).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        send(&app, from(b, get(ADMIN_ROUTES[1], Some(TOKEN), &[])))
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right bearer token too, while locked out"
+    );
+
+    tokio::time::advance(std::time::Duration::from_secs(30)).await;
+    let half = send(&app, wrong_login(a)).await;
+    assert_eq!(half.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(half.header("retry-after"), "30");
+    tokio::time::advance(std::time::Duration::from_secs(30)).await;
+    assert_eq!(
+        send(&app, wrong_login(a)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a new window"
+    );
+    assert_eq!(
+        send(&app, right_login(a)).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // The store is only queried from here on, on the running clock.
+    tokio::time::resume();
+    let (status, _) = status_of(&app, from(b, get(ADMIN_ROUTES[1], Some(TOKEN), &[]))).await;
+    assert_eq!(status, StatusCode::OK, "b's window has passed too");
+    let (status, _) = status_of(
+        &app,
+        from(a, get(ADMIN_ROUTES[1], None, &[("cookie", &session)])),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "session cookies are never throttled"
+    );
 }

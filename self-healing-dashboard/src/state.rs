@@ -161,7 +161,8 @@ impl DashboardState {
     }
 
     /// Whether an admin token is configured. Without one the dashboard only answers requests
-    /// from loopback addresses, and [`check_bind`](Self::check_bind) refuses other addresses.
+    /// from loopback addresses that did not come through a proxy, and
+    /// [`check_bind`](Self::check_bind) refuses other addresses.
     pub fn has_admin_token(&self) -> bool {
         self.inner.admin.is_some()
     }

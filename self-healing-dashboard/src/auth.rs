@@ -16,11 +16,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-
-use crate::session::{Sessions, hex_decode};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
+use crate::session::{Sessions, hex_decode};
 use crate::state::DashboardState;
 use crate::throttle::{Client, retry_after_secs};
 
@@ -93,8 +92,8 @@ impl AdminAuth {
 /// they were rendered for, so a page of another site can neither read nor guess it.
 ///
 /// With an admin token the key is the token (a token per login cookie, valid as long as the
-/// cookie); without one, a random key of this process over
-/// the fixed session `loopback`.
+/// cookie's session); without one, a random key of this process over the fixed session
+/// `loopback`.
 pub(crate) struct Csrf {
     mac: HmacSha256,
 }

@@ -1,11 +1,14 @@
 //! Who may see the dashboard: the admin token (as a bearer header or through the login cookie),
-//! compared in constant time; with no token configured, loopback clients only.
+//! compared in constant time; with no token configured, loopback clients only, and never through
+//! a proxy (a request with a forwarding header gets 403). Wrong tokens are limited per client
+//! (see [`crate::throttle`]).
 //!
-//! The login cookie never holds the token: it is `EXPIRY.HMAC-SHA256(token, EXPIRY)`, so it
-//! expires, cannot be replayed as a bearer token, and every session ends when the token changes.
+//! The login cookie never holds the token: it names a session of this process (see
+//! [`crate::session`]), so it expires, ends at logout, opens no other instance, cannot be
+//! replayed as a bearer token, and every session ends when the token changes.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,8 +17,11 @@ use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 
+use crate::session::{Sessions, hex_decode};
 use crate::state::DashboardState;
+use crate::throttle::{Client, retry_after_secs};
 
 /// The login cookie's name.
 pub(crate) const COOKIE: &str = "self_healing_session";
@@ -51,15 +57,14 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 /// The admin token: checks bearer tokens, issues and checks login cookies.
 pub(crate) struct AdminAuth {
     token: Secret,
-    mac: HmacSha256,
+    sessions: Sessions,
 }
 
 impl AdminAuth {
     pub(crate) fn new(token: &[u8]) -> Self {
         AdminAuth {
             token: Secret::new(token),
-            // HMAC takes keys of any length.
-            mac: HmacSha256::new_from_slice(token).unwrap_or_else(|_| unreachable!()),
+            sessions: Sessions::new(token),
         }
     }
 
@@ -67,56 +72,28 @@ impl AdminAuth {
         self.token.matches(presented)
     }
 
-    /// A cookie value valid until `now + ttl`.
+    /// A new session's cookie value, valid until `now + ttl` unless logged out.
     pub(crate) fn session(&self, now: SystemTime, ttl: Duration) -> String {
-        let expiry = unix(now).saturating_add(ttl.as_secs());
-        let tag = self.tag(expiry).finalize().into_bytes();
-        let mut out = format!("{expiry}.");
-        for b in tag.iter() {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        self.sessions.issue(now, ttl)
     }
 
-    /// Whether `value` is a cookie issued by [`session`](Self::session) that has not expired.
+    /// Whether `value` is the cookie of a live, unexpired session of this process.
     pub(crate) fn session_valid(&self, value: &str, now: SystemTime) -> bool {
-        let Some((expiry, tag)) = value.split_once('.') else {
-            return false;
-        };
-        let (Ok(expiry), Some(tag)) = (expiry.parse::<u64>(), hex_decode(tag)) else {
-            return false;
-        };
-        expiry > unix(now) && self.tag(expiry).verify_slice(&tag).is_ok()
+        self.sessions.valid(value, now)
     }
 
-    fn tag(&self, expiry: u64) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        mac.update(b"self-healing dashboard session v1|");
-        mac.update(expiry.to_string().as_bytes());
-        mac
+    /// Ends the session of the cookie `value`.
+    pub(crate) fn revoke(&self, value: &str) {
+        self.sessions.revoke(value);
     }
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.len() > 128 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The anti-CSRF token of the dashboard's forms (the circuit buttons): an HMAC of the session
 /// they were rendered for, so a page of another site can neither read nor guess it.
 ///
 /// With an admin token the key is the token (a token per login cookie, valid as long as the
-/// cookie, on every replica of the dashboard); without one, a random key of this process over
-/// the fixed session `loopback`.
+/// cookie's session); without one, a random key of this process over the fixed session
+/// `loopback`.
 pub(crate) struct Csrf {
     mac: HmacSha256,
 }
@@ -130,15 +107,7 @@ impl Csrf {
             Some(token) => token.to_vec(),
             None => {
                 let mut key = vec![0u8; 32];
-                if getrandom::fill(&mut key).is_err() {
-                    // No OS randomness: a keyed SipHash of the process's own random state.
-                    use std::hash::{BuildHasher, Hasher};
-                    for chunk in key.chunks_mut(8) {
-                        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                        h.write_u128(unix(SystemTime::now()).into());
-                        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
-                    }
-                }
+                crate::random::fill(&mut key);
                 key
             }
         };
@@ -256,6 +225,29 @@ pub(crate) enum Access {
     /// No token is configured and the request is not from a loopback client to a loopback
     /// host name.
     NotLoopback,
+    /// No token is configured and the request carries this forwarding header: it came through
+    /// a proxy, so its loopback peer says nothing about the real client.
+    Proxied(&'static str),
+    /// The client sent too many wrong tokens lately: it may try again after this long.
+    Throttled(Duration),
+}
+
+/// The headers a reverse proxy adds. A loopback peer with one of them is a proxy on the same
+/// host relaying someone else (nginx's default `proxy_pass` even sends `Host: 127.0.0.1:PORT`),
+/// so a dashboard without a token refuses them rather than trusting the proxy's address.
+const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// The first forwarding header the request carries, if any.
+fn forwarded_by(headers: &HeaderMap) -> Option<&'static str> {
+    FORWARDING_HEADERS
+        .into_iter()
+        .find(|name| headers.contains_key(*name))
 }
 
 /// Decides whether the request may see the dashboard.
@@ -263,17 +255,29 @@ pub(crate) fn access(state: &DashboardState, req: &Request) -> Access {
     let headers = req.headers();
     match &state.inner.admin {
         Some(admin) => {
-            let by_bearer = bearer(headers).is_some_and(|t| admin.token_matches(t));
-            let by_cookie = || {
-                cookie(headers, COOKIE).is_some_and(|v| admin.session_valid(v, SystemTime::now()))
+            // A session cookie cannot be guessed (its HMAC is checked first), so it skips the
+            // throttle: a logged-in browser keeps working while its address is locked out.
+            if cookie(headers, COOKIE).is_some_and(|v| admin.session_valid(v, SystemTime::now())) {
+                return Access::Granted;
+            }
+            let Some(presented) = bearer(headers) else {
+                return Access::Denied;
             };
-            if by_bearer || by_cookie() {
-                Access::Granted
-            } else {
-                Access::Denied
+            let client = Client::of(req.extensions());
+            match state
+                .inner
+                .throttle
+                .attempt(client, Instant::now(), || admin.token_matches(presented))
+            {
+                Ok(true) => Access::Granted,
+                Ok(false) => Access::Denied,
+                Err(wait) => Access::Throttled(wait),
             }
         }
         None => {
+            if let Some(name) = forwarded_by(headers) {
+                return Access::Proxied(name);
+            }
             let peer_is_loopback = req
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -317,14 +321,29 @@ pub(crate) async fn require_admin(
 }
 
 fn unauthorized(req: &Request, why: Access) -> Response {
-    let message = match why {
-        Access::NotLoopback => {
+    let (status, message) = match why {
+        Access::NotLoopback => (
+            StatusCode::UNAUTHORIZED,
             "no admin token is configured, so the dashboard only answers loopback clients: \
              set SELF_HEALING_ADMIN_TOKEN to reach it from elsewhere"
-        }
-        _ => {
+                .to_owned(),
+        ),
+        Access::Proxied(name) => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "this request came through a proxy ({name} header) and no admin token is \
+                 configured: set SELF_HEALING_ADMIN_TOKEN to serve the dashboard behind a proxy"
+            ),
+        ),
+        Access::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            throttled_message(wait),
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
             "authentication required: send `Authorization: Bearer <SELF_HEALING_ADMIN_TOKEN>` or log in"
-        }
+                .to_owned(),
+        ),
     };
     let wants_html = req
         .headers()
@@ -334,15 +353,30 @@ fn unauthorized(req: &Request, why: Access) -> Response {
     let mut response = if wants_html && why == Access::Denied {
         crate::pages::login_page(StatusCode::UNAUTHORIZED, None)
     } else if wants_html {
-        crate::pages::error_page(StatusCode::UNAUTHORIZED, message)
+        crate::pages::error_page(status, &message)
     } else {
-        crate::api::error(StatusCode::UNAUTHORIZED, message)
+        crate::api::error(status, &message)
     };
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"self-healing\""),
-    );
+    if let Access::Throttled(wait) = why {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after_secs(wait).into());
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"self-healing\""),
+        );
+    }
     response
+}
+
+/// What a client locked out by the throttle is told.
+pub(crate) fn throttled_message(wait: Duration) -> String {
+    format!(
+        "too many wrong tokens from your address: try again in {} s",
+        retry_after_secs(wait)
+    )
 }
 
 /// The `Set-Cookie` value of a new login.
@@ -374,22 +408,6 @@ pub(crate) fn bearer_challenge(message: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_expire_and_are_bound_to_the_token() {
-        let admin = AdminAuth::new(b"0123456789abcdef-token");
-        let now = SystemTime::now();
-        let cookie = admin.session(now, Duration::from_secs(60));
-        assert!(admin.session_valid(&cookie, now));
-        assert!(!admin.session_valid(&cookie, now + Duration::from_secs(61)));
-        let other = AdminAuth::new(b"another-token-0123456789");
-        assert!(!other.session_valid(&cookie, now));
-        let (expiry, tag) = cookie.split_once('.').unwrap();
-        let later = format!("{}.{tag}", expiry.parse::<u64>().unwrap() + 3600);
-        assert!(!admin.session_valid(&later, now), "the expiry is signed");
-        assert!(!admin.session_valid("garbage", now));
-        assert!(!admin.session_valid("1.zz", now));
-    }
 
     #[test]
     fn secrets_compare_by_value_only() {

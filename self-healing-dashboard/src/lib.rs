@@ -57,9 +57,13 @@
 //!
 //! With an admin token (`SELF_HEALING_ADMIN_TOKEN` or [`DashboardBuilder::admin_token`]), every
 //! admin route answers 401 unless the request sends `Authorization: Bearer <token>` or the
-//! session cookie set by the login form (`HttpOnly`, `SameSite=Strict`, an expiring HMAC of the
-//! token rather than the token). Tokens and secrets are compared in constant time and never
-//! logged. Without a token, admin routes answer loopback clients only, and [`serve`] /
+//! session cookie set by the login form (`HttpOnly`, `SameSite=Strict`, a random session id
+//! signed with the token rather than the token). A session opens only the process that issued
+//! it, and logging out ends it on the server. Wrong tokens (form or bearer) are limited per
+//! client: 10 a minute, then 429 with `Retry-After`. Tokens and secrets are compared in constant
+//! time and never logged. Without a token, admin routes answer loopback clients only, refuse with
+//! 403 any request carrying a forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`,
+//! `X-Forwarded-Host`, `X-Forwarded-Proto`: it came through a proxy), and [`serve`] /
 //! [`DashboardState::check_bind`] refuse a non-loopback address. Every response carries a
 //! Content-Security-Policy without inline scripts or styles, `frame-ancestors 'none'`,
 //! `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and `Referrer-Policy: no-referrer`.
@@ -79,9 +83,12 @@ mod headers;
 mod health;
 mod metrics;
 mod pages;
+mod random;
+mod session;
 mod state;
 mod store_check;
 mod summary;
+mod throttle;
 mod time_fmt;
 mod views;
 

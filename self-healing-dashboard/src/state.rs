@@ -13,6 +13,7 @@ use self_healing_store::DieselStore;
 use crate::auth::{AdminAuth, Csrf, Secret};
 use crate::feed::{LiveFeed, Poller};
 use crate::store_check::StoreCheck;
+use crate::throttle::Throttle;
 
 /// The environment variable holding the admin token.
 pub const ADMIN_TOKEN_VAR: &str = "SELF_HEALING_ADMIN_TOKEN";
@@ -101,6 +102,8 @@ pub(crate) struct Inner {
     /// The circuit forms' anti-CSRF tokens.
     pub(crate) csrf: Csrf,
     pub(crate) cron: Option<Secret>,
+    /// Wrong admin tokens per client (login form and bearer header).
+    pub(crate) throttle: Throttle,
     pub(crate) public_metrics: bool,
     pub(crate) secure_cookie: bool,
     pub(crate) session_ttl: Duration,
@@ -158,7 +161,8 @@ impl DashboardState {
     }
 
     /// Whether an admin token is configured. Without one the dashboard only answers requests
-    /// from loopback addresses, and [`check_bind`](Self::check_bind) refuses other addresses.
+    /// from loopback addresses that did not come through a proxy, and
+    /// [`check_bind`](Self::check_bind) refuses other addresses.
     pub fn has_admin_token(&self) -> bool {
         self.inner.admin.is_some()
     }
@@ -427,6 +431,7 @@ impl DashboardBuilder {
                 admin,
                 csrf,
                 cron,
+                throttle: Throttle::default(),
                 public_metrics: self.public_metrics,
                 secure_cookie: self.secure_cookie,
                 session_ttl: self.session_ttl,

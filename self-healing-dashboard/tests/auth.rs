@@ -7,12 +7,16 @@ mod common;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use common::{ADMIN_ROUTES, CRON, TOKEN, TestDb, get, post_form, seeded, send, state, status_of};
+use common::{
+    ADMIN_ROUTES, CRON, TOKEN, TestDb, from_client, get, post_form, seeded, send, state, status_of,
+};
 use self_healing_dashboard::{DashboardState, LiveFeed, router};
 
 async fn every_admin_route_needs_the_token(db: &TestDb) {
     let (app, _, _) = seeded(db).await;
-    for route in ADMIN_ROUTES {
+    for (i, route) in (0u8..).zip(ADMIN_ROUTES) {
+        // A client per route: wrong tokens from one client are limited (see the throttle test).
+        let client = |req| from_client([192, 0, 2, i], req);
         let (status, headers) = status_of(&app, get(route, None, &[])).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} without a token");
         assert_eq!(
@@ -20,13 +24,21 @@ async fn every_admin_route_needs_the_token(db: &TestDb) {
             "Bearer realm=\"self-healing\"",
             "{route}"
         );
-        let (status, _) = status_of(&app, get(route, Some("wrong-token-0123456789"), &[])).await;
+        let (status, _) = status_of(
+            &app,
+            client(get(route, Some("wrong-token-0123456789"), &[])),
+        )
+        .await;
         assert_eq!(
             status,
             StatusCode::UNAUTHORIZED,
             "{route} with a wrong token"
         );
-        let (status, _) = status_of(&app, get(route, Some(&TOKEN[..TOKEN.len() - 1]), &[])).await;
+        let (status, _) = status_of(
+            &app,
+            client(get(route, Some(&TOKEN[..TOKEN.len() - 1]), &[])),
+        )
+        .await;
         assert_eq!(
             status,
             StatusCode::UNAUTHORIZED,
@@ -276,7 +288,134 @@ async fn without_a_token_only_loopback_clients_get_in(db: &TestDb) {
     ));
 }
 
+/// Behind a reverse proxy on the same host the peer is loopback and nginx's default
+/// `proxy_pass` even sends `Host: 127.0.0.1:PORT`: without a token, any forwarding header means
+/// "someone else, relayed", so the answer is 403 naming the setting that fixes it.
+async fn without_a_token_proxied_requests_are_refused(db: &TestDb) {
+    let store = db.store().await;
+    let app = router(DashboardState::builder(store).build().unwrap());
+    let relayed = |route: &str, forwarded: Option<(&str, &str)>| {
+        let mut req = get(
+            route,
+            None,
+            &[("host", "127.0.0.1:8080")]
+                .into_iter()
+                .chain(forwarded)
+                .collect::<Vec<_>>(),
+        );
+        req.extensions_mut()
+            .insert(ConnectInfo(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                40000,
+            ))));
+        req
+    };
+    let direct = send(&app, relayed(ADMIN_ROUTES[2], None)).await;
+    assert_eq!(direct.status, StatusCode::OK, "a direct loopback client");
+    for header in [
+        ("x-forwarded-for", "203.0.113.7"),
+        ("forwarded", "for=203.0.113.7;proto=https"),
+        ("x-real-ip", "203.0.113.7"),
+        ("x-forwarded-host", "health.example.com"),
+        ("x-forwarded-proto", "https"),
+    ] {
+        for route in ADMIN_ROUTES.iter().filter(|r| !r.ends_with("/stream")) {
+            let a = send(&app, relayed(route, Some(header))).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN, "{route} with {header:?}");
+            let error = a.json()["error"].as_str().unwrap().to_owned();
+            assert!(
+                error.contains("SELF_HEALING_ADMIN_TOKEN") && error.contains(header.0),
+                "{error}"
+            );
+            assert!(!error.contains('\n'), "one line: {error}");
+        }
+    }
+    let mut page = relayed(ADMIN_ROUTES[0], Some(("x-forwarded-for", "203.0.113.7")));
+    page.headers_mut()
+        .insert(header::ACCEPT, "text/html".parse().unwrap());
+    let page = send(&app, page).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(
+        page.body.contains("SELF_HEALING_ADMIN_TOKEN"),
+        "{}",
+        page.body
+    );
+}
+
+/// The `name=value` pair of a successful login's `Set-Cookie`.
+async fn log_in(app: &axum::Router) -> String {
+    let ok = send(
+        app,
+        post_form("/platform/system-health/login", &format!("token={TOKEN}")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    ok.header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Logging out ends the session on the server: a copy of the old cookie is refused at once, not
+/// 12 hours later. And cookies are not port-scoped, so another dashboard on the same host with
+/// the same token must not take this one's cookie.
+async fn logout_revokes_the_cookie_and_cookies_open_only_their_instance(db: &TestDb) {
+    let (app, state, feed) = seeded(db).await;
+    let route = ADMIN_ROUTES[1];
+    let pair = log_in(&app).await;
+    let kept = log_in(&app).await;
+    assert_eq!(
+        status_of(&app, get(route, None, &[("cookie", &pair)]))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let mut out = post_form("/platform/system-health/logout", "");
+    out.headers_mut()
+        .insert(header::COOKIE, pair.parse().unwrap());
+    let out = send(&app, out).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+    for route in ADMIN_ROUTES {
+        let (status, _) = status_of(&app, get(route, None, &[("cookie", &pair)])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{route} after logout");
+    }
+    assert_eq!(
+        status_of(&app, get(route, None, &[("cookie", &kept)]))
+            .await
+            .0,
+        StatusCode::OK,
+        "another login goes on"
+    );
+
+    // Another instance: same store, same token, its own process state.
+    let other = router(common::state(state.store(), &feed));
+    assert_eq!(
+        status_of(&other, get(route, None, &[("cookie", &kept)]))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "a cookie of one instance does not open another"
+    );
+    let theirs = log_in(&other).await;
+    assert_eq!(
+        status_of(&other, get(route, None, &[("cookie", &theirs)]))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(&app, get(route, None, &[("cookie", &theirs)]))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 on_both_backends!(
+    logout_revokes_the_cookie_and_cookies_open_only_their_instance,
+    without_a_token_proxied_requests_are_refused,
     every_admin_route_needs_the_token,
     browsers_get_the_login_form_and_a_strict_cookie,
     security_headers_on_every_route,
@@ -305,4 +444,114 @@ async fn secrets_that_are_too_short_are_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("CRON_SECRET"), "{e}");
+}
+
+/// Wrong admin tokens are limited per client, through the login form and the bearer header
+/// alike: 10 a minute (the documented default), then 429 with `Retry-After` until the minute has
+/// passed. On tokio's paused clock: nothing here depends on how fast the machine is.
+#[tokio::test]
+async fn wrong_tokens_are_limited_per_client_then_429_until_the_window_passes() {
+    const LIMIT: usize = 10;
+    const LOGIN: &str = "/platform/system-health/login";
+    let db = TestDb::sqlite();
+    let (app, _, _) = seeded(&db).await;
+    let from = from_client;
+    let wrong_login = |ip| from(ip, post_form(LOGIN, "token=not-the-token-0123456789"));
+    let right_login = |ip| from(ip, post_form(LOGIN, &format!("token={TOKEN}")));
+    let wrong_bearer = |ip| {
+        from(
+            ip,
+            get(ADMIN_ROUTES[1], Some("wrong-token-0123456789"), &[]),
+        )
+    };
+    let (a, b) = ([198, 51, 100, 1], [198, 51, 100, 2]);
+    tokio::time::pause();
+
+    for i in 0..LIMIT {
+        let r = send(&app, wrong_login(a)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "wrong login {i}");
+    }
+    let locked = send(&app, wrong_login(a)).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.header("retry-after"), "60");
+    assert!(
+        locked.body.contains("too many wrong tokens"),
+        "{}",
+        locked.body
+    );
+    // Locked out even with the right token: otherwise a right guess would still show.
+    let right = send(&app, right_login(a)).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(right.headers.get(header::SET_COOKIE).is_none());
+    // The bearer header shares the client's budget.
+    let by_bearer = send(&app, wrong_bearer(a)).await;
+    assert_eq!(by_bearer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(by_bearer.header("retry-after"), "60");
+    assert!(
+        by_bearer.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 60 s")
+    );
+
+    // Another client is not affected, and a right token costs no time at all.
+    let before = tokio::time::Instant::now();
+    let ok = send(&app, right_login(b)).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        tokio::time::Instant::now(),
+        before,
+        "a successful login is not slowed"
+    );
+    let session = ok
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for i in 0..LIMIT {
+        let r = send(&app, wrong_bearer(b)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "wrong bearer {i}");
+    }
+    assert_eq!(
+        send(&app, wrong_bearer(b)).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        send(&app, from(b, get(ADMIN_ROUTES[1], Some(TOKEN), &[])))
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right bearer token too, while locked out"
+    );
+
+    tokio::time::advance(std::time::Duration::from_secs(30)).await;
+    let half = send(&app, wrong_login(a)).await;
+    assert_eq!(half.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(half.header("retry-after"), "30");
+    tokio::time::advance(std::time::Duration::from_secs(30)).await;
+    assert_eq!(
+        send(&app, wrong_login(a)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a new window"
+    );
+    assert_eq!(
+        send(&app, right_login(a)).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // The store is only queried from here on, on the running clock.
+    tokio::time::resume();
+    let (status, _) = status_of(&app, from(b, get(ADMIN_ROUTES[1], Some(TOKEN), &[]))).await;
+    assert_eq!(status, StatusCode::OK, "b's window has passed too");
+    let (status, _) = status_of(
+        &app,
+        from(a, get(ADMIN_ROUTES[1], None, &[("cookie", &session)])),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "session cookies are never throttled"
+    );
 }

@@ -1,15 +1,17 @@
-//! The login form: a POST of the admin token sets the session cookie; logging out clears it.
-
-use std::time::Duration;
+//! The login form: a POST of the admin token sets the session cookie; logging out ends the
+//! session on the server and clears the cookie.
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::auth::{login_cookie, logout_cookie};
+use tokio::time::Instant;
+
+use crate::auth::{COOKIE, cookie, login_cookie, logout_cookie, throttled_message};
 use crate::state::DashboardState;
+use crate::throttle::{Client, retry_after_secs};
 
 /// The login form's fields.
 #[derive(Deserialize)]
@@ -31,23 +33,42 @@ fn over_https(headers: &HeaderMap) -> bool {
 }
 
 /// `POST /platform/system-health/login`: 303 to the dashboard with the session cookie, or 401
-/// with the form again.
+/// with the form again; 429 with `Retry-After` when the client sent too many wrong tokens (see
+/// [`crate::throttle`]).
 pub(crate) async fn login(
     State(state): State<DashboardState>,
     headers: HeaderMap,
+    extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let Some(admin) = &state.inner.admin else {
         // Nothing to log into: loopback clients see the dashboard without a token.
         return Redirect::to(crate::BASE).into_response();
     };
-    if !admin.token_matches(form.token.trim().as_bytes()) {
-        // Slows down guessing a little; the token's length does the rest.
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        return super::login_page(
-            StatusCode::UNAUTHORIZED,
-            Some("That is not the admin token."),
-        );
+    let client = Client::of(&extensions);
+    let presented = form.token.trim().as_bytes();
+    match state
+        .inner
+        .throttle
+        .attempt(client, Instant::now(), || admin.token_matches(presented))
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return super::login_page(
+                StatusCode::UNAUTHORIZED,
+                Some("That is not the admin token."),
+            );
+        }
+        Err(wait) => {
+            let mut response = super::login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&throttled_message(wait)),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_secs(wait).into());
+            return response;
+        }
     }
     let secure = state.inner.secure_cookie || over_https(&headers);
     let cookie = login_cookie(&state, admin, secure);
@@ -58,8 +79,13 @@ pub(crate) async fn login(
     response
 }
 
-/// `POST /platform/system-health/logout`: clears the cookie, back to the login form.
-pub(crate) async fn logout() -> Response {
+/// `POST /platform/system-health/logout`: ends the session on the server (the old cookie is
+/// refused from now on, even if a copy of it survives in the browser), clears the cookie, back to
+/// the login form.
+pub(crate) async fn logout(State(state): State<DashboardState>, headers: HeaderMap) -> Response {
+    if let (Some(admin), Some(value)) = (&state.inner.admin, cookie(&headers, COOKIE)) {
+        admin.revoke(value);
+    }
     let mut response = Redirect::to(&format!("{}/login", crate::BASE)).into_response();
     if let Ok(v) = HeaderValue::from_str(&logout_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, v);

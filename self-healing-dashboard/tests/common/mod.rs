@@ -305,6 +305,16 @@ pub fn get(uri: &str, bearer: Option<&str>, extra: &[(&str, &str)]) -> Request<B
     b.body(Body::empty()).expect("request")
 }
 
+/// `req` as if it came from a client at `ip` (the `ConnectInfo` a server records): the loopback
+/// check and the per-client limit on wrong tokens read it.
+pub fn from_client(ip: [u8; 4], mut req: Request<Body>) -> Request<Body> {
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            ip, 40000,
+        ))));
+    req
+}
+
 /// A form POST.
 pub fn post_form(uri: &str, body: &str) -> Request<Body> {
     Request::builder()

@@ -109,6 +109,9 @@
 //! [`sites()`] lists every wrapped function of the program at startup, before any call failed.
 
 pub use self_healing_macros::{self_healing, site};
+/// Registers error types that declare what kind of failure they are
+/// ([`diagnosis::DeclaresFailure`]).
+pub use self_healing_runtime::declare_failures;
 pub use self_healing_runtime::{
     Analyzer, BreakerConfig, BudgetConfig, Category, CircuitState, ConfigError, Diagnosis,
     ErrorClass, ErrorOps, EventStore, FaultKind, Fingerprint, FlushError, Healer, HealerBuilder,

@@ -1,5 +1,6 @@
 //! Diagnosis: what kind of failure this is, how bad, and which family of failures it belongs to.
 
+mod declared;
 mod fingerprint;
 mod message_rules;
 pub(crate) mod rules;
@@ -13,6 +14,9 @@ use std::error::Error;
 use std::fmt;
 use std::time::Duration;
 
+#[doc(hidden)]
+pub use declared::{DECLARERS, Declaration, Declarer, declarer_of};
+pub use declared::{DeclaresFailure, RetryAfter};
 pub use fingerprint::{Fingerprint, normalize_message};
 pub use rules::{MAX_MESSAGE_BYTES, RuleAnalyzer, chain_message, chain_message_of};
 

@@ -148,11 +148,18 @@ impl Analyzer for RuleAnalyzer {
         // Allocation-free: the message was built once by the caller, the rules match it without
         // lower-casing it, and the fingerprint hashes it while normalising.
         let message = failure.message;
-        let (class, severity, never_reached, reason, confidence) =
+        let (class, severity, never_reached, reason, confidence, declared_wait) =
             if let Some(v) = classify_chain(failure.error) {
-                (v.class, v.severity, v.never_reached, v.reason, 0.9)
+                (
+                    v.class,
+                    v.severity,
+                    v.never_reached,
+                    v.reason,
+                    0.9,
+                    v.retry_after,
+                )
             } else if let Some(v) = classify_message(message) {
-                (v.class, v.severity, v.never_reached, v.reason, 0.7)
+                (v.class, v.severity, v.never_reached, v.reason, 0.7, None)
             } else {
                 let (class, severity) = by_category(failure.site.category());
                 (
@@ -161,6 +168,7 @@ impl Analyzer for RuleAnalyzer {
                     false,
                     "rule: unknown error, category default",
                     0.3,
+                    None,
                 )
             };
         let retry_after = match class {
@@ -168,8 +176,9 @@ impl Analyzer for RuleAnalyzer {
                 retry_after: Some(after),
             } => Some(after),
             // A 503 or an overloaded server may ask for a wait too, and a typed 429 carries none
-            // of its own: the message's hint, if any, is the dependency's word.
-            _ => retry_after(message),
+            // of its own: the error's own declaration, else the message's hint, is the
+            // dependency's word.
+            _ => declared_wait.or_else(|| retry_after(message)),
         };
         Diagnosis {
             fingerprint: Fingerprint::new(failure.site.source(), &class, message),

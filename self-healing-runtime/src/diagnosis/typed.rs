@@ -14,6 +14,8 @@ pub(crate) struct TypedVerdict {
     pub(crate) severity: Severity,
     pub(crate) never_reached: bool,
     pub(crate) reason: &'static str,
+    /// A wait the error itself carries (a declared `Retry-After`).
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 pub(crate) const fn verdict(
@@ -26,15 +28,20 @@ pub(crate) const fn verdict(
         severity,
         never_reached: false,
         reason,
+        retry_after: None,
     }
 }
 
-/// The first link of the chain whose type we recognise decides.
+/// The first link of the chain whose type we recognise decides; a type that declares what it
+/// is (see [`super::declared`]) wins over the built-in ones.
 pub(crate) fn classify_chain(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     std::iter::successors(Some(error), |e| (*e).source()).find_map(classify_one)
 }
 
 fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
+    if let Some(v) = super::declared::classify(error) {
+        return Some(v);
+    }
     if let Some(e) = error.downcast_ref::<io::Error>() {
         // `io::Error::source` skips the error it wraps, so a rejection converted into an
         // `io::Error` is found through `get_ref`.

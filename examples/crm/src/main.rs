@@ -31,13 +31,11 @@ struct Args {
     /// Default: `crm-demo.db` next to a SQLite store, the store's database with PostgreSQL.
     #[arg(long)]
     crm_database: Option<String>,
-    /// The dashboard's address. Anything but a loopback address needs an admin token.
+    /// The dashboard's address. Anything but a loopback address needs an admin token in
+    /// SELF_HEALING_ADMIN_TOKEN (at least 16 bytes), which the dashboard and the CRM API then
+    /// require.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: std::net::SocketAddr,
-    /// The admin token of the dashboard and the CRM API (at least 16 bytes): required unless
-    /// `--addr` is a loopback address.
-    #[arg(long, env = "SELF_HEALING_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
 }
 
 /// Settings the demo refuses before it runs: exit code 2, as clap's own usage errors.
@@ -69,8 +67,11 @@ fn fail(message: &str, code: u8) -> ExitCode {
 
 async fn run(args: Args) -> Result<(), (String, u8)> {
     let other = |e: anyhow::Error| (format!("{e:#}"), 1);
-    // Empty counts as unset, as for the dashboard's own `from_env`.
-    let admin_token = args.admin_token.filter(|t| !t.trim().is_empty());
+    // From the environment only: a flag would show the token in the process list. Empty
+    // counts as unset, as for the dashboard's own `from_env`.
+    let admin_token = std::env::var(self_healing::dashboard::ADMIN_TOKEN_VAR)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
     // The serving settings and the address are checked before the load: a run can take
     // minutes, and it would be lost to a typo.
     let listener = if args.exit {

@@ -36,8 +36,17 @@ fn stderr(o: &Output) -> String {
 
 /// Asserts a failure: exit code 1 and one line on stderr starting with `error: `.
 fn assert_one_line_error(o: &Output, contains: &str) -> String {
+    assert_error_with_code(o, 1, contains)
+}
+
+/// Asserts a usage error: exit code 2 and one line on stderr starting with `error: `.
+fn assert_usage_error(o: &Output, contains: &str) -> String {
+    assert_error_with_code(o, 2, contains)
+}
+
+fn assert_error_with_code(o: &Output, code: i32, contains: &str) -> String {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "exit code; stderr: {err}");
+    assert_eq!(o.status.code(), Some(code), "exit code; stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains(contains), "`{contains}` in {err}");
@@ -159,7 +168,7 @@ fn errors_are_one_line_and_fail() {
     );
 
     let o = run(&["--database-url", &missing, "events", "--outcome", "fixed"]);
-    assert_one_line_error(&o, "invalid --outcome fixed: expected one of healed");
+    assert_usage_error(&o, "invalid --outcome fixed: expected one of healed");
 
     let o = run(&["--database-url", "mysql://root@db/app", "sites"]);
     assert_one_line_error(&o, "unsupported scheme");
@@ -190,6 +199,163 @@ fn errors_are_one_line_and_fail() {
 
     let o = run(&["prune", "--older-than", "soon"]);
     assert_eq!(o.status.code(), Some(2), "usage errors exit with 2");
+}
+
+/// A seeded store in a temp directory, and its URL.
+async fn seeded() -> (tempfile::TempDir, String, self_healing_store::DieselStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let store = self_healing_store::DieselStore::connect(&url)
+        .await
+        .unwrap();
+    seed(&store, &sites()).await;
+    (dir, url, store)
+}
+
+fn event_count(url: &str) -> usize {
+    let o = run(&["--database-url", url, "events", "--limit", "1000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json["events"].as_array().unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_under_an_hour_needs_yes() {
+    let (_dir, url, _store) = seeded().await;
+    assert_eq!(event_count(&url), 12);
+
+    // No terminal to ask on (stdin is /dev/null): refused as a usage error, nothing deleted.
+    let o = run(&["--database-url", &url, "prune", "--older-than", "0s"]);
+    let err = assert_usage_error(&o, "pass --yes");
+    assert!(err.contains("--older-than 0s"), "{err}");
+    assert_eq!(event_count(&url), 12, "nothing was deleted");
+    let o = run(&["--database-url", &url, "prune", "--older-than", "59m"]);
+    assert_usage_error(&o, "pass --yes");
+
+    let o = run(&[
+        "--database-url",
+        &url,
+        "prune",
+        "--older-than",
+        "0s",
+        "--yes",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("pruned 12 events"), "{}", stdout(&o));
+    assert_eq!(event_count(&url), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_exit_2_and_a_bad_url_creates_nothing() {
+    let (dir, url, _store) = seeded().await;
+    let o = run(&["--database-url", &url, "events", "--limit", "0"]);
+    assert_usage_error(&o, "invalid --limit 0");
+    let o = run(&["--database-url", &url, "events", "--since", "yesterday-ish"]);
+    assert_usage_error(&o, "invalid --since");
+
+    for command in [
+        &["migrate"][..],
+        &["events"],
+        &["serve", "--addr", "127.0.0.1:0"],
+    ] {
+        let o = cli(&[&["--database-url", "::::"][..], command].concat())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_usage_error(&o, "invalid --database-url (or DATABASE_URL) `::::`");
+    }
+    let o = cli(&["migrate"])
+        .env("DATABASE_URL", "db:5432/app")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_usage_error(&o, "DATABASE_URL");
+    assert!(
+        !dir.path().join("::::").exists() && !dir.path().join("db:5432").exists(),
+        "no file was created for a bad URL"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_characters_are_escaped_in_tables_and_json() {
+    use self_healing_runtime::event::EventStore as _;
+    let (_dir, url, store) = seeded().await;
+    // Right-to-left override (shows `exe.txt` as `txt.exe`), zero-width space, C1 control,
+    // isolate, byte-order mark.
+    let message = "invoice\u{202e}txt.exe\u{200b} paid\u{85}\u{2066}x\u{feff}";
+    let event = common::event(
+        "renderInvoice",
+        self_healing_runtime::Outcome::Failed,
+        "retry",
+        message,
+        5,
+    );
+    store.write_batch(&[event]).await.unwrap();
+    store.flush().await.unwrap();
+    store
+        .record_health_check(&self_healing_store::HealthCheckRecord {
+            time: common::ago(1),
+            name: "partner_api".into(),
+            status: self_healing_store::HealthStatus::Degraded,
+            latency: Duration::from_millis(1),
+            message: "slow\u{202e}kaerb".into(),
+            details: None,
+        })
+        .await
+        .unwrap();
+    let invisible = ['\u{202e}', '\u{200b}', '\u{85}', '\u{2066}', '\u{feff}'];
+
+    let o = run(&[
+        "--database-url",
+        &url,
+        "events",
+        "--source",
+        "renderInvoice",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        !out.contains(invisible),
+        "raw invisible characters in the table: {out:?}"
+    );
+    assert!(
+        out.contains(r"invoice\u{202e}txt.exe\u{200b} paid\u{85}\u{2066}x\u{feff}"),
+        "{out}"
+    );
+
+    let o = run(&[
+        "--database-url",
+        &url,
+        "events",
+        "--source",
+        "renderInvoice",
+        "--json",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        !out.contains(invisible),
+        "raw invisible characters in the JSON: {out:?}"
+    );
+    assert!(
+        out.contains(r"invoice\u202etxt.exe\u200b paid\u0085\u2066x\ufeff"),
+        "{out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        json["events"][0]["message"], message,
+        "the same string once parsed"
+    );
+
+    for args in [&["health"][..], &["health", "--json"]] {
+        let o = run(&[&["--database-url", &url][..], args].concat());
+        let out = stdout(&o);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!out.contains('\u{202e}'), "{out:?}");
+        assert!(
+            out.contains(r"slow\u{202e}kaerb") || out.contains(r"slow\u202ekaerb"),
+            "{out}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

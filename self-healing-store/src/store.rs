@@ -557,6 +557,7 @@ pub struct StoreStats {
     pub duplicate_batches: u64,
     /// Whether the last write attempt failed.
     pub unavailable: bool,
-    /// The last write error, if any.
+    /// The error of the last write attempt while writes are failing; `None` once a write
+    /// succeeds again.
     pub last_error: Option<String>,
 }

@@ -85,6 +85,9 @@ async fn write_until_committed(shared: &Shared, batch: &Arc<Batch>) -> bool {
                     b.in_flight -= batch.events.len();
                     b.in_flight_calls -= batch.calls;
                     b.failing = false;
+                    // The error described the outage that just ended: `stats` would otherwise
+                    // show a recovered store as still failing for a reason.
+                    b.last_error = None;
                 }
                 shared.bump_progress();
                 return true;

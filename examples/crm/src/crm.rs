@@ -453,6 +453,12 @@ pub(crate) async fn complete_onboarding(crm: &Crm, token: String) -> Result<usiz
 
 // ---------------------------------------------------------------- email API
 
+/// The provider's request for a test email to `to`: built by serde, so a `to` holding quotes
+/// stays one string and cannot add fields (`a","bcc":"x@evil`).
+pub(crate) fn test_email_body(to: &str) -> String {
+    serde_json::json!({ "to": to, "subject": "Welcome" }).to_string()
+}
+
 /// Sends a test email through the provider (an external API).
 #[self_healing(source = "api/test-email", category = "api")]
 pub(crate) async fn send_test_email(crm: &Crm, to: String) -> Result<(), CrmError> {
@@ -461,7 +467,8 @@ pub(crate) async fn send_test_email(crm: &Crm, to: String) -> Result<(), CrmErro
         .http
         .post(format!("{}/emails", crm.provider))
         .bearer_auth(token)
-        .body(format!("{{\"to\":\"{to}\",\"subject\":\"Welcome\"}}"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(test_email_body(&to))
         .timeout(Duration::from_secs(5))
         .send()
         .await
@@ -477,5 +484,18 @@ pub(crate) async fn send_test_email(crm: &Crm, to: String) -> Result<(), CrmErro
                 .to_owned(),
         )),
         code => Err(CrmError::Provider(code)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_test_email_body_is_built_by_serde() {
+        let body = super::test_email_body("a\",\"bcc\":\"x@evil");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
+        let fields = v.as_object().expect("an object");
+        assert_eq!(fields.len(), 2, "no smuggled field: {body}");
+        assert_eq!(v["to"], "a\",\"bcc\":\"x@evil");
+        assert_eq!(v["subject"], "Welcome");
     }
 }

@@ -198,9 +198,110 @@ pub struct Demo {
 
 impl Demo {
     /// The CRM's own API routes (`POST /api/onboarding/invite`,
-    /// `GET /api/onboarding/session/{token}`, `POST /api/test-email`), to merge with the dashboard.
-    pub fn api_router(&self) -> axum::Router {
-        api::router(self.crm.clone())
+    /// `GET /api/onboarding/session/{token}`, `POST /api/test-email`, `POST /api/seed-templates`),
+    /// to merge with the dashboard. They are guarded as the dashboard is: `admin_token` (the
+    /// dashboard's) as a bearer token, or loopback clients only without one; same origin only;
+    /// JSON bodies only.
+    pub fn api_router(&self, admin_token: Option<&str>) -> axum::Router {
+        api::router(self.crm.clone(), admin_token)
+    }
+
+    /// The dashboard of this run and the CRM API next to it, with the health monitor running
+    /// (every [`HEALTH_EVERY`], the first time at once) so that `/health` and the health panel
+    /// follow the process. Call it inside a tokio runtime; dropping the [`Dashboard`] stops the
+    /// monitor.
+    ///
+    /// # Errors
+    /// The dashboard's [`ConfigError`](self_healing::dashboard::ConfigError), e.g. an admin
+    /// token that is too short.
+    pub fn dashboard(&self, admin_token: Option<&str>) -> anyhow::Result<Dashboard> {
+        use self_healing::health::{ErrorRate, HealthCheck, HealthMonitor, ProcessMemory};
+        // The checks the dashboard would pick for a healer, on a shorter schedule than its
+        // default 2 minutes: a demo is watched live.
+        let checks: Vec<Arc<dyn HealthCheck>> = vec![
+            Arc::new(self_healing::dashboard::StoreCheck::new(self.store.clone())),
+            Arc::new(ErrorRate::default()),
+            Arc::new(ProcessMemory::default()),
+        ];
+        let monitor = HealthMonitor::new(self.healer.clone(), checks).every(HEALTH_EVERY);
+        let mut builder = self_healing::dashboard::DashboardState::builder(self.store.clone())
+            .healer(self.healer.clone())
+            .feed(self.feed.clone())
+            .monitor(monitor);
+        if let Some(token) = admin_token {
+            builder = builder.admin_token(token);
+        }
+        let state = builder.build()?;
+        let monitor = state.monitor().spawn();
+        let app = self
+            .api_router(admin_token)
+            .merge(self_healing::dashboard::router(state.clone()));
+        Ok(Dashboard {
+            state,
+            app,
+            monitor,
+        })
+    }
+}
+
+/// How often the demo's health monitor runs the checks.
+pub const HEALTH_EVERY: Duration = Duration::from_secs(30);
+
+/// The served side of a finished run: see [`Demo::dashboard`].
+#[derive(Debug)]
+pub struct Dashboard {
+    /// The dashboard's state (its health monitor is running).
+    pub state: self_healing::dashboard::DashboardState,
+    /// The dashboard's routes and the CRM API, ready to serve with the client's address
+    /// (`into_make_service_with_connect_info::<SocketAddr>`).
+    pub app: axum::Router,
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        self.monitor.abort();
+    }
+}
+
+/// Where the dashboard will be served after the load, checked before the load starts: a bad
+/// setting fails at once instead of after the whole run.
+#[derive(Clone)]
+pub struct ServeConfig {
+    /// The address to listen on (`--addr`).
+    pub addr: std::net::SocketAddr,
+    /// The admin token of the dashboard and the CRM API (`SELF_HEALING_ADMIN_TOKEN`); required
+    /// unless `addr` is a loopback address.
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("addr", &self.addr)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    /// Checks the settings as the dashboard will when it is built.
+    ///
+    /// # Errors
+    /// One line naming the setting: an admin token shorter than
+    /// [`MIN_TOKEN_LEN`](self_healing::dashboard::MIN_TOKEN_LEN) bytes, or a non-loopback
+    /// address without an admin token. The token itself is never in the message.
+    pub fn check(&self) -> Result<(), String> {
+        use self_healing::dashboard::{ConfigError, MIN_TOKEN_LEN, ServeError};
+        match &self.admin_token {
+            Some(token) if token.len() < MIN_TOKEN_LEN => {
+                Err(ConfigError::AdminTokenTooShort { len: token.len() }.to_string())
+            }
+            None if !self.addr.ip().is_loopback() => {
+                Err(ServeError::NoAdminToken { addr: self.addr }.to_string())
+            }
+            _ => Ok(()),
+        }
     }
 }
 

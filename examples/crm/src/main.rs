@@ -1,6 +1,7 @@
 //! `crm`: the CRM demo. Drives load against a small CRM whose actions fail for real and heal
 //! themselves, prints a summary, and serves the dashboard until Ctrl-C.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
@@ -30,14 +31,62 @@ struct Args {
     /// Default: `crm-demo.db` next to a SQLite store, the store's database with PostgreSQL.
     #[arg(long)]
     crm_database: Option<String>,
-    /// The dashboard's address (loopback only: no admin token is set).
+    /// The dashboard's address. Anything but a loopback address needs an admin token in
+    /// SELF_HEALING_ADMIN_TOKEN (at least 16 bytes), which the dashboard and the CRM API then
+    /// require.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: std::net::SocketAddr,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Settings the demo refuses before it runs: exit code 2, as clap's own usage errors.
+const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
     let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}"), 1),
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((message, code)) => fail(&message, code),
+    }
+}
+
+/// Prints `message` as one line on stderr and exits with `code`.
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!(
+        "error: {}",
+        message.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    ExitCode::from(code)
+}
+
+async fn run(args: Args) -> Result<(), (String, u8)> {
+    let other = |e: anyhow::Error| (format!("{e:#}"), 1);
+    // From the environment only: a flag would show the token in the process list. Empty
+    // counts as unset, as for the dashboard's own `from_env`.
+    let admin_token = std::env::var(self_healing::dashboard::ADMIN_TOKEN_VAR)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    // The serving settings and the address are checked before the load: a run can take
+    // minutes, and it would be lost to a typo.
+    let listener = if args.exit {
+        None
+    } else {
+        let serve = self_healing_crm::ServeConfig {
+            addr: args.addr,
+            admin_token: admin_token.clone(),
+        };
+        serve.check().map_err(|e| (e, USAGE))?;
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| (format!("cannot listen on --addr {}: {e}", args.addr), USAGE))?;
+        Some(listener)
+    };
     let crm_database = args
         .crm_database
         .unwrap_or_else(|| default_crm_database(&args.database_url));
@@ -54,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         config.seed,
         config.duration
     );
-    let demo = self_healing_crm::run(config).await?;
+    let demo = self_healing_crm::run(config).await.map_err(other)?;
     println!("\n{}", demo.summary);
     println!(
         "  CRM tables: {:?}; request ids written twice: {:?}",
@@ -64,33 +113,41 @@ async fn main() -> anyhow::Result<()> {
         "  admin notifications received by the loopback webhook: {}",
         demo.inbox.bodies.lock().expect("inbox").len()
     );
-    if args.exit {
+    let Some(listener) = listener else {
         return Ok(());
-    }
-    let state = self_healing::dashboard::DashboardState::builder(demo.store.clone())
-        .healer(demo.healer.clone())
-        .feed(demo.feed.clone())
-        .build()?;
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
-    state.check_bind(addr)?; // no admin token: loopback addresses only
-    let app = demo
-        .api_router()
-        .merge(self_healing::dashboard::router(state.clone()));
+    };
+    let dashboard = demo
+        .dashboard(admin_token.as_deref())
+        .map_err(|e| (format!("{e:#}"), USAGE))?;
+    let addr = listener.local_addr().map_err(|e| other(e.into()))?;
+    dashboard
+        .state
+        .check_bind(addr)
+        .map_err(|e| (e.to_string(), USAGE))?;
     println!("\nDashboard: http://{addr}/platform/system-health");
     println!(
-        "CRM API:   POST http://{addr}/api/onboarding/invite, GET http://{addr}/api/onboarding/session/{{token}}, POST http://{addr}/api/test-email"
+        "CRM API:   POST http://{addr}/api/onboarding/invite, GET http://{addr}/api/onboarding/session/{{token}}, POST http://{addr}/api/test-email (JSON bodies)"
     );
+    if admin_token.is_some() {
+        println!(
+            "(both need `Authorization: Bearer $SELF_HEALING_ADMIN_TOKEN`; the dashboard has a login form)"
+        );
+    }
     println!("(Ctrl-C to quit)");
+    let state = dashboard.state.clone();
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        dashboard
+            .app
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         let _ = tokio::signal::ctrl_c().await;
         state.close_streams(); // open live feeds would hold the shutdown
     })
-    .await?;
+    .await
+    .map_err(|e| other(e.into()))?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use self_healing_runtime::circuit_control::CircuitCommand;
 use serde_json::json;
 
-use super::table::Table;
+use super::table::{Table, print_json};
 use super::{CircuitAction, Failure};
 use crate::circuits::check_source;
 use crate::time_fmt;
@@ -78,7 +78,7 @@ async fn list(url: &str, as_json: bool) -> Result<(), String> {
                 })
             })
             .collect();
-        println!("{:#}", json!({ "circuits": list }));
+        print_json(&json!({ "circuits": list }));
         return Ok(());
     }
     if records.is_empty() {

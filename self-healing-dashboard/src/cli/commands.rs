@@ -6,7 +6,7 @@ use self_healing_store::{DieselStore, mask_password};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use super::table::Table;
+use super::table::{Table, print_json};
 use super::{Cli, Command, EventsArgs, Failure};
 use crate::api::{EventsQuery, ParsedQuery};
 use crate::checklist::checklist;
@@ -19,17 +19,61 @@ type Result<T> = std::result::Result<T, String>;
 /// Runs one command.
 pub(super) async fn run(cli: Cli) -> std::result::Result<(), Failure> {
     let url = cli.database_url.trim().to_owned();
+    check_url(&url).map_err(Failure::usage)?;
     let done = match cli.command {
         Command::Serve { addr, poll } => serve(&url, addr, poll).await,
-        Command::Events(args) => events(&url, args).await,
+        Command::Events(args) => return events(&url, args).await,
         Command::Sites(f) => sites(&url, f.json).await,
         Command::Patterns(f) => patterns(&url, f.json).await,
         Command::Health(f) => health(&url, f.json).await,
         Command::Migrate => migrate(&url).await,
-        Command::Prune { older_than } => prune(&url, older_than).await,
+        Command::Prune { older_than, yes } => return prune(&url, older_than, yes).await,
         Command::Circuit(action) => return super::circuit::run(&url, action).await,
     };
     done.map_err(Failure::from)
+}
+
+/// Refuses a database URL that is neither a URL nor something that looks like a file path:
+/// the store would take `::::` for the name of a SQLite file and create it. Schemes (`…://`)
+/// are left to the store, which names the ones it supports.
+fn check_url(url: &str) -> Result<()> {
+    let bad = |why: &str| {
+        format!(
+            "invalid --database-url (or DATABASE_URL) {why}: use sqlite://PATH, \
+             postgres://USER:PASSWORD@HOST/DB, or a file path such as ./self-healing.db"
+        )
+    };
+    if url.is_empty() {
+        return Err(bad("(empty)"));
+    }
+    if url.chars().any(char::is_control) {
+        return Err(bad("(it contains control characters)"));
+    }
+    let lower = url.to_ascii_lowercase();
+    if let Some(rest) = ["sqlite://", "sqlite:"]
+        .iter()
+        .find_map(|p| lower.strip_prefix(p))
+    {
+        return match rest.split('?').next() {
+            Some(path) if !path.is_empty() => Ok(()),
+            _ => Err(bad(&format!("`{url}`: no path after the scheme"))),
+        };
+    }
+    if url.contains("://") {
+        return Ok(());
+    }
+    // A bare path: no `:` but a Windows drive letter's.
+    let path = match url.as_bytes() {
+        [drive, b':', b'\\' | b'/', ..] if drive.is_ascii_alphabetic() => &url[2..],
+        _ => url,
+    };
+    if path.contains(':') {
+        return Err(bad(&format!(
+            "`{}`: neither a URL nor a file path",
+            mask_password(url)
+        )));
+    }
+    Ok(())
 }
 
 /// The SQLite file a URL names, if it names one.
@@ -96,7 +140,7 @@ async fn serve(url: &str, addr: std::net::SocketAddr, poll: Duration) -> Result<
     result.map_err(|e| e.to_string())
 }
 
-async fn events(url: &str, a: EventsArgs) -> Result<()> {
+async fn events(url: &str, a: EventsArgs) -> std::result::Result<(), Failure> {
     let query = EventsQuery {
         source: a.source,
         category: a.category,
@@ -114,7 +158,7 @@ async fn events(url: &str, a: EventsArgs) -> Result<()> {
         limit,
     } = query
         .parse(SystemTime::now())
-        .map_err(|e| e.replace('`', "").replacen("invalid ", "invalid --", 1))?;
+        .map_err(|e| Failure::usage(e.replace('`', "").replacen("invalid ", "invalid --", 1)))?;
     let store = open(url).await?;
     let page = store
         .events(&filter, after, limit)
@@ -127,7 +171,7 @@ async fn events(url: &str, a: EventsArgs) -> Result<()> {
         .collect();
     if a.json {
         let body = json!({ "events": views, "next": page.next.map(|c| c.to_string()) });
-        println!("{body:#}");
+        print_json(&body);
         return Ok(());
     }
     if views.is_empty() {
@@ -174,7 +218,7 @@ async fn sites(url: &str, as_json: bool) -> Result<()> {
     let store = open(url).await?;
     let rows = checklist(&store.sites().await.map_err(|e| e.to_string())?, None);
     if as_json {
-        println!("{:#}", json!({ "sites": rows }));
+        print_json(&json!({ "sites": rows }));
         return Ok(());
     }
     if rows.is_empty() {
@@ -236,7 +280,7 @@ async fn patterns(url: &str, as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{:#}", json!({ "patterns": list }));
+        print_json(&json!({ "patterns": list }));
         return Ok(());
     }
     if rows.is_empty() {
@@ -297,7 +341,7 @@ async fn health(url: &str, as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{:#}", json!({ "checks": list }));
+        print_json(&json!({ "checks": list }));
         return Ok(());
     }
     if checks.is_empty() {
@@ -328,8 +372,14 @@ async fn migrate(url: &str) -> Result<()> {
     Ok(())
 }
 
-async fn prune(url: &str, older_than: Duration) -> Result<()> {
+/// Prunes under this age delete what applications are writing now: they are confirmed first.
+const PRUNE_CONFIRM_UNDER: Duration = Duration::from_secs(3600);
+
+async fn prune(url: &str, older_than: Duration, yes: bool) -> std::result::Result<(), Failure> {
     let store = open(url).await?;
+    if older_than < PRUNE_CONFIRM_UNDER && !yes {
+        confirm_prune(url, older_than)?;
+    }
     let r = store.prune(older_than).await.map_err(|e| e.to_string())?;
     println!(
         "pruned {} events, {} health checks and {} notifications older than {} from {} (and {} old circuit notices)",
@@ -341,6 +391,31 @@ async fn prune(url: &str, older_than: Duration) -> Result<()> {
         r.circuit_notices
     );
     Ok(())
+}
+
+/// Asks on the terminal before a prune under [`PRUNE_CONFIRM_UNDER`]; without a terminal to ask
+/// on (scripts, cron), refuses as a usage error: the flag says it was meant.
+fn confirm_prune(url: &str, older_than: Duration) -> std::result::Result<(), Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let what = format!(
+        "prune --older-than {} deletes the events, health checks and notifications of the last hour too",
+        age(older_than)
+    );
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "refusing to {what}: pass --yes to confirm (or give an age of 1h or more)"
+        )));
+    }
+    eprint!("{what} from {}. Delete them? [y/N] ", mask_password(url));
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(Failure::from(
+            "prune cancelled: nothing was deleted".to_owned(),
+        )),
+    }
 }
 
 /// `30d`, `12h`, `90m`, or humantime's long form for anything else.
@@ -365,6 +440,31 @@ mod tests {
         assert_eq!(super::age(Duration::from_secs(30 * 86_400)), "30d");
         assert_eq!(super::age(Duration::from_secs(5_400)), "90m");
         assert_eq!(super::age(Duration::from_secs(7_200)), "2h");
+    }
+
+    #[test]
+    fn database_urls_must_look_like_urls_or_paths() {
+        use super::check_url;
+        for ok in [
+            "sqlite://a/b.db",
+            "sqlite::memory:",
+            "sqlite:x.db?mode=rwc",
+            "./local.db",
+            "self-healing.db",
+            "/var/lib/app/store.db",
+            "C:\\data\\store.db",
+            "postgres://u:p@h/db",
+            "mysql://root@db/app", // the store names the schemes it supports
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in ["::::", "", "sqlite://", "db:5432/app", "a\u{1b}b"] {
+            let e = check_url(bad).unwrap_err();
+            assert!(
+                e.starts_with("invalid --database-url (or DATABASE_URL)"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -10,15 +10,16 @@
 //!   patterns [--json]                       learned statistics per failure family and strategy
 //!   health  [--json]                        the latest stored result of each health check
 //!   migrate                                 creates or updates the tables
-//!   prune   --older-than 30d                deletes old events, health checks, notifications
+//!   prune   --older-than 30d [--yes]        deletes old events, health checks, notifications
+//!                                           (under an hour: asks first, or needs --yes)
 //!   circuit open|close|reset SOURCE [--by NAME]
 //!                                           steers the circuit of SOURCE on every instance
 //!   circuit list [--json]                   each instance's circuit state per source
 //! ```
 //!
 //! The database URL comes from `--database-url`, else `DATABASE_URL`, else
-//! `sqlite://self-healing.db`. Errors are one line on stderr and exit code 1 (2 for usage,
-//! an unknown source included).
+//! `sqlite://self-healing.db`. Errors are one line on stderr and exit code 1 (2 for usage: an
+//! unknown source, an invalid filter or database URL, a short prune without `--yes`).
 
 mod circuit;
 mod commands;
@@ -68,11 +69,16 @@ enum Command {
     Health(JsonFlag),
     /// Create or update the store's tables.
     Migrate,
-    /// Delete events, health checks and notifications older than a given age.
+    /// Delete events, health checks and notifications older than a given age. An age under an
+    /// hour deletes what applications are writing now: it asks first on a terminal, and needs
+    /// `--yes` otherwise.
     Prune {
         /// The age, such as `30d`, `12h` or `90min`.
         #[arg(long, value_parser = humantime::parse_duration)]
         older_than: std::time::Duration,
+        /// Prune without asking, even under an hour.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Steer a circuit on every instance sharing the store, or list each instance's circuits.
     #[command(subcommand)]

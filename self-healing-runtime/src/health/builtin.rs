@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -40,6 +40,12 @@ impl HealthCheck for StorePing {
 }
 
 /// Failures per minute over a window (the original: degraded from 10/min over 5 minutes).
+///
+/// The failures are the healer's recorded failing calls. The rate is measured between the
+/// newest sample taken at least `window` ago and now; before such a sample exists, the baseline
+/// is the moment the healer met its first site, when its counters were zero. So the first check
+/// after a burst of failures reports the burst instead of 0, and a check whose process saw no
+/// failure within the window reports 0 whatever happened before.
 #[derive(Debug)]
 pub struct ErrorRate {
     window: Duration,
@@ -59,6 +65,47 @@ impl ErrorRate {
             samples: Mutex::new(VecDeque::new()),
         }
     }
+
+    /// Failures a minute at `now`, with `recorded` failing calls counted so far. `origin`: when
+    /// the counter started (it was zero then); `last_failure_age`: how long ago the latest
+    /// failure happened, if one did.
+    fn rate(
+        &self,
+        now: Instant,
+        recorded: u64,
+        origin: Option<Instant>,
+        last_failure_age: Option<Duration>,
+    ) -> f64 {
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        samples.push_back((now, recorded));
+        // Keep the newest sample at least a window old: it is the baseline.
+        while samples
+            .get(1)
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= self.window)
+        {
+            samples.pop_front();
+        }
+        if last_failure_age.is_some_and(|age| age >= self.window) {
+            // Nothing failed within the window, whatever the counters say about before.
+            return 0.0;
+        }
+        let (mut t0, mut r0) = samples.front().copied().unwrap_or((now, recorded));
+        if now.saturating_duration_since(t0) < self.window
+            && let Some(origin) = origin.filter(|o| *o < t0)
+        {
+            // No sample covers the whole window yet: count from when the counter was zero.
+            (t0, r0) = (origin, 0);
+        }
+        let elapsed = now.saturating_duration_since(t0);
+        if elapsed.is_zero() {
+            return 0.0;
+        }
+        // At least a minute (or the window, if shorter): five failures in the first second
+        // are five failures a minute, not three hundred.
+        let floor = self.window.min(Duration::from_secs(60));
+        let minutes = elapsed.max(floor).as_secs_f64() / 60.0;
+        recorded.saturating_sub(r0) as f64 / minutes
+    }
 }
 
 impl Default for ErrorRate {
@@ -75,25 +122,20 @@ impl HealthCheck for ErrorRate {
 
     fn check<'a>(&'a self, cx: &'a HealthContext) -> BoxFuture<'a, CheckResult> {
         let now = Instant::now();
+        let wall = SystemTime::now();
         let recorded = cx.healer.queue_stats().recorded;
-        let rate = {
-            let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-            samples.push_back((now, recorded));
-            while samples.len() > 1
-                && samples
-                    .get(1)
-                    .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= self.window)
-            {
-                samples.pop_front();
-            }
-            let (t0, r0) = samples.front().copied().unwrap_or((now, recorded));
-            let minutes = now.saturating_duration_since(t0).as_secs_f64() / 60.0;
-            if minutes > 0.0 {
-                (recorded - r0) as f64 / minutes
-            } else {
-                0.0
-            }
-        };
+        let states = cx.healer.inner.sites.all();
+        // The healer's counters started at zero no later than the first call of its first site.
+        let origin = states
+            .iter()
+            .filter_map(|(site, _)| site.first_call())
+            .min();
+        let last_failure_age = states
+            .iter()
+            .filter_map(|(_, state)| state.last_error())
+            .max()
+            .map(|at| wall.duration_since(at).unwrap_or_default());
+        let rate = self.rate(now, recorded, origin, last_failure_age);
         let status = if rate >= self.unhealthy_per_min {
             HealthStatus::Unhealthy
         } else if rate >= self.degraded_per_min {
@@ -163,5 +205,47 @@ impl HealthCheck for ProcessMemory {
             None => CheckResult::healthy("resident memory unknown on this platform"),
         };
         Box::pin(std::future::ready(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn the_first_check_counts_from_the_origin_not_from_itself() {
+        let check = ErrorRate::default();
+        let origin = Instant::now();
+        // 248 failures in the first 10 s: the first check sees them.
+        let now = origin + Duration::from_secs(10);
+        let rate = check.rate(now, 248, Some(origin), Some(Duration::ZERO));
+        assert!(rate >= 50.0, "{rate}");
+        // Without an origin a lone sample knows nothing.
+        assert_eq!(ErrorRate::default().rate(now, 248, None, None), 0.0);
+    }
+
+    #[test]
+    fn the_window_moves_and_old_failures_age_out() {
+        let check = ErrorRate::default();
+        let origin = Instant::now();
+        let t = |m: u32| origin + MIN * m;
+        assert_eq!(
+            check.rate(t(1), 100, Some(origin), Some(Duration::ZERO)),
+            100.0
+        );
+        // 100 more over the next four minutes: 200 over five.
+        assert_eq!(
+            check.rate(t(5), 200, Some(origin), Some(Duration::ZERO)),
+            40.0
+        );
+        // Five minutes on, 50 more: measured from the sample at minute 5.
+        assert_eq!(
+            check.rate(t(10), 250, Some(origin), Some(Duration::ZERO)),
+            10.0
+        );
+        // Nothing failed for a whole window: 0, whatever the counters say.
+        assert_eq!(check.rate(t(16), 250, Some(origin), Some(MIN * 6)), 0.0);
     }
 }

@@ -152,6 +152,8 @@ pub(crate) async fn sqlite_locked(db: &TestDb) {
     flush_within(&store, Duration::from_secs(30)).await;
     let s = store.stats();
     assert!(s.failed_writes > 0 && s.folded > 0, "{s:?}");
+    // Recovered: the outage's error is history, not the store's state.
+    assert!(!s.unavailable && s.last_error.is_none(), "{s:?}");
     assert_all_accounted(db, &store, &healer, u64::from(total)).await;
 }
 

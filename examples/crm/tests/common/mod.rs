@@ -144,28 +144,7 @@ pub async fn check_demo(demo: &Demo, healers: &[&str]) -> anyhow::Result<()> {
     assert_eq!(stored, s.outcomes, "store vs summary");
 
     // So does the dashboard's JSON API.
-    let state = self_healing::dashboard::DashboardState::builder(demo.store.clone())
-        .healer(demo.healer.clone())
-        .feed(demo.feed.clone())
-        .build()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    state.check_bind(addr)?;
-    let app = demo
-        .api_router()
-        .merge(self_healing::dashboard::router(state.clone()));
-    let server = tokio::spawn(
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-            state.close_streams();
-        })
-        .into_future(),
-    );
+    let (addr, stop, server) = serve(demo, None).await?;
     let client = reqwest::Client::new();
     let mut api: BTreeMap<String, u64> = BTreeMap::new();
     let mut after = String::new();
@@ -191,7 +170,8 @@ pub async fn check_demo(demo: &Demo, healers: &[&str]) -> anyhow::Result<()> {
     for _ in 0..10 {
         let r = client
             .post(format!("http://{addr}/api/onboarding/invite"))
-            .body("new.client@example.com")
+            .header("content-type", "application/json")
+            .body(r#"{"email": "new.client@example.com"}"#)
             .send()
             .await?;
         if r.status().is_success() {
@@ -216,6 +196,8 @@ pub async fn check_demo(demo: &Demo, healers: &[&str]) -> anyhow::Result<()> {
         for _ in 0..10 {
             let r = client
                 .post(format!("http://{addr}/api/seed-templates"))
+                .header("content-type", "application/json")
+                .body("{}")
                 .send()
                 .await?;
             if r.status().is_success() {
@@ -233,4 +215,37 @@ pub async fn check_demo(demo: &Demo, healers: &[&str]) -> anyhow::Result<()> {
     let _ = stop.send(());
     server.await??;
     Ok(())
+}
+
+/// Serves the run's dashboard and CRM API (as the binary does) on a loopback port: the address,
+/// the sender that stops the server, and the server's task.
+pub async fn serve(
+    demo: &Demo,
+    admin_token: Option<&str>,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    let dashboard = demo.dashboard(admin_token)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    dashboard.state.check_bind(addr)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let state = dashboard.state.clone();
+        let app = dashboard.app.clone();
+        // Keeps the health monitor running as long as the server.
+        let _dashboard = dashboard;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+            state.close_streams();
+        })
+        .await
+    });
+    Ok((addr, stop, server))
 }

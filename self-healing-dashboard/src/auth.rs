@@ -167,14 +167,28 @@ pub(crate) fn by_bearer(state: &DashboardState, headers: &HeaderMap) -> bool {
 /// Refuses a state-changing request that a browser marks as coming from another site: a
 /// `Sec-Fetch-Site` other than `same-origin`, or an `Origin` whose host is not the `Host` (or
 /// `X-Forwarded-Host`) of the request. Requests with neither header (not from a browser) pass:
-/// the form token or the bearer token protects them.
-pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), String> {
+/// the form token or the bearer token protects them. The error is a one-line reason.
+///
+/// Exported so that routes of your own next to the dashboard (an admin API, say) refuse
+/// cross-site requests the same way:
+///
+/// ```
+/// use axum::http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("host", "127.0.0.1:8080".parse().unwrap());
+/// headers.insert("origin", "http://127.0.0.1:8080".parse().unwrap());
+/// assert!(self_healing_dashboard::same_origin(&headers).is_ok());
+/// headers.insert("origin", "https://evil.example".parse().unwrap());
+/// assert!(self_healing_dashboard::same_origin(&headers).is_err());
+/// ```
+pub fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text("sec-fetch-site")
         && !site.eq_ignore_ascii_case("same-origin")
     {
         return Err(format!(
-            "cross-site request refused (Sec-Fetch-Site: {site}): use the buttons of the dashboard itself"
+            "cross-site request refused (Sec-Fetch-Site: {site})"
         ));
     }
     if let Some(origin) = text("origin") {
@@ -186,9 +200,7 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), String> {
                 .is_some_and(|(h, o)| h.trim().eq_ignore_ascii_case(o.trim_end_matches('/')))
         };
         if !(matches(text("host")) || matches(text("x-forwarded-host"))) {
-            return Err(format!(
-                "cross-origin request refused (Origin: {origin}): use the buttons of the dashboard itself"
-            ));
+            return Err(format!("cross-origin request refused (Origin: {origin})"));
         }
     }
     Ok(())
@@ -307,9 +319,24 @@ fn host_is_loopback(headers: &HeaderMap) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Middleware of every dashboard and API route: 401 unless [`access`] grants it. Browsers
-/// asking for a page get the login form with the 401.
-pub(crate) async fn require_admin(
+/// Middleware of every dashboard and API route: 401 unless the dashboard's rules grant access
+/// (the admin token as a bearer token or a login session; without a token, loopback clients
+/// naming a loopback host and not behind a proxy), with wrong tokens limited per client (429).
+/// Browsers asking for a page get the login form with the 401.
+///
+/// Exported to guard routes of your own with the same rules:
+///
+/// ```no_run
+/// use axum::{Router, middleware::from_fn_with_state, routing::post};
+/// use self_healing_dashboard::{DashboardState, require_admin};
+///
+/// fn admin_api(state: DashboardState) -> Router {
+///     Router::new()
+///         .route("/api/reindex", post(|| async { "started" }))
+///         .route_layer(from_fn_with_state(state, require_admin))
+/// }
+/// ```
+pub async fn require_admin(
     State(state): State<DashboardState>,
     req: Request,
     next: Next,

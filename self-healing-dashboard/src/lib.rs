@@ -96,6 +96,7 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
+pub use auth::{require_admin, same_origin};
 pub use bind::{ServeError, serve};
 pub use checklist::SiteRow;
 pub use feed::{DEFAULT_CAPACITY, LiveFeed};

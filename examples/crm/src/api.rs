@@ -1,26 +1,26 @@
 //! The CRM's HTTP API (axum), mounted next to the dashboard: its handlers call the wrapped
 //! actions, so healing happens under real requests too.
 //!
-//! Every route is guarded as the dashboard's admin routes are: with an admin token
-//! (`SELF_HEALING_ADMIN_TOKEN`) it needs `Authorization: Bearer <token>`; without one it only
-//! answers loopback clients that name a loopback host. A request a browser marks as coming from
+//! Every route is guarded by the dashboard's own admin rules ([`require_admin`]): with an admin
+//! token (`SELF_HEALING_ADMIN_TOKEN`) it needs `Authorization: Bearer <token>` (or the
+//! dashboard's login session), wrong tokens limited per client; without one it only answers
+//! loopback clients that name a loopback host and are not behind a proxy. A request a browser marks as coming from
 //! another origin is refused (403), and a `POST` must say `Content-Type: application/json`
 //! (415 otherwise): a page of another site can neither read the answers nor send a form or a
 //! `text/plain` "simple request" that skips the browser's preflight.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use self_healing::dashboard::{DashboardState, require_admin, same_origin};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use crate::crm::{self, Crm};
 use crate::db::schema::onboarding_sessions;
@@ -35,69 +35,29 @@ fn fail(e: &CrmError) -> (StatusCode, String) {
 
 /// `POST /api/onboarding/invite` (body: `{"email": "…"}`), `GET /api/onboarding/session/{token}`,
 /// `POST /api/test-email` (body: `{"to": "…"}`), `POST /api/seed-templates` (body: `{}`), behind
-/// [`guard`]. `admin_token`: the dashboard's admin token, if it has one.
-pub(crate) fn router(crm: Arc<Crm>, admin_token: Option<&str>) -> Router {
-    let guard_state = Arc::new(Guard {
-        token: admin_token.map(|t| t.as_bytes().to_vec()),
-    });
+/// the dashboard's [`require_admin`] (`dashboard`: the state of the dashboard they sit next to)
+/// and then [`origin_and_json`].
+pub(crate) fn router(crm: Arc<Crm>, dashboard: DashboardState) -> Router {
     Router::new()
         .route("/api/onboarding/invite", post(invite))
         .route("/api/onboarding/session/{token}", get(session))
         .route("/api/test-email", post(test_email))
         .route("/api/seed-templates", post(seed_templates))
-        .route_layer(from_fn_with_state(guard_state, guard))
+        // Layers run outermost first: authentication (401, 429), then origin and body.
+        .route_layer(from_fn(origin_and_json))
+        .route_layer(from_fn_with_state(dashboard, require_admin))
         .with_state(crm)
 }
 
-/// Who may call the API.
-struct Guard {
-    /// The admin token, when one is configured.
-    token: Option<Vec<u8>>,
-}
-
 fn refuse(status: StatusCode, message: &str) -> Response {
-    let mut r = (status, Json(json!({ "error": message }))).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"self-healing\""),
-        );
-    }
-    r
+    (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// The API's middleware: same origin (403), then authentication (401), then a JSON body for
-/// `POST` (415).
-async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+/// Same origin only (403), and a JSON body for `POST` (415).
+async fn origin_and_json(req: Request, next: Next) -> Response {
     let headers = req.headers();
     if let Err(why) = same_origin(headers) {
         return refuse(StatusCode::FORBIDDEN, &why);
-    }
-    match &g.token {
-        Some(token) => {
-            let presented = bearer(headers).unwrap_or_default();
-            // `ct_eq` on slices of different lengths is false without comparing: only the
-            // length can leak, and tokens are at least 16 bytes of random anyway.
-            if !bool::from(presented.ct_eq(token.as_slice())) {
-                return refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "authentication required: send `Authorization: Bearer <SELF_HEALING_ADMIN_TOKEN>`",
-                );
-            }
-        }
-        None => {
-            let peer_is_loopback = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
-            if !(peer_is_loopback && host_is_loopback(headers)) {
-                return refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "no admin token is configured, so the CRM API only answers loopback clients: \
-                     set SELF_HEALING_ADMIN_TOKEN to reach it from elsewhere",
-                );
-            }
-        }
     }
     if req.method() == Method::POST && !is_json(headers) {
         return refuse(
@@ -106,59 +66,6 @@ async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Respons
         );
     }
     next.run(req).await
-}
-
-/// Refuses what a browser marks as sent by another site: a `Sec-Fetch-Site` other than
-/// `same-origin` (or `none`, typed by the user), or an `Origin` that is not this `Host`.
-/// Requests with neither header do not come from a page: authentication protects them.
-fn same_origin(headers: &HeaderMap) -> Result<(), String> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = text("sec-fetch-site")
-        && !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"))
-    {
-        return Err(format!(
-            "cross-site request refused (Sec-Fetch-Site: {site})"
-        ));
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let host = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            .map(|h| h.trim_end_matches('/'));
-        let same = host
-            .zip(text("host"))
-            .is_some_and(|(o, h)| o.eq_ignore_ascii_case(h.trim()));
-        if !same {
-            return Err(format!("cross-origin request refused (Origin: {origin})"));
-        }
-    }
-    Ok(())
-}
-
-/// The token of an `Authorization: Bearer …` header.
-fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
-    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-    let (scheme, rest) = value.split_at_checked(7)?;
-    scheme
-        .eq_ignore_ascii_case(b"bearer ")
-        .then(|| rest.trim_ascii())
-}
-
-/// Whether the `Host` header names a loopback host (against DNS rebinding); a request without
-/// one (HTTP/1.0) passes.
-fn host_is_loopback(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return true;
-    };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `Content-Type: application/json`, parameters (`; charset=utf-8`) allowed.
@@ -262,25 +169,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_and_origins() {
+    fn addresses() {
         assert!(is_email("lead@example.com"));
         assert!(!is_email("a\",\"bcc\":\"x@evil"));
         assert!(!is_email("a b@example.com"));
         assert!(!is_email("nobody"));
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:3000"));
-        assert!(same_origin(&h).is_ok());
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:3000"),
-        );
-        assert!(same_origin(&h).is_ok());
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://evil.example"),
-        );
-        assert!(same_origin(&h).is_err());
-        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(same_origin(&h).is_err());
     }
 }

@@ -199,11 +199,12 @@ pub struct Demo {
 impl Demo {
     /// The CRM's own API routes (`POST /api/onboarding/invite`,
     /// `GET /api/onboarding/session/{token}`, `POST /api/test-email`, `POST /api/seed-templates`),
-    /// to merge with the dashboard. They are guarded as the dashboard is: `admin_token` (the
-    /// dashboard's) as a bearer token, or loopback clients only without one; same origin only;
-    /// JSON bodies only.
-    pub fn api_router(&self, admin_token: Option<&str>) -> axum::Router {
-        api::router(self.crm.clone(), admin_token)
+    /// to merge with the dashboard whose state is `dashboard`. They are guarded by the
+    /// dashboard's own rules (its admin token as a bearer token or its login session, wrong
+    /// tokens limited; loopback clients only without a token); same origin only; JSON bodies
+    /// only.
+    pub fn api_router(&self, dashboard: self_healing::dashboard::DashboardState) -> axum::Router {
+        api::router(self.crm.clone(), dashboard)
     }
 
     /// The dashboard of this run and the CRM API next to it, with the health monitor running
@@ -234,7 +235,7 @@ impl Demo {
         let state = builder.build()?;
         let monitor = state.monitor().spawn();
         let app = self
-            .api_router(admin_token)
+            .api_router(state.clone())
             .merge(self_healing::dashboard::router(state.clone()));
         Ok(Dashboard {
             state,

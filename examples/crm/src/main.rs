@@ -43,6 +43,7 @@ const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    log_warnings();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -160,4 +161,16 @@ fn default_crm_database(store_url: &str) -> String {
     } else {
         "crm-demo.db".to_owned()
     }
+}
+
+/// The healer's and the store's warnings (a store outage, a notification given up) go to stderr
+/// unless `RUST_LOG` says otherwise: without a subscriber they would vanish.
+fn log_warnings() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -172,6 +172,7 @@ struct EventsArgs {
 
 /// Runs the tool with the process's arguments: what the `self-healing` binary does.
 pub fn main() -> ExitCode {
+    log_warnings();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -195,4 +196,16 @@ pub fn main() -> ExitCode {
 /// An error message on one line.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Warnings and errors (a store write failing, its file gone) go to stderr unless `RUST_LOG`
+/// says otherwise: without a subscriber they would vanish.
+fn log_warnings() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -358,12 +358,13 @@ impl Worker {
         }
         // Secrets and personal data leave no trace past this point: the store, the observers
         // (notifiers, the LLM analyzer, the live feed) only ever see scrubbed text. Folding came
-        // first, so a storm costs one scrub per record, not per failure.
+        // first, so a storm costs one scrub per record, not per failure. Messages arrive longer
+        // than the cap and are cut only once scrubbed, so no secret is halved by the cut.
         for e in &mut batch.events {
-            e.message = crate::scrub::scrub(&e.message);
+            e.message = crate::scrub::scrub_message(&e.message);
             for step in &mut e.diagnosis.steps {
                 if let std::borrow::Cow::Owned(note) = &step.note {
-                    step.note = std::borrow::Cow::Owned(crate::scrub::scrub(note));
+                    step.note = std::borrow::Cow::Owned(crate::scrub::scrub_message(note));
                 }
             }
         }

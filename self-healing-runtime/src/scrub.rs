@@ -12,6 +12,9 @@
 //! | API keys | `sk-…`, `pk_live_…`, `ghp_…`, `xoxb-…`, `AIza…`, `AKIA…` | `[redacted:key]` |
 //! | card numbers (Luhn-checked) | `4111 1111 1111 1111` | `[redacted:card]` |
 //! | US social security numbers | `078-05-1120` | `[redacted:ssn]` |
+//! | phone numbers | `+1 (415) 555-0123`, `+44 20 7946 0958`, `415-555-0123` | `[redacted:phone]` |
+//! | IBANs (mod-97-checked) | `GB82 WEST 1234 5698 7654 32`, `DE89370400440532013000` | `[redacted:iban]` |
+//! | PEM private keys, whole or cut before their END line | `-----BEGIN PRIVATE KEY-----…` | `[redacted:private_key]` |
 //! | emails | `bob@example.com` | `[redacted:email]` |
 //! | long random-looking strings | 40 hex digits, base64 key material | `[redacted:token]` |
 //! | your own patterns | see [`Scrubber::with_pattern`] | `[redacted:<label>]` |
@@ -21,7 +24,9 @@
 //! `cookie`, `signature`, … or has a part such as `pwd`, `auth`, `session`, `ssn`, `cvv`, `pin`,
 //! `otp` (`db_password`, `PGPASSWORD`, `x-api-key`, `sessionId`). Counters and settings *about*
 //! secrets are left alone: `max_tokens`, `token_type`, `password_length`, `secret_name`.
-//! UUIDs are kept: they identify records and are rarely secret on their own.
+//! UUIDs are kept: they identify records and are rarely secret on their own. So are timestamps,
+//! durations, ports, ids, versions, status codes and byte counts: a phone number must start with
+//! `+` or have the 3-3-4 North American shape, and an IBAN must pass its checksum.
 //!
 //! [`scrub_message`] is what events, notifications and LLM prompts go through: it scrubs the
 //! whole message (up to a bounded window) first and cuts it to the cap second, so a secret
@@ -39,7 +44,10 @@
 //! check, "looks random", "this key name is secret") is a small function next to its rule.
 
 mod checks;
+mod iban;
 mod keys;
+mod pem;
+mod phone;
 mod rules;
 mod window;
 

@@ -17,16 +17,22 @@ fn touches(c: char) -> bool {
 }
 
 /// The length of the phone number that `s` (a match of [`PATTERN`]) starts with, if it is one;
-/// `before` is the character ahead of the match, `after` the text that follows it.
+/// `before` is the character ahead of the match in the text (even if redacted since), `after`
+/// the text that follows it.
 pub(super) fn phone_len(s: &str, before: Option<char>, after: &str) -> Option<usize> {
-    if before.is_some_and(touches) {
+    // `]` ends what an earlier redaction left: a number touching a secret was rejected when
+    // that secret was still text, and must be again when scrubbed twice.
+    if before.is_some_and(|c| touches(c) || c == ']') {
         return None;
     }
-    // `…0123.` ends a sentence, `…0123.5` is a number.
+    // `…0123.` ends a sentence, `…0123.5` is a number. A `[` counts as touching because it is
+    // what a secret that touched the number (`…0123-----BEGIN …`) becomes once redacted:
+    // scrubbing again must judge the number as the first scrub did.
     let mut rest = after.chars();
     let next = rest.next();
     let touches_after = next.is_some_and(|c| {
-        (c != '.' && touches(c)) || (c == '.' && rest.next().is_some_and(|d| d.is_ascii_digit()))
+        (c != '.' && (touches(c) || c == '['))
+            || (c == '.' && rest.next().is_some_and(|d| d.is_ascii_digit() || d == '['))
     });
     if s.starts_with('+') {
         international_len(s, touches_after)

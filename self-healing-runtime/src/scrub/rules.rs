@@ -229,13 +229,18 @@ impl Rule {
                 _ => Verdict::Reject,
             },
             RuleKind::Jwt | RuleKind::AwsKey | RuleKind::Email | RuleKind::PrivateKey => redact_all,
-            RuleKind::Phone => match phone::phone_len(whole.as_str(), before, &text[range.end..]) {
-                Some(len) => Verdict::Redact {
-                    scan: range.start..range.start,
-                    secret: range.start..range.start + len,
-                },
-                None => Verdict::Reject,
-            },
+            RuleKind::Phone => {
+                // The character itself, not `before`: whether the number touches a word must
+                // not depend on that word having been redacted earlier in this pass.
+                let previous = text[..range.start].chars().next_back();
+                match phone::phone_len(whole.as_str(), previous, &text[range.end..]) {
+                    Some(len) => Verdict::Redact {
+                        scan: range.start..range.start,
+                        secret: range.start..range.start + len,
+                    },
+                    None => Verdict::Reject,
+                }
+            }
             RuleKind::Iban => match iban::iban_len(whole.as_str(), before, after) {
                 Some(len) => Verdict::Redact {
                     scan: range.start..range.start,

@@ -6,8 +6,8 @@
 //! than the cap, and only the scrubbed text is cut to the cap.
 //!
 //! The window's own edge is the one place a raw cut remains, and it is made where no secret can
-//! be split: the last [`EDGE_GUARD`] bytes (longer than any secret with spaces in it: a spaced
-//! card, IBAN or phone number) are dropped, and so is the rest of the word they fall in.
+//! be split: at the start of the word the edge falls in, and before any groups of a spaced
+//! number (card, IBAN, phone) that end there.
 
 use crate::diagnosis::MAX_MESSAGE_BYTES;
 
@@ -18,12 +18,9 @@ pub const TRUNCATED: &str = "…[truncated]";
 /// to markers still fills the cap, while a huge `Display` costs a bounded amount of work.
 pub const WINDOW_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
 
-/// Bytes before the window's edge dropped whatever they hold: a secret cut at the edge starts
-/// within its own length of it, and the longest one that spans several words (an IBAN in groups
-/// of four: 34 characters and 8 spaces) is shorter than this.
-const EDGE_GUARD: usize = 64;
-
-/// How far back from the guard the cut looks for a space, then for punctuation that ends a value.
+/// How far back from the window's edge the cut looks for a space, then for punctuation that ends
+/// a value; past that, the run is cut at the edge (what is left of it is judged on its own, as
+/// random-looking material).
 const SEEK: usize = 512;
 
 /// Characters no URL password, key or spaced number spans: a cut just after one of them leaves
@@ -49,31 +46,55 @@ fn ends_value(c: char) -> bool {
         )
 }
 
+/// Where the text after the last character of `s` matching `pred` starts.
+fn after_last(s: &str, pred: impl Fn(char) -> bool) -> Option<usize> {
+    s.char_indices()
+        .rev()
+        .find(|&(_, c)| pred(c))
+        .map(|(i, c)| i + c.len_utf8())
+}
+
+/// A word that may be one group of a number written with spaces: `4111`, `822463`, `GB82`,
+/// `WEST`, `+44`, `(415)`, `555-0123`.
+fn number_group(word: &str) -> bool {
+    (1..=8).contains(&word.len())
+        && word.bytes().all(|b| {
+            b.is_ascii_digit() || b.is_ascii_uppercase() || matches!(b, b'(' | b')' | b'+' | b'-')
+        })
+}
+
+/// `head` (which ends after a space, or is empty) without the groups of a spaced number at its
+/// end: `card 4111 1111 1111 ` becomes `card `, so no group of a number the cut split survives.
+fn before_number_groups(head: &str) -> usize {
+    let mut end = head.len();
+    loop {
+        let trimmed = head[..end].trim_end();
+        let start = after_last(trimmed, char::is_whitespace).unwrap_or(0);
+        let word = &trimmed[start..];
+        if word.is_empty() || !number_group(word) {
+            return end;
+        }
+        end = start;
+    }
+}
+
 /// The part of `text` to scrub, and whether the rest was dropped.
 ///
 /// Text up to [`WINDOW_BYTES`] is taken whole. Longer text is cut where no secret can straddle
-/// the cut: [`EDGE_GUARD`] bytes before the window's edge, moved back to the start of the word
-/// there (after a space within [`SEEK`] bytes, or else after punctuation that ends values).
+/// the cut: at the start of the word the window's edge falls in (after a space within [`SEEK`]
+/// bytes, or else after punctuation that ends values), and before the groups of a spaced number
+/// that end there.
 pub(crate) fn window(text: &str) -> (&str, bool) {
     if text.len() <= WINDOW_BYTES {
         return (text, false);
     }
-    let guard = text.floor_char_boundary(WINDOW_BYTES - EDGE_GUARD);
-    let head = &text[..guard];
-    let floor = head.floor_char_boundary(guard.saturating_sub(SEEK));
-    let after = |i: usize, c: char| i + c.len_utf8();
-    let cut = head[floor..]
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| c.is_whitespace())
-        .or_else(|| {
-            head[floor..]
-                .char_indices()
-                .rev()
-                .find(|&(_, c)| ends_value(c))
-        })
-        .map_or(guard, |(i, c)| floor + after(i, c));
-    (&text[..cut], true)
+    let edge = text.floor_char_boundary(WINDOW_BYTES);
+    let head = &text[..edge];
+    let floor = head.floor_char_boundary(edge.saturating_sub(SEEK));
+    let word_start = after_last(&head[floor..], char::is_whitespace)
+        .or_else(|| after_last(&head[floor..], ends_value))
+        .map_or(edge, |i| floor + i);
+    (&text[..before_number_groups(&text[..word_start])], true)
 }
 
 /// Cuts scrubbed text to `max` bytes, [`TRUNCATED`] included, on a char boundary and outside
@@ -110,30 +131,55 @@ mod tests {
     }
 
     #[test]
-    fn long_text_is_cut_at_a_word_before_the_guard() {
+    fn long_text_is_cut_at_a_word() {
         let text = format!("{} tail", "word ".repeat(WINDOW_BYTES));
         let (head, cut) = window(&text);
         assert!(cut);
-        assert!(head.len() <= WINDOW_BYTES - EDGE_GUARD);
-        assert!(head.ends_with(' '), "{:?}", &head[head.len() - 10..]);
+        assert!(head.len() <= WINDOW_BYTES);
+        assert!(head.ends_with("word "), "{:?}", &head[head.len() - 10..]);
     }
 
     #[test]
-    fn a_run_without_spaces_is_cut_after_punctuation_or_at_the_guard() {
+    fn groups_of_a_spaced_number_at_the_edge_are_dropped() {
+        for number in [
+            "4111 1111 1111 1111",
+            "GB82 WEST 1234 5698 7654 32",
+            "+1 (415) 555-0123",
+        ] {
+            for before in 1..number.len() {
+                let pad = WINDOW_BYTES - before - "pay ".len();
+                let text = format!("{}pay {number} now", "w ".repeat(pad / 2));
+                let text = if pad % 2 == 1 {
+                    format!(" {text}")
+                } else {
+                    text
+                };
+                let (head, _) = window(&text);
+                assert!(
+                    head.ends_with("pay "),
+                    "{number} {before}: {:?}",
+                    &head[head.len() - 20..]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_without_spaces_is_cut_after_punctuation_or_at_the_edge() {
         let json = format!("{{{}", r#""k":"v","#.repeat(WINDOW_BYTES));
         let (head, _) = window(&json);
         assert!(head.ends_with(',') || head.ends_with('"'), "{head:?}");
         let run = "x".repeat(3 * WINDOW_BYTES);
         let (head, cut) = window(&run);
         assert!(cut);
-        assert_eq!(head.len(), WINDOW_BYTES - EDGE_GUARD);
+        assert_eq!(head.len(), WINDOW_BYTES);
     }
 
     #[test]
     fn multibyte_text_is_cut_on_char_boundaries() {
         let text = "é".repeat(WINDOW_BYTES);
         let (head, cut) = window(&text);
-        assert!(cut && head.len() < WINDOW_BYTES);
+        assert!(cut && head.len() <= WINDOW_BYTES);
         let capped = cap(text.clone(), MAX_MESSAGE_BYTES, false);
         assert!(capped.len() <= MAX_MESSAGE_BYTES && capped.ends_with(TRUNCATED));
     }

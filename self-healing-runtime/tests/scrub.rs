@@ -239,6 +239,10 @@ const CORPUS: &[(&str, &str)] = &[
         "counter +12345 then +1234567 rows; offset -4155550123",
     ),
     (
+        "value +2147483647 overflows; offset +3600 seconds",
+        "value +2147483647 overflows; offset +3600 seconds",
+    ),
+    (
         "order 415-555-01234 and 4155550123 and id 415-555-0123-7",
         "order 415-555-01234 and 4155550123 and id 415-555-0123-7",
     ),

@@ -46,8 +46,8 @@ pub(super) fn phone_len(s: &str, before: Option<char>, after: &str) -> Option<us
     }
 }
 
-/// An international number: 8 to 15 digits after the `+` (10 when nothing separates them: a
-/// bare `+` run is more often a signed count). The pattern may have run on into the groups of
+/// An international number: 8 to 15 digits after the `+` (11 when nothing separates them: a
+/// bare `+` run is more often a signed count, and 32-bit ones such as `+2147483647` have 10). The pattern may have run on into the groups of
 /// digits that follow (`+44 20 7946 0958 503 times`): the longest prefix ending at a group that
 /// qualifies is the number.
 fn international_len(s: &str, touches_after: bool) -> Option<usize> {
@@ -66,7 +66,7 @@ fn international_len(s: &str, touches_after: bool) -> Option<usize> {
             continue;
         }
         let separated = s[..=i].bytes().any(|b| matches!(b, b' ' | b'-' | b'('));
-        let min = if separated { 8 } else { 10 };
+        let min = if separated { 8 } else { 11 };
         if digits >= min {
             best = Some(i + 1);
         }
@@ -106,6 +106,7 @@ mod tests {
     fn not_numbers() {
         assert!(!phone("+1234567"), "too short");
         assert!(!phone("+12345678"), "a bare signed count");
+        assert!(!phone("+2147483647"), "a bare 32-bit integer");
         assert!(!phone("415-555.0123"), "mixed separators");
         assert_eq!(phone_len("415-555-0123", Some('x'), " "), None);
         assert_eq!(phone_len("415-555-0123", Some(' '), "ms"), None);

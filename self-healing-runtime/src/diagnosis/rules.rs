@@ -41,9 +41,10 @@ pub fn chain_message(failure: &Failure<'_>) -> String {
 /// One allocation, the returned `String`, sized before anything is written (chains whose links
 /// all print nothing allocate nothing).
 ///
-/// The text is raw (secrets included) and cut without regard for them: for storing or showing a
-/// message, [`scrub_message`](crate::scrub::scrub_message) the error's whole chain instead, which
-/// scrubs before it cuts.
+/// The text is raw (secrets included) and cut without regard for them, so scrubbing it cannot
+/// redact a secret the cut split: the interceptor keeps a longer text for the event, and
+/// [`scrub_message`](crate::scrub::scrub_message) scrubs that before cutting it. Do the same to
+/// store or show a message of your own.
 pub fn chain_message_of(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = chain_text(error, MAX_MESSAGE_BYTES);
     truncate_to(&mut out, MAX_MESSAGE_BYTES);

@@ -431,3 +431,70 @@ impl Fold {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::Category;
+    use crate::diagnosis::{ErrorClass, Fingerprint, MAX_MESSAGE_BYTES, Severity};
+    use crate::event::{DiagnosisRecord, InMemoryStore, Outcome, Step, StepResult};
+
+    /// A message whose URL password straddles the cap, as the interceptor now hands it over:
+    /// longer than the cap.
+    fn straddling() -> String {
+        let pad = "p ".repeat((MAX_MESSAGE_BYTES - 20) / 2);
+        format!("{pad}postgres://admin:S3cr3tPassw0rd@db/crm and more")
+    }
+
+    /// The worker scrubs an event's message and its fallback note whole, then cuts them: what
+    /// the store, notifiers and the LLM analyzer receive holds no half of a secret.
+    #[tokio::test]
+    async fn messages_and_notes_are_scrubbed_whole_then_cut() {
+        let store = InMemoryStore::new();
+        let queue = EventQueue::start(
+            16,
+            Duration::ZERO,
+            Arc::new(store.clone()),
+            Vec::new(),
+            PatternTable::new(),
+            Vec::new(),
+        );
+        queue.push(HealingEvent {
+            time: SystemTime::UNIX_EPOCH,
+            instance: Arc::from("test"),
+            source: Cow::Borrowed("site"),
+            category: Category::Database,
+            fingerprint: Fingerprint(1),
+            class: ErrorClass::Permanent,
+            message: straddling(),
+            severity: Severity::Low,
+            strategy: None,
+            outcome: Outcome::Failed,
+            attempts: 1,
+            duration: Duration::ZERO,
+            diagnosis: DiagnosisRecord {
+                analyzer: Cow::Borrowed("rules"),
+                confidence: 1.0,
+                reason: Cow::Borrowed("test"),
+                never_reached: false,
+                steps: vec![Step {
+                    strategy: Cow::Borrowed("fallback"),
+                    result: StepResult::Failed,
+                    took: Duration::ZERO,
+                    note: Cow::Owned(format!("fallback failed too: {}", straddling())),
+                }],
+            },
+            count: 1,
+        });
+        assert!(queue.flush().await);
+        let events = store.events();
+        let note = &events[0].diagnosis.steps[0].note;
+        for text in [events[0].message.as_str(), note] {
+            assert!(text.len() <= MAX_MESSAGE_BYTES, "{}", text.len());
+            assert!(!text.contains("S3cr"), "{}", &text[text.len() - 80..]);
+        }
+    }
+}

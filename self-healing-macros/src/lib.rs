@@ -18,6 +18,8 @@ mod suggest;
 mod validate;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 /// Makes a function that returns `Result` heal itself at run time: when it fails, the runtime

@@ -374,7 +374,8 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         };
         let note = match &result {
             Ok(_) => None,
-            Err(e) => Some(crate::diagnosis::chain_message_of(view(e))),
+            // The scrubber's window, not the cap: the event worker scrubs, then cuts.
+            Err(e) => Some(crate::diagnosis::rules::chain_window_of(view(e))),
         };
         slow.decider.finish_fallback(healed, note);
         match (result, slow.last.take()) {
@@ -732,7 +733,10 @@ impl<E, S: SlowSlot<E>> FailedCall<E, S> {
         let healed = result.is_ok();
         let note = match &result {
             Ok(_) => None,
-            Err(e) => Some(crate::diagnosis::chain_message_of((driver.ops.view)(e))),
+            // The scrubber's window, not the cap: the event worker scrubs, then cuts.
+            Err(e) => Some(crate::diagnosis::rules::chain_window_of((driver.ops.view)(
+                e,
+            ))),
         };
         if let Some(slow) = driver.slow.get_mut() {
             slow.decider.finish_fallback(healed, note);

@@ -358,12 +358,13 @@ impl Worker {
         }
         // Secrets and personal data leave no trace past this point: the store, the observers
         // (notifiers, the LLM analyzer, the live feed) only ever see scrubbed text. Folding came
-        // first, so a storm costs one scrub per record, not per failure.
+        // first, so a storm costs one scrub per record, not per failure. Messages arrive longer
+        // than the cap and are cut only once scrubbed, so no secret is halved by the cut.
         for e in &mut batch.events {
-            e.message = crate::scrub::scrub(&e.message);
+            e.message = crate::scrub::scrub_message(&e.message);
             for step in &mut e.diagnosis.steps {
                 if let std::borrow::Cow::Owned(note) = &step.note {
-                    step.note = std::borrow::Cow::Owned(crate::scrub::scrub(note));
+                    step.note = std::borrow::Cow::Owned(crate::scrub::scrub_message(note));
                 }
             }
         }
@@ -427,6 +428,73 @@ impl Fold {
                 self.index.insert(e.fold_key(), self.events.len());
                 self.events.push(e);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::Category;
+    use crate::diagnosis::{ErrorClass, Fingerprint, MAX_MESSAGE_BYTES, Severity};
+    use crate::event::{DiagnosisRecord, InMemoryStore, Outcome, Step, StepResult};
+
+    /// A message whose URL password straddles the cap, as the interceptor now hands it over:
+    /// longer than the cap.
+    fn straddling() -> String {
+        let pad = "p ".repeat((MAX_MESSAGE_BYTES - 20) / 2);
+        format!("{pad}postgres://admin:S3cr3tPassw0rd@db/crm and more")
+    }
+
+    /// The worker scrubs an event's message and its fallback note whole, then cuts them: what
+    /// the store, notifiers and the LLM analyzer receive holds no half of a secret.
+    #[tokio::test]
+    async fn messages_and_notes_are_scrubbed_whole_then_cut() {
+        let store = InMemoryStore::new();
+        let queue = EventQueue::start(
+            16,
+            Duration::ZERO,
+            Arc::new(store.clone()),
+            Vec::new(),
+            PatternTable::new(),
+            Vec::new(),
+        );
+        queue.push(HealingEvent {
+            time: SystemTime::UNIX_EPOCH,
+            instance: Arc::from("test"),
+            source: Cow::Borrowed("site"),
+            category: Category::Database,
+            fingerprint: Fingerprint(1),
+            class: ErrorClass::Permanent,
+            message: straddling(),
+            severity: Severity::Low,
+            strategy: None,
+            outcome: Outcome::Failed,
+            attempts: 1,
+            duration: Duration::ZERO,
+            diagnosis: DiagnosisRecord {
+                analyzer: Cow::Borrowed("rules"),
+                confidence: 1.0,
+                reason: Cow::Borrowed("test"),
+                never_reached: false,
+                steps: vec![Step {
+                    strategy: Cow::Borrowed("fallback"),
+                    result: StepResult::Failed,
+                    took: Duration::ZERO,
+                    note: Cow::Owned(format!("fallback failed too: {}", straddling())),
+                }],
+            },
+            count: 1,
+        });
+        assert!(queue.flush().await);
+        let events = store.events();
+        let note = &events[0].diagnosis.steps[0].note;
+        for text in [events[0].message.as_str(), note] {
+            assert!(text.len() <= MAX_MESSAGE_BYTES, "{}", text.len());
+            assert!(!text.contains("S3cr"), "{}", &text[text.len() - 80..]);
         }
     }
 }

@@ -12,6 +12,9 @@
 //! | API keys | `sk-…`, `pk_live_…`, `ghp_…`, `xoxb-…`, `AIza…`, `AKIA…` | `[redacted:key]` |
 //! | card numbers (Luhn-checked) | `4111 1111 1111 1111` | `[redacted:card]` |
 //! | US social security numbers | `078-05-1120` | `[redacted:ssn]` |
+//! | phone numbers | `+1 (415) 555-0123`, `+44 20 7946 0958`, `415-555-0123` | `[redacted:phone]` |
+//! | IBANs (mod-97-checked) | `GB82 WEST 1234 5698 7654 32`, `DE89370400440532013000` | `[redacted:iban]` |
+//! | PEM private keys, whole or cut before their END line | `-----BEGIN PRIVATE KEY-----…` | `[redacted:private_key]` |
 //! | emails | `bob@example.com` | `[redacted:email]` |
 //! | long random-looking strings | 40 hex digits, base64 key material | `[redacted:token]` |
 //! | your own patterns | see [`Scrubber::with_pattern`] | `[redacted:<label>]` |
@@ -21,7 +24,13 @@
 //! `cookie`, `signature`, … or has a part such as `pwd`, `auth`, `session`, `ssn`, `cvv`, `pin`,
 //! `otp` (`db_password`, `PGPASSWORD`, `x-api-key`, `sessionId`). Counters and settings *about*
 //! secrets are left alone: `max_tokens`, `token_type`, `password_length`, `secret_name`.
-//! UUIDs are kept: they identify records and are rarely secret on their own.
+//! UUIDs are kept: they identify records and are rarely secret on their own. So are timestamps,
+//! durations, ports, ids, versions, status codes and byte counts: a phone number must start with
+//! `+` or have the 3-3-4 North American shape, and an IBAN must pass its checksum.
+//!
+//! [`scrub_message`] is what events, notifications and LLM prompts go through: it scrubs the
+//! whole message (up to a bounded window) first and cuts it to the cap second, so a secret
+//! straddling the cap is redacted rather than halved.
 //!
 //! Scrubbing is idempotent (its output scrubs to itself) and never panics; both are checked by a
 //! property test.
@@ -35,8 +44,12 @@
 //! check, "looks random", "this key name is secret") is a small function next to its rule.
 
 mod checks;
+mod iban;
 mod keys;
+mod pem;
+mod phone;
 mod rules;
+mod window;
 
 use std::fmt;
 use std::sync::{LazyLock, OnceLock};
@@ -44,6 +57,7 @@ use std::sync::{LazyLock, OnceLock};
 use regex::Regex;
 
 use rules::{Rule, Verdict};
+pub use window::{TRUNCATED, WINDOW_BYTES};
 
 /// Replaces secrets and personal data in `message` with `[redacted]` / `[redacted:<kind>]`
 /// markers, using the [installed](Scrubber::install) scrubber, or the built-in rules.
@@ -61,6 +75,26 @@ use rules::{Rule, Verdict};
 /// ```
 pub fn scrub(message: &str) -> String {
     Scrubber::current().scrub(message)
+}
+
+/// [`scrub`]s a message and cuts the result to [`MAX_MESSAGE_BYTES`](crate::diagnosis::MAX_MESSAGE_BYTES),
+/// [`TRUNCATED`] included: what events, notifications and LLM prompts hold.
+///
+/// The whole message is scrubbed before it is cut, so a secret straddling the cap is redacted,
+/// not halved. The work is bounded: at most [`WINDOW_BYTES`] of `message` are read, cut where no
+/// secret can straddle the cut.
+///
+/// ```
+/// use self_healing_runtime::diagnosis::MAX_MESSAGE_BYTES;
+/// use self_healing_runtime::scrub::{TRUNCATED, scrub_message};
+///
+/// let long = format!("{}postgres://admin:S3cr3tPass@db/crm", "x ".repeat(1010));
+/// let stored = scrub_message(&long);
+/// assert!(stored.len() <= MAX_MESSAGE_BYTES && stored.ends_with(TRUNCATED));
+/// assert!(!stored.contains("S3cr"));
+/// ```
+pub fn scrub_message(message: &str) -> String {
+    Scrubber::current().scrub_message(message)
 }
 
 static DEFAULT: LazyLock<Scrubber> = LazyLock::new(Scrubber::new);
@@ -212,6 +246,23 @@ impl Scrubber {
     pub fn scrub(&self, text: &str) -> String {
         let shaped = self.scan(text, &self.shapes);
         self.scan(&shaped, &self.late)
+    }
+
+    /// [`scrub_message`] with these rules: scrubs a bounded window of `text`, then cuts the
+    /// result to [`MAX_MESSAGE_BYTES`](crate::diagnosis::MAX_MESSAGE_BYTES) with [`TRUNCATED`].
+    pub fn scrub_message(&self, text: &str) -> String {
+        // A message this function cut already is scrubbed again without its marker, so that
+        // scrubbing it twice leaves one marker, not two.
+        let (text, was_cut) = match text.strip_suffix(TRUNCATED) {
+            Some(head) => (head, true),
+            None => (text, false),
+        };
+        let (head, cut) = window::window(text);
+        window::cap(
+            self.scrub(head),
+            crate::diagnosis::MAX_MESSAGE_BYTES,
+            was_cut || cut,
+        )
     }
 
     /// One left-to-right pass: at each place the earliest match wins (ties go to the rule listed

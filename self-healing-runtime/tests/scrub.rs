@@ -149,7 +149,115 @@ const CORPUS: &[(&str, &str)] = &[
         "sig 3f786850e387550fdab836ed7e6dc881de23001b mismatch",
         "sig [redacted:token] mismatch",
     ),
+    // Phone numbers (security issue, row 7).
+    (
+        "sms to +1 (415) 555-0123 failed",
+        "sms to [redacted:phone] failed",
+    ),
+    (
+        "sms to +14155550123 failed",
+        "sms to [redacted:phone] failed",
+    ),
+    ("call 415-555-0123 busy", "call [redacted:phone] busy"),
+    ("call (415) 555-0123 busy", "call [redacted:phone] busy"),
+    ("call 1-415-555-0123.", "call [redacted:phone]."),
+    (
+        "uk +44 20 7946 0958: unreachable",
+        "uk [redacted:phone]: unreachable",
+    ),
+    (
+        r#"{"phone":"+14155550123"}"#,
+        r#"{"phone":"[redacted:phone]"}"#,
+    ),
+    // IBANs (mod-97-checked).
+    (
+        "sepa to GB82 WEST 1234 5698 7654 32 refused",
+        "sepa to [redacted:iban] refused",
+    ),
+    (
+        "sepa to DE89370400440532013000 refused",
+        "sepa to [redacted:iban] refused",
+    ),
+    ("iban=NL91ABNA0417164300", "iban=[redacted:iban]"),
+    // PEM private keys, whole or cut before their END line.
+    (
+        "bad key -----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7\n-----END PRIVATE KEY----- in config",
+        "bad key [redacted:private_key] in config",
+    ),
+    (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7Zq\n-----END RSA PRIVATE KEY-----",
+        "[redacted:private_key]",
+    ),
+    (
+        "ec: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3\n-----END EC PRIVATE KEY-----",
+        "ec: [redacted:private_key]",
+    ),
+    (
+        "ssh -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----",
+        "ssh [redacted:private_key]",
+    ),
+    (
+        "cut short: -----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7\nAgEAAkEA",
+        "cut short: [redacted:private_key]",
+    ),
+    (
+        r#"{"private_key": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"}"#,
+        r#"{"private_key": "[redacted]"}"#,
+    ),
+    (
+        "private_key: -----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBg\n-----END PRIVATE KEY-----",
+        "private_key: [redacted:private_key]",
+    ),
+    // A quoted secret the text ends inside, and a JWT cut before its signature.
+    (
+        r#"{"password": "correct horse batt"#,
+        r#"{"password": "[redacted]"#,
+    ),
+    (
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3OD",
+        "jwt [redacted:jwt]",
+    ),
     // What must survive.
+    (
+        "job at 2026-12-01 04:05:06 took 250ms (timeout 30s)",
+        "job at 2026-12-01 04:05:06 took 250ms (timeout 30s)",
+    ),
+    (
+        "at 2026-12-01T04:05:06+01:00 port 5432 closed",
+        "at 2026-12-01T04:05:06+01:00 port 5432 closed",
+    ),
+    (
+        "request 12345 got HTTP 503 after 1048576 bytes",
+        "request 12345 got HTTP 503 after 1048576 bytes",
+    ),
+    (
+        "upgrade 1.2.3 -> 10.20.300 failed; v2.10.4 required",
+        "upgrade 1.2.3 -> 10.20.300 failed; v2.10.4 required",
+    ),
+    (
+        "counter +12345 then +1234567 rows; offset -4155550123",
+        "counter +12345 then +1234567 rows; offset -4155550123",
+    ),
+    (
+        "value +2147483647 overflows; offset +3600 seconds",
+        "value +2147483647 overflows; offset +3600 seconds",
+    ),
+    (
+        "order 415-555-01234 and 4155550123 and id 415-555-0123-7",
+        "order 415-555-01234 and 4155550123 and id 415-555-0123-7",
+    ),
+    (
+        "listen 0.0.0.0:8080 and 192.168.100.200 up 3.1415926535",
+        "listen 0.0.0.0:8080 and 192.168.100.200 up 3.1415926535",
+    ),
+    (
+        "ref GB82WEST12345698765433 and DE00123456789012345678 unknown",
+        "ref GB82WEST12345698765433 and DE00123456789012345678 unknown",
+    ),
+    (
+        "cert -----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        "cert -----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    ),
     ("user 42 not found", "user 42 not found"),
     (
         "request 550e8400-e29b-41d4-a716-446655440000 timed out",
@@ -259,6 +367,22 @@ fn fragment() -> impl Strategy<Value = String> {
         Just("078-05-1120".to_owned()),
         Just("bob@example.com".to_owned()),
         Just("postgres://u:p@h/db".to_owned()),
+        Just("+1 (415) 555-0123".to_owned()),
+        Just("+14155550123".to_owned()),
+        Just("415-555-0123".to_owned()),
+        Just("+44 20 7946 0958".to_owned()),
+        Just("GB82 WEST 1234 5698 7654 32".to_owned()),
+        Just("DE89370400440532013000".to_owned()),
+        Just("-----BEGIN PRIVATE KEY-----".to_owned()),
+        Just("-----BEGIN RSA PRIVATE KEY-----".to_owned()),
+        Just("-----END PRIVATE KEY-----".to_owned()),
+        Just("\\n".to_owned()),
+        Just("\n".to_owned()),
+        Just("eyJhbGciOiJIUzI1NiJ9.eyJzdWIi".to_owned()),
+        Just("+".to_owned()),
+        Just("(".to_owned()),
+        Just(")".to_owned()),
+        Just(" ".to_owned()),
         Just(".".to_owned()),
         Just("-".to_owned()),
         "[a-zA-Z0-9+/=_-]{1,40}",

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::{Action, Candidate, Decider, Pending, acted, step};
 use crate::breaker::{self, CircuitState};
-use crate::diagnosis::rules::chain_message_of;
+use crate::diagnosis::rules::{analysed_part, chain_window_of};
 use crate::diagnosis::{Diagnosis, ErrorClass, Failure};
 use crate::event::StepResult;
 use crate::hooks::HookKind;
@@ -55,11 +55,13 @@ impl Decider {
         }
         // The message is kept for the event; the event worker scrubs it before anything is
         // stored, shown or sent, which keeps the scrubber's cost off the caller's error path.
-        self.message = chain_message_of(error);
+        // It is kept longer than the cap (the scrubber's window): cut before scrubbing, a
+        // secret straddling the cap would lose its shape and half of it would be stored.
+        self.message = chain_window_of(error);
         let failure = Failure {
             site: self.site,
             error,
-            message: &self.message,
+            message: analysed_part(&self.message),
             attempt: self.attempts.max(1),
             elapsed: now.saturating_duration_since(self.started),
         };

@@ -127,7 +127,9 @@ pub struct Failure<'a> {
     /// The error chain as one line, as [`chain_message_of`] builds it from `error`.
     ///
     /// The caller computes it once and lends it to the analyzer, which then needs no allocation
-    /// of its own; the interceptor stores the same string in the call's event.
+    /// of its own. The interceptor computes it as the start of a longer text, which it keeps
+    /// for the call's event: the event worker scrubs that whole and only then cuts it to
+    /// [`MAX_MESSAGE_BYTES`].
     pub message: &'a str,
     /// Which attempt failed (1 for the first call).
     pub attempt: u32,

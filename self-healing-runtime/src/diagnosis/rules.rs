@@ -7,7 +7,8 @@ use super::typed::classify_chain;
 use super::{Analyzer, Diagnosis, ErrorClass, Failure, Fingerprint, Severity};
 use crate::Category;
 
-/// Messages longer than this are cut before they are analysed or stored.
+/// The most a message holds once stored, shown or sent (cut after scrubbing, with
+/// [`TRUNCATED`](crate::scrub::TRUNCATED)); analyzers read up to this many bytes of it.
 pub const MAX_MESSAGE_BYTES: usize = 2048;
 
 /// Diagnoses by the error's type, then by its message, then by the site's category.
@@ -35,28 +36,57 @@ pub fn chain_message(failure: &Failure<'_>) -> String {
     chain_message_of(failure.error)
 }
 
-/// [`chain_message`] of an error: what the interceptor passes as [`Failure::message`] and stores
-/// in the call's event.
+/// [`chain_message`] of an error: what the interceptor passes as [`Failure::message`].
 ///
 /// One allocation, the returned `String`, sized before anything is written (chains whose links
 /// all print nothing allocate nothing).
+///
+/// The text is raw (secrets included) and cut without regard for them, so scrubbing it cannot
+/// redact a secret the cut split: the interceptor keeps a longer text for the event, and
+/// [`scrub_message`](crate::scrub::scrub_message) scrubs that before cutting it. Do the same to
+/// store or show a message of your own.
 pub fn chain_message_of(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = chain_text(error, MAX_MESSAGE_BYTES);
+    truncate_to(&mut out, MAX_MESSAGE_BYTES);
+    out
+}
+
+/// The chain as [`chain_message_of`] writes it, but up to the scrubber's window instead of the
+/// cap: what an event holds until the event worker scrubs it and only then cuts it to the cap
+/// ([`scrub_message`](crate::scrub::scrub_message)). Its first [`MAX_MESSAGE_BYTES`] (on a char
+/// boundary) are exactly [`chain_message_of`]'s.
+///
+/// Left longer than the window when the chain is, which is how the scrubber knows to cut it.
+pub(crate) fn chain_window_of(error: &(dyn std::error::Error + 'static)) -> String {
+    chain_text(error, crate::scrub::WINDOW_BYTES)
+}
+
+/// The leading part of `message` (a [`chain_window_of`]) that [`chain_message_of`] would have
+/// given: what the analyzers read.
+pub(crate) fn analysed_part(message: &str) -> &str {
+    &message[..message.floor_char_boundary(MAX_MESSAGE_BYTES)]
+}
+
+/// The chain, links written while the line is at most `limit` bytes long; longer than `limit`
+/// when the chain is (up to [`working_bytes`]`(limit)`).
+fn chain_text(error: &(dyn std::error::Error + 'static), limit: usize) -> String {
+    let bound = working_bytes(limit);
     let links = || std::iter::successors(Some(error), |e| (*e).source());
     // Measuring first lets the output be allocated once at its final size, instead of growing
     // (and reallocating) as the links are written. It is an upper bound: repeated links are
     // counted although they are skipped below.
-    let mut measure = Measure { bytes: 0 };
+    let mut measure = Measure { bytes: 0, bound };
     for (i, e) in links().enumerate() {
         if i > 0 {
             measure.bytes += SEPARATOR.len();
         }
         // A `Display` that fails on its own is written as far as it goes, below as here.
         let _ = write!(measure, "{e}");
-        if measure.bytes > WORKING_BYTES {
+        if measure.bytes > bound {
             break;
         }
     }
-    let mut out = String::with_capacity(measure.bytes.min(WORKING_BYTES));
+    let mut out = String::with_capacity(measure.bytes.min(bound));
     // Where the previous kept link's text sits in `out`.
     let mut previous = 0..0;
     for (i, e) in links().enumerate() {
@@ -67,6 +97,7 @@ pub fn chain_message_of(error: &(dyn std::error::Error + 'static)) -> String {
         let start = out.len();
         let mut writer = Capped {
             out: &mut out,
+            bound,
             overflowed: false,
         };
         let _ = write!(writer, "{e}");
@@ -78,33 +109,37 @@ pub fn chain_message_of(error: &(dyn std::error::Error + 'static)) -> String {
             continue;
         }
         previous = start..out.len();
-        if out.len() >= MAX_MESSAGE_BYTES {
+        // Past `limit`, not at it: a line of exactly `limit` bytes followed by more links must
+        // still read as longer than `limit`.
+        if out.len() > limit {
             break;
         }
     }
-    truncate_to(&mut out, MAX_MESSAGE_BYTES);
     out
 }
 
 /// What [`chain_message_of`] puts between two links.
 const SEPARATOR: &str = ": ";
 
-/// How much of the chain [`chain_message_of`] writes before cutting it to [`MAX_MESSAGE_BYTES`].
+/// How much of the chain [`chain_text`] writes for a line of `limit` bytes.
 ///
-/// A link is written only while the line is shorter than the cap, so it starts with room for at
-/// least `MAX_MESSAGE_BYTES + 1` bytes; one that overflows is longer than any link before it, so
-/// it is never a repeat, and the result is the same as writing every link whole.
-const WORKING_BYTES: usize = 2 * MAX_MESSAGE_BYTES + SEPARATOR.len();
+/// A link is written only while the line is at most `limit` bytes long, so it starts with room
+/// for at least `limit + 1` bytes; one that overflows is longer than any link before it, so it
+/// is never a repeat, and the result is the same as writing every link whole.
+const fn working_bytes(limit: usize) -> usize {
+    2 * limit + SEPARATOR.len() + 1
+}
 
-/// Counts what a `Display` writes, stopping it once past [`WORKING_BYTES`].
+/// Counts what a `Display` writes, stopping it once past `bound`.
 struct Measure {
     bytes: usize,
+    bound: usize,
 }
 
 impl std::fmt::Write for Measure {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.bytes = self.bytes.saturating_add(s.len());
-        if self.bytes > WORKING_BYTES {
+        if self.bytes > self.bound {
             // Stops a huge `Display` early: nothing past the bound is kept anyway.
             return Err(std::fmt::Error);
         }
@@ -112,15 +147,16 @@ impl std::fmt::Write for Measure {
     }
 }
 
-/// Appends to the output up to [`WORKING_BYTES`], on a char boundary, then stops the `Display`.
+/// Appends to the output up to `bound`, on a char boundary, then stops the `Display`.
 struct Capped<'a> {
     out: &'a mut String,
+    bound: usize,
     overflowed: bool,
 }
 
 impl std::fmt::Write for Capped<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let room = WORKING_BYTES.saturating_sub(self.out.len());
+        let room = self.bound.saturating_sub(self.out.len());
         if s.len() <= room {
             self.out.push_str(s);
             return Ok(());

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::answer::{CLASSES, SEVERITIES};
 use crate::event::HealingEvent;
-use crate::scrub::scrub;
+use crate::scrub::{scrub, scrub_message};
 
 /// How the answer's shape is requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl Question {
             .steps
             .iter()
             .map(|s| {
-                scrub(&format!(
+                scrub_message(&format!(
                     "{}: {} ({})",
                     s.strategy,
                     s.result.as_str(),
@@ -43,7 +43,8 @@ impl Question {
             facts: json!({
                 "source": scrub(&event.source),
                 "category": event.category.as_str(),
-                "message": scrub(&event.message),
+                // Scrubbed whole, then cut: the prompt never holds half a secret.
+                "message": scrub_message(&event.message),
                 "class_by_rules": event.class.as_str(),
                 "severity_by_rules": event.severity.as_str(),
                 "outcome": event.outcome.as_str(),

@@ -10,7 +10,7 @@ use super::{Notification, NotificationKind};
 use crate::Category;
 use crate::diagnosis::{ErrorClass, Fingerprint, Severity};
 use crate::event::{HealingEvent, Outcome};
-use crate::scrub::scrub;
+use crate::scrub::{scrub, scrub_message};
 
 /// A triggering record, owned and scrubbed.
 #[derive(Debug, Clone)]
@@ -39,7 +39,8 @@ impl Sighting {
             outcome: event.outcome,
             strategy: event.strategy.as_deref().map(str::to_owned),
             // Scrubbed again: an installed scrubber may know more than the recording one did.
-            message: scrub(&event.message),
+            // Through `scrub_message`, which cuts only after scrubbing and bounds the length.
+            message: scrub_message(&event.message),
             count: event.count,
             time: event.time,
             instance: event.instance.to_string(),

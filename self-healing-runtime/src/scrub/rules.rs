@@ -7,7 +7,10 @@ use std::sync::Arc;
 use regex::{Captures, Regex};
 
 use super::checks;
+use super::iban;
 use super::keys;
+use super::pem;
+use super::phone;
 
 /// What a rule found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +25,9 @@ pub(super) enum RuleKind {
     AwsKey,
     Card,
     Ssn,
+    Phone,
+    Iban,
+    PrivateKey,
     Email,
     Random,
     /// A pattern of the user's (its label is on the rule).
@@ -37,6 +43,9 @@ impl RuleKind {
             RuleKind::ApiKey | RuleKind::AwsKey => "[redacted:key]",
             RuleKind::Card => "[redacted:card]",
             RuleKind::Ssn => "[redacted:ssn]",
+            RuleKind::Phone => "[redacted:phone]",
+            RuleKind::Iban => "[redacted:iban]",
+            RuleKind::PrivateKey => "[redacted:private_key]",
             RuleKind::Email => "[redacted:email]",
             RuleKind::Random => "[redacted:token]",
             RuleKind::Marker | RuleKind::Custom => "[redacted]",
@@ -81,22 +90,26 @@ type RuleSpec = (&'static str, RuleKind);
 
 const RULES: &[RuleSpec] = &[
     (r"\[redacted(?::[a-z0-9_-]+)?\]", RuleKind::Marker),
+    (pem::PATTERN, RuleKind::PrivateKey),
     // scheme://user:password@host: the password may hold ':' and '@' (up to the last '@').
     (
         r"(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\[\]]*:(?:(?P<m>\[redacted(?::[a-z0-9_-]+)?\])|(?P<secret>[^\s/?#\[\]]+))@",
         RuleKind::UrlPassword,
     ),
-    // key=value, key: value, "key": "value", key="value", \"key\":\"value\" (escaped JSON).
+    // key=value, key: value, "key": "value", key="value", \"key\":\"value\" (escaped JSON). A
+    // quoted value the text ends inside (a message cut short) is secret to the end.
     (
-        r#"(?-u:\b)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?:\\?["'])?[ \t]*[:=][ \t]*(?:\\"(?P<eq>[^"\\\r\n]*)\\"|"(?P<dq>(?:[^"\\\r\n]|\\.)*)"|'(?P<sq>(?:[^'\\\r\n]|\\.)*)'|(?P<scheme>(?i:bearer|basic|digest|token|negotiate)[ \t]+)?(?:(?P<m>\[redacted(?::[a-z0-9_-]+)?\])|(?P<v>[^\s"'&,;<>()\[\]{}\\:][^\s"'&,;<>()\[\]{}\\]*)))"#,
+        r#"(?-u:\b)(?P<key>[A-Za-z][A-Za-z0-9_.-]*)(?:\\?["'])?[ \t]*[:=][ \t]*(?:\\"(?P<eq>[^"\\\r\n]*)(?:\\"|\z)|"(?P<dq>(?:[^"\\\r\n]|\\.)*)(?:"|\z)|'(?P<sq>(?:[^'\\\r\n]|\\.)*)(?:'|\z)|(?P<scheme>(?i:bearer|basic|digest|token|negotiate)[ \t]+)?(?:(?P<m>\[redacted(?::[a-z0-9_-]+)?\])|(?P<v>[^\s"'&,;<>()\[\]{}\\:][^\s"'&,;<>()\[\]{}\\]*)))"#,
         RuleKind::KeyValue,
     ),
     (
         r"(?i)(?-u:\b)(?:bearer|basic|digest|negotiate)[ \t]+(?:(?P<m>\[redacted(?::[a-z0-9_-]+)?\])|(?P<secret>[A-Za-z0-9._~+/=-]+))",
         RuleKind::AuthScheme,
     ),
+    // A JWT; or its header and the start of its claims (always `eyJ`, base64 of `{"`), when the
+    // text was cut before the signature.
     (
-        r"(?-u:\b)eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
+        r"(?-u:\b)eyJ[A-Za-z0-9_-]{4,}\.(?:[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|eyJ[A-Za-z0-9_-]*)",
         RuleKind::Jwt,
     ),
     (
@@ -113,6 +126,8 @@ const RULES: &[RuleSpec] = &[
         RuleKind::Card,
     ),
     (r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{4}(?-u:\b)", RuleKind::Ssn),
+    (phone::PATTERN, RuleKind::Phone),
+    (iban::PATTERN, RuleKind::Iban),
     (
         r"[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?-u:\b)",
         RuleKind::Email,
@@ -213,7 +228,26 @@ impl Rule {
                 }
                 _ => Verdict::Reject,
             },
-            RuleKind::Jwt | RuleKind::AwsKey | RuleKind::Email => redact_all,
+            RuleKind::Jwt | RuleKind::AwsKey | RuleKind::Email | RuleKind::PrivateKey => redact_all,
+            RuleKind::Phone => {
+                // The character itself, not `before`: whether the number touches a word must
+                // not depend on that word having been redacted earlier in this pass.
+                let previous = text[..range.start].chars().next_back();
+                match phone::phone_len(whole.as_str(), previous, &text[range.end..]) {
+                    Some(len) => Verdict::Redact {
+                        scan: range.start..range.start,
+                        secret: range.start..range.start + len,
+                    },
+                    None => Verdict::Reject,
+                }
+            }
+            RuleKind::Iban => match iban::iban_len(whole.as_str(), before, after) {
+                Some(len) => Verdict::Redact {
+                    scan: range.start..range.start,
+                    secret: range.start..range.start + len,
+                },
+                None => Verdict::Reject,
+            },
             RuleKind::ApiKey => {
                 if whole.as_str().bytes().any(|b| b.is_ascii_digit()) {
                     redact_all
@@ -261,8 +295,13 @@ fn judge_key_value(caps: &Captures<'_>, text: &str, extra_keys: &[String]) -> Ve
     let Some(value) = ["eq", "dq", "sq", "v"].iter().find_map(|g| caps.name(g)) else {
         return Verdict::Reject;
     };
-    // `scheme://…` is a URL (its password has a rule of its own), not `key: value`.
-    if value.is_empty() || value.as_str().starts_with("//") {
+    let bare = caps.name("v").is_some();
+    // `scheme://…` is a URL (its password has a rule of its own), not `key: value`; a bare PEM
+    // block is taken whole by its own rule, not cut at its first space.
+    if value.is_empty()
+        || value.as_str().starts_with("//")
+        || (bare && pem::starts_block(value.as_str()))
+    {
         return Verdict::Reject;
     }
     if is_marker(value.as_str()) {
@@ -271,9 +310,15 @@ fn judge_key_value(caps: &Captures<'_>, text: &str, extra_keys: &[String]) -> Ve
             end: value.start(),
         };
     }
+    // A quote the text ends inside holds a secret to the end, but not when an earlier scrub
+    // redacted in there: its closing quote may have gone with what that scrub redacted, and
+    // the first scrub did not read the value this way (scrubbing twice must change nothing).
+    if !bare && value.end() == text.len() && value.as_str().contains("[redacted") {
+        return Verdict::Reject;
+    }
     let mut secret = value.range();
     // A cookie header holds several pairs: everything to the end of the line is secret.
-    if caps.name("v").is_some() && keys::glue(key.as_str()).ends_with("cookie") {
+    if bare && keys::glue(key.as_str()).ends_with("cookie") {
         let rest = &text[secret.end..];
         secret.end += rest.find(['\r', '\n', '"', '\'']).unwrap_or(rest.len());
     }

@@ -14,7 +14,7 @@ fn headline(healing: &RunResult, none: &RunResult, trace: &str) -> (&'static str
             healing.amplification(),
             none.amplification(),
         ),
-        "429-whole-seconds" => (
+        "429-whole-seconds" | "throttled-3" => (
             "failed or slower than 1 s",
             healing.failed_or_slow as f64,
             none.failed_or_slow as f64,
@@ -88,7 +88,7 @@ pub fn checks(results: &[RunResult]) -> Vec<Check> {
                 format!("{:.3}×", healing.amplification()),
                 healing.amplification() <= 1.1,
             ),
-            "429-whole-seconds" => check(
+            "429-whole-seconds" | "throttled-3" => check(
                 "failed or slower than 1 s ≤ backon's",
                 format!("{} vs {}", healing.failed_or_slow, backon.failed_or_slow),
                 healing.failed_or_slow <= backon.failed_or_slow,

@@ -87,6 +87,17 @@ pub fn all() -> Vec<Trace> {
             faults: || vec![Fault::rate_limit(40, secs(1)).retry_after(RetryAfter::WholeSeconds)],
         },
         Trace {
+            name: "throttled-3",
+            about: "3 % of calls answered 503 with `Retry-After: 0.2 s` at random: no quota behind it",
+            site: LabSite::Api,
+            faults: || {
+                vec![Fault::unavailable_retry_after(
+                    0.03,
+                    Duration::from_millis(200),
+                )]
+            },
+        },
+        Trace {
             name: "stale-connection",
             about: "from 5 s queries hang 500 ms and time out until the reconnect hook runs",
             site: LabSite::Database,

@@ -1,4 +1,5 @@
-//! Pacing a site the dependency asked to slow down (a 429, or a 503 with Retry-After).
+//! Pacing a site the dependency asked to slow down (a 429: a quota; a 503 with Retry-After only
+//! holds back the call it answered).
 //!
 //! The call that was told to wait waits: its own Retry-After is a floor under any re-run of it.
 //! The site's other callers are neither each held for a whole Retry-After (which leaves the

@@ -87,8 +87,12 @@ impl Decider {
             // The floor under this call's re-runs, whatever strategy runs them.
             let until = crate::clock::after(now, after);
             self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
-            if !self.refused_by_guard {
-                // The dependency itself pushed back: pace the site's other callers.
+            // A 429 is a quota's answer: pace the site's other callers to it. A 503 with
+            // Retry-After asks this call to wait, and says nothing of a quota: a dependency
+            // that answers a few random calls so would otherwise ratchet the site's pace down
+            // to a call a second (the lab's `throttled-3`). Its unavailability is the circuit's
+            // business.
+            if !self.refused_by_guard && matches!(diagnosis.class, ErrorClass::RateLimited { .. }) {
                 self.state.push_back(self.site, now, after);
             }
         }

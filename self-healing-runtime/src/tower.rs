@@ -53,7 +53,7 @@
 //! # Errors
 //!
 //! The layer's error type is [`BoxError`], as for tower's `Timeout` or `LoadShed`: the inner
-//! service's error (`S::Error: Into<BoxError>`), boxed, or a [`Rejected`](crate::Rejected) when
+//! service's error (`S::Error: Into<BoxError>`), boxed, or a [`Rejected`] when
 //! the site's guards answered the call (an open circuit, a full bulkhead, a timeout). Downcast to
 //! tell them apart. Behind axum's `Router::layer`, which needs an infallible service, put axum's
 //! `HandleErrorLayer` in front to turn them into responses.
@@ -186,6 +186,51 @@ struct Policy<R, C> {
 /// `R` says how a request is sent again ([`CloneRequest`] by default, or
 /// [`rerun_with`](Self::rerun_with)), `C` which responses are failures ([`AnyResponse`] by
 /// default, or [`fail_when`](Self::fail_when)). See the [module docs](self).
+///
+/// A tonic-style client: generated code holds a `tower::Service` (a channel) and calls it with a
+/// request message, which is `Clone`. Healing it is one layer around the channel:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), self_healing_runtime::tower::BoxError> {
+/// use self_healing_runtime::tower::{BoxError, HealingLayer};
+/// use self_healing_runtime::{Category, Healer, InMemoryStore, Site, SiteInfo, SiteOptions};
+/// use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+///
+/// #[derive(Debug, Clone)]
+/// struct GetQuote { symbol: String }
+/// #[derive(Debug)]
+/// struct Quote { price: f64 }
+///
+/// /// What tonic generates, reduced: a client generic over its transport.
+/// struct QuotesClient<T> { inner: T }
+///
+/// impl<T> QuotesClient<T>
+/// where
+///     T: Service<GetQuote, Response = Quote, Error = BoxError>,
+/// {
+///     async fn get_quote(&mut self, req: GetQuote) -> Result<Quote, BoxError> {
+///         self.inner.ready().await?.call(req).await
+///     }
+/// }
+///
+/// // `site!(source = "getQuote", category = "api")` with the facade.
+/// static SITE: Site = Site::new(SiteInfo {
+///     source: "getQuote", category: Category::Api, function: "client",
+///     module_path: module_path!(), file: file!(), line: line!(), options: SiteOptions::new(),
+/// });
+///
+/// Healer::builder().store(InMemoryStore::new()).build()?.install()?;
+/// // The channel: any `Service<GetQuote>` that is `Clone` (tonic's `Channel` is).
+/// let channel = service_fn(|req: GetQuote| async move {
+///     Ok::<_, BoxError>(Quote { price: if req.symbol == "ACME" { 42.0 } else { 1.0 } })
+/// });
+/// let mut client = QuotesClient {
+///     inner: ServiceBuilder::new().layer(HealingLayer::new(&SITE)).service(channel),
+/// };
+/// let quote = client.get_quote(GetQuote { symbol: "ACME".into() }).await?;
+/// assert_eq!(quote.price, 42.0);
+/// # Ok(()) }
+/// ```
 pub struct HealingLayer<R = CloneRequest, C = AnyResponse> {
     site: &'static Site,
     policy: Arc<Policy<R, C>>,
@@ -230,6 +275,24 @@ impl<R, C> HealingLayer<R, C> {
     /// the next one). When it returns `None`, the original request is sent as it is; should
     /// healing then want to run the call again, it ends with a [`NotRerunnable`] error, which is
     /// not re-run.
+    ///
+    /// ```
+    /// use self_healing_runtime::tower::HealingLayer;
+    /// # use self_healing_runtime::{Category, Site, SiteInfo, SiteOptions};
+    /// # static SITE: Site = Site::new(SiteInfo {
+    /// #     source: "upload", category: Category::Api, function: "client",
+    /// #     module_path: module_path!(), file: file!(), line: line!(), options: SiteOptions::new(),
+    /// # });
+    ///
+    /// /// A request whose body is a stream, unless its bytes were kept.
+    /// struct Upload { path: String, kept: Option<Vec<u8>> /* , stream: BodyStream */ }
+    ///
+    /// let layer = HealingLayer::new(&SITE).rerun_with(|req: &Upload| {
+    ///     let bytes = req.kept.clone()?; // a stream that was not kept cannot be sent again
+    ///     Some(Upload { path: req.path.clone(), kept: Some(bytes) })
+    /// });
+    /// # let _ = layer;
+    /// ```
     pub fn rerun_with<Req, F>(self, rebuild: F) -> HealingLayer<RerunWith<F>, C>
     where
         F: Fn(&Req) -> Option<Req>,
@@ -251,6 +314,28 @@ impl<R, C> HealingLayer<R, C> {
     /// with a `Retry-After: N` hint when the response has one (`format!("HTTP 429 Too Many
     /// Requests; Retry-After: {secs}")`). If healing does not produce a successful response, the
     /// caller gets the last response, not the error.
+    ///
+    /// ```
+    /// use self_healing_runtime::tower::HealingLayer;
+    /// # use self_healing_runtime::{Category, Site, SiteInfo, SiteOptions};
+    /// # static SITE: Site = Site::new(SiteInfo {
+    /// #     source: "rates", category: Category::Api, function: "client",
+    /// #     module_path: module_path!(), file: file!(), line: line!(), options: SiteOptions::new(),
+    /// # });
+    ///
+    /// /// An HTTP response, reduced (with `http::Response<B>`, read `status()` and `headers()`).
+    /// struct Response { status: u16, retry_after: Option<u64> }
+    ///
+    /// let layer = HealingLayer::new(&SITE).fail_when(|resp: &Response| match resp.status {
+    ///     429 | 503 => Some(match resp.retry_after {
+    ///         Some(secs) => format!("HTTP {} from upstream; Retry-After: {secs}", resp.status),
+    ///         None => format!("HTTP {} from upstream", resp.status),
+    ///     }),
+    ///     500.. => Some(format!("HTTP {} from upstream", resp.status)),
+    ///     _ => None,
+    /// });
+    /// # let _ = layer;
+    /// ```
     pub fn fail_when<Resp, E, F>(self, classify: F) -> HealingLayer<R, FailWhen<F, E>>
     where
         F: Fn(&Resp) -> Option<E>,

@@ -536,18 +536,14 @@ fn reject<Resp>(rejected: Rejected) -> Failure<Resp> {
     Failure::Error(Box::new(rejected))
 }
 
-/// Takes back an error a fault-injection rule made: a `BoxError` is the service's own kind.
-fn adopt<Resp>(
-    value: Box<dyn std::any::Any + Send>,
-) -> Result<Failure<Resp>, Box<dyn std::any::Any + Send>> {
-    value.downcast::<BoxError>().map(|e| Failure::Error(*e))
-}
-
+/// The interceptor's view of a failure. No `adopt`: an error a fault-injection rule makes is of
+/// a concrete type, never a `BoxError`, so it comes back as a boxed `Rejected::Injected` whose
+/// source is that error.
 fn failure_ops<Resp>() -> ErrorOps<Failure<Resp>> {
     ErrorOps {
         view: view::<Resp>,
         reject: Some(reject::<Resp>),
-        adopt: Some(adopt::<Resp>),
+        adopt: None,
     }
 }
 

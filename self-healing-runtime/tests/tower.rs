@@ -416,3 +416,45 @@ async fn a_response_that_keeps_failing_is_returned_as_it_came() {
     let events = events(&h, &store).await;
     assert_ne!(events[0].outcome, Outcome::Healed);
 }
+
+#[cfg(feature = "chaos")]
+#[tokio::test(start_paused = true)]
+async fn injected_faults_reach_the_layer_and_are_healed() {
+    use self_healing_runtime::chaos::{Chaos, Fault, WithChaosExt};
+
+    let store = InMemoryStore::new();
+    let h = healer(&store).build().unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let site = test_site!("towerChaos", Api);
+    // Every call of the first second is a 503 saying to come back in 2 s.
+    let chaos = Chaos::builder()
+        .fault(
+            "towerChaos",
+            Fault::unavailable_retry_after(1.0, Duration::from_secs(2))
+                .between(Duration::ZERO, Duration::from_secs(1)),
+        )
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(HealingLayer::new(site))
+        .service(flaky(0, "unused", calls.clone()));
+
+    let answer = svc
+        .oneshot("hi".to_owned())
+        .with_healer(h.clone())
+        .with_chaos(chaos.clone())
+        .await;
+    assert_eq!(answer.unwrap(), "echo hi");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the injected 503 never reached it"
+    );
+    let stats = chaos.stats("towerChaos");
+    assert_eq!(stats.injected, 1);
+    assert_eq!(
+        stats.early_reruns, 0,
+        "the re-run waited for the Retry-After"
+    );
+    assert_eq!(events(&h, &store).await[0].outcome, Outcome::Healed);
+}

@@ -48,7 +48,8 @@
 //! a clone in its place (tower's contract, and what its `Retry` does); a re-run waits for a clone
 //! of the service to be ready before it sends the request again, so backpressure is honoured on
 //! every attempt. The inner service must therefore be `Clone` (wrap it in tower's `Buffer` if it
-//! is not).
+//! is not). A call costs two clones of the inner service (the one left in place, and one kept for
+//! re-runs), a clone of the request, and one boxed future.
 //!
 //! # Errors
 //!
@@ -174,12 +175,6 @@ where
     }
 }
 
-/// What a layer and its services share: how requests are made again, which responses fail.
-struct Policy<R, C> {
-    rerun: R,
-    classify: C,
-}
-
 /// A [`Layer`] that runs every call of the service it wraps through the healer of a
 /// [`Site`]: `ServiceBuilder::new().layer(HealingLayer::new(site!(source = "quotes", category = "api")))`.
 ///
@@ -233,14 +228,16 @@ struct Policy<R, C> {
 /// ```
 pub struct HealingLayer<R = CloneRequest, C = AnyResponse> {
     site: &'static Site,
-    policy: Arc<Policy<R, C>>,
+    rerun: Arc<R>,
+    classify: Arc<C>,
 }
 
 impl<R, C> Clone for HealingLayer<R, C> {
     fn clone(&self) -> Self {
         HealingLayer {
             site: self.site,
-            policy: self.policy.clone(),
+            rerun: self.rerun.clone(),
+            classify: self.classify.clone(),
         }
     }
 }
@@ -259,10 +256,8 @@ impl HealingLayer {
     pub fn new(site: &'static Site) -> Self {
         HealingLayer {
             site,
-            policy: Arc::new(Policy {
-                rerun: CloneRequest,
-                classify: AnyResponse,
-            }),
+            rerun: Arc::new(CloneRequest),
+            classify: Arc::new(AnyResponse),
         }
     }
 }
@@ -296,14 +291,11 @@ impl<R, C> HealingLayer<R, C> {
     pub fn rerun_with<Req, F>(self, rebuild: F) -> HealingLayer<RerunWith<F>, C>
     where
         F: Fn(&Req) -> Option<Req>,
-        C: Clone,
     {
         HealingLayer {
             site: self.site,
-            policy: Arc::new(Policy {
-                rerun: RerunWith(rebuild),
-                classify: self.policy.classify.clone(),
-            }),
+            rerun: Arc::new(RerunWith(rebuild)),
+            classify: self.classify,
         }
     }
 
@@ -340,16 +332,13 @@ impl<R, C> HealingLayer<R, C> {
     where
         F: Fn(&Resp) -> Option<E>,
         E: Into<BoxError>,
-        R: Clone,
     {
         HealingLayer {
             site: self.site,
-            policy: Arc::new(Policy {
-                rerun: self.policy.rerun.clone(),
-                classify: FailWhen {
-                    classify,
-                    _error: PhantomData,
-                },
+            rerun: self.rerun,
+            classify: Arc::new(FailWhen {
+                classify,
+                _error: PhantomData,
             }),
         }
     }
@@ -367,7 +356,8 @@ impl<S, R, C> Layer<S> for HealingLayer<R, C> {
         HealingService {
             inner,
             site: self.site,
-            policy: self.policy.clone(),
+            rerun: self.rerun.clone(),
+            classify: self.classify.clone(),
         }
     }
 }
@@ -377,7 +367,8 @@ impl<S, R, C> Layer<S> for HealingLayer<R, C> {
 pub struct HealingService<S, R = CloneRequest, C = AnyResponse> {
     inner: S,
     site: &'static Site,
-    policy: Arc<Policy<R, C>>,
+    rerun: Arc<R>,
+    classify: Arc<C>,
 }
 
 impl<S: Clone, R, C> Clone for HealingService<S, R, C> {
@@ -385,7 +376,8 @@ impl<S: Clone, R, C> Clone for HealingService<S, R, C> {
         HealingService {
             inner: self.inner.clone(),
             site: self.site,
-            policy: self.policy.clone(),
+            rerun: self.rerun.clone(),
+            classify: self.classify.clone(),
         }
     }
 }
@@ -435,14 +427,16 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        // The service `poll_ready` prepared goes with this call; a clone stays for the next one.
+        // The service `poll_ready` prepared goes with this call's first attempt; a clone stays
+        // for the next call, another is kept for re-runs.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         let mut attempts = Attempts {
             spare: ready.clone(),
             ready: Some(ready),
             request: Some(req),
-            policy: self.policy.clone(),
+            rerun: self.rerun.clone(),
+            classify: self.classify.clone(),
             last_error: None,
             source: self.site.source(),
         };
@@ -487,6 +481,11 @@ pub struct NotRerunnable {
 }
 
 impl NotRerunnable {
+    /// The `source` of the site.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
     /// The error of the attempt that sent the original request, as text.
     pub fn previous(&self) -> Option<&str> {
         self.previous.as_deref()
@@ -555,7 +554,8 @@ struct Attempts<S, Req, R, C> {
     spare: S,
     /// The original request, kept for the next attempt's copy.
     request: Option<Req>,
-    policy: Arc<Policy<R, C>>,
+    rerun: Arc<R>,
+    classify: Arc<C>,
     /// Where the attempt that sent the original request leaves its error's text.
     last_error: Option<Arc<Mutex<Option<String>>>>,
     /// The site's source, for [`NotRerunnable`].
@@ -580,7 +580,7 @@ where
     {
         let mut record = None;
         let request = match &self.request {
-            Some(original) => match self.policy.rerun.rerun(original) {
+            Some(original) => match self.rerun.rerun(original) {
                 Some(copy) => Some(copy),
                 None => {
                     let slot = Arc::new(Mutex::new(None));
@@ -599,7 +599,7 @@ where
             (None, Some(slot)) => slot.lock().unwrap_or_else(|p| p.into_inner()).take(),
             _ => None,
         };
-        let policy = self.policy.clone();
+        let classify = self.classify.clone();
         let source = self.source;
         async move {
             let Some(req) = request else {
@@ -619,7 +619,7 @@ where
                 }
             };
             let failure = match result {
-                Ok(resp) => match policy.classify.failure(&resp) {
+                Ok(resp) => match classify.failure(&resp) {
                     None => return Ok(resp),
                     Some(why) => Failure::Response(resp, why),
                 },

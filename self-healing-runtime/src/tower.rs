@@ -434,10 +434,9 @@ where
         let mut attempts = Attempts {
             spare: ready.clone(),
             ready: Some(ready),
-            request: Some(req),
+            original: Original::Kept(req),
             rerun: self.rerun.clone(),
             classify: self.classify.clone(),
-            last_error: None,
             source: self.site.source(),
         };
         let site = self.site;
@@ -552,14 +551,31 @@ struct Attempts<S, Req, R, C> {
     ready: Option<S>,
     /// Cloned for each re-run, which waits until its clone is ready.
     spare: S,
-    /// The original request, kept for the next attempt's copy.
-    request: Option<Req>,
+    /// The original request.
+    original: Original<Req>,
     rerun: Arc<R>,
     classify: Arc<C>,
-    /// Where the attempt that sent the original request leaves its error's text.
-    last_error: Option<Arc<Mutex<Option<String>>>>,
     /// The site's source, for [`NotRerunnable`].
     source: &'static str,
+}
+
+/// Where the original request is.
+enum Original<Req> {
+    /// Kept, for the next attempt's copy.
+    Kept(Req),
+    /// It could not be copied: the first attempt polled takes it (an attempt the guards refused
+    /// leaves it for the next).
+    Once(Arc<Once<Req>>),
+}
+
+/// A request that can be sent once, and the error of the attempt that sent it.
+struct Once<Req> {
+    request: Mutex<Option<Req>>,
+    error: Mutex<Option<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<S, Req, R, C> Attempts<S, Req, R, C>
@@ -578,32 +594,28 @@ where
         &mut self,
     ) -> impl Future<Output = Result<S::Response, Failure<S::Response>>> + Send + use<S, Req, R, C>
     {
-        let mut record = None;
-        let request = match &self.request {
-            Some(original) => match self.rerun.rerun(original) {
-                Some(copy) => Some(copy),
-                None => {
-                    let slot = Arc::new(Mutex::new(None));
-                    record = Some(slot.clone());
-                    self.last_error = Some(slot);
-                    self.request.take()
-                }
-            },
-            None => None,
-        };
+        // A copy when one can be made, else the original, once.
+        let request = match &self.original {
+            Original::Kept(original) => self.rerun.rerun(original).map(Ok),
+            Original::Once(_) => None,
+        }
+        .unwrap_or_else(|| Err(self.once()));
         let service = match self.ready.take() {
             Some(ready) => Ok(ready),
             None => Err(self.spare.clone()),
         };
-        let previous = match (&request, &self.last_error) {
-            (None, Some(slot)) => slot.lock().unwrap_or_else(|p| p.into_inner()).take(),
-            _ => None,
-        };
         let classify = self.classify.clone();
         let source = self.source;
         async move {
-            let Some(req) = request else {
-                return Err(Failure::Error(Box::new(NotRerunnable { source, previous })));
+            let (req, once) = match request {
+                Ok(copy) => (copy, None),
+                Err(once) => match lock(&once.request).take() {
+                    Some(original) => (original, Some(once.clone())),
+                    None => {
+                        let previous = lock(&once.error).take();
+                        return Err(Failure::Error(Box::new(NotRerunnable { source, previous })));
+                    }
+                },
             };
             // Errors are boxed at once: the service's own error type need not be `Send`.
             let result: Result<S::Response, BoxError> = match service {
@@ -625,11 +637,28 @@ where
                 },
                 Err(e) => Failure::Error(e),
             };
-            if let Some(slot) = record {
-                let text = view(&failure).to_string();
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+            if let Some(once) = once {
+                *lock(&once.error) = Some(view(&failure).to_string());
             }
             Err(failure)
         }
+    }
+
+    /// The original request as one that can be sent once, moved there the first time no copy
+    /// could be made.
+    fn once(&mut self) -> Arc<Once<Req>> {
+        if let Original::Once(once) = &self.original {
+            return once.clone();
+        }
+        let empty = Arc::new(Once {
+            request: Mutex::new(None),
+            error: Mutex::new(None),
+        });
+        if let Original::Kept(req) =
+            std::mem::replace(&mut self.original, Original::Once(empty.clone()))
+        {
+            *lock(&empty.request) = Some(req);
+        }
+        empty
     }
 }

@@ -158,6 +158,10 @@ pub use self_healing_runtime::llm;
 /// Admin notifications (feature `notify`).
 #[cfg(feature = "notify")]
 pub use self_healing_runtime::notify;
+/// Tower middleware (feature `tower`): [`HealingLayer`](tower::HealingLayer) heals any
+/// `tower::Service`.
+#[cfg(feature = "tower")]
+pub use self_healing_runtime::tower;
 
 /// The Diesel store as the default store of healers built without one (see
 /// [`HealerBuilder::store`]).

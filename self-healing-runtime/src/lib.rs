@@ -49,6 +49,8 @@ mod site;
 mod site_state;
 mod site_table;
 pub mod strategy;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[doc(hidden)]
 pub mod __private;

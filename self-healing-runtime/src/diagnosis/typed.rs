@@ -56,6 +56,14 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     if let Some(r) = error.downcast_ref::<Rejected>() {
         return classify_rejected(r);
     }
+    #[cfg(feature = "tower")]
+    if error.is::<crate::tower::NotRerunnable>() {
+        return Some(verdict(
+            ErrorClass::Permanent,
+            Severity::Medium,
+            "request cannot be rebuilt for a re-run",
+        ));
+    }
     if error.is::<tokio::time::error::Elapsed>() {
         return Some(verdict(
             ErrorClass::Timeout,

@@ -2,7 +2,9 @@
 //! then, and has one longer outage. The route is called in-process with `ServiceExt::oneshot` (no
 //! network); each answer is printed, then the healed and failed counts.
 //!
-//! Run: `cargo run --example tower_axum --features tower`
+//! Run: `cargo run --example tower_axum --features tower`; with `--features tower,metrics` it
+//! also prints what a `metrics` recorder received (here metrics-util's debugging recorder; a
+//! Prometheus or OpenTelemetry exporter receives the same).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -74,6 +76,13 @@ async fn refused(err: BoxError) -> (StatusCode, String) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(feature = "metrics")]
+    let snapshotter = {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install()?;
+        snapshotter
+    };
     let store = InMemoryStore::new();
     Healer::builder()
         .store(store.clone())
@@ -131,5 +140,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("healing events: {healed_calls} calls healed, {other_calls} not healed");
+    #[cfg(feature = "metrics")]
+    {
+        healer.publish_metrics();
+        print_metrics(&snapshotter);
+    }
     Ok(())
+}
+
+/// The recorder's series, one line each.
+#[cfg(feature = "metrics")]
+fn print_metrics(snapshotter: &metrics_util::debugging::Snapshotter) {
+    use metrics_util::debugging::DebugValue;
+    println!("\nmetrics:");
+    let mut lines: Vec<String> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
+                .collect();
+            let value = match value {
+                DebugValue::Counter(n) => n.to_string(),
+                DebugValue::Gauge(g) => g.to_string(),
+                DebugValue::Histogram(samples) => {
+                    let ms: Vec<String> = samples
+                        .iter()
+                        .map(|s| format!("{:.0}ms", s.into_inner() * 1000.0))
+                        .collect();
+                    format!("[{}]", ms.join(", "))
+                }
+            };
+            format!("  {}{{{}}} {value}", key.name(), labels.join(","))
+        })
+        .collect();
+    lines.sort();
+    for line in lines {
+        println!("{line}");
+    }
 }

@@ -155,6 +155,9 @@ pub use self_healing_runtime::health;
 /// LLM diagnosis (feature `llm`).
 #[cfg(feature = "llm")]
 pub use self_healing_runtime::llm;
+/// Metrics through the `metrics` facade (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub use self_healing_runtime::metrics;
 /// Admin notifications (feature `notify`).
 #[cfg(feature = "notify")]
 pub use self_healing_runtime::notify;

@@ -36,7 +36,7 @@ impl Form {
 }
 
 /// Every key of `#[self_healing]`, in the order the docs list them.
-const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 11] = [
     "source",
     "category",
     "fallback",

@@ -17,25 +17,14 @@ const ITEM: &str = "fn create_contact(db: &Db, id: u64) -> Result<u32, E> { Ok(1
 /// punctuation that breaks the grammar.
 fn piece() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(vec![
-            "source",
-            "category",
-            "fallback",
-            "idempotent",
-            "timeout",
-            "max_attempts",
-            "cache",
-            "cache_skip",
-            "catch_panic",
-            "fail_fast",
-            "crate",
-            "retries",
-            "ttl",
-            "name",
-            "self",
-            "db",
-            "id",
-        ])
+        // Every key, and aliases and words that are none.
+        prop::sample::select(
+            crate::attr::KEYS
+                .iter()
+                .copied()
+                .chain(["retries", "ttl", "name", "self", "db", "id"])
+                .collect::<Vec<_>>()
+        )
         .prop_map(str::to_owned),
         prop::sample::select(vec![
             "=", ",", "(", ")", "[", "]", "{", "}", "::", ".", "-", "#", "!", "'a", "_",

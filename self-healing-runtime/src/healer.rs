@@ -642,6 +642,8 @@ impl HealerBuilder {
         };
         healer.prepare_sites();
         crate::fleet::start(&healer, fleet_changes, self.learning_refresh);
+        #[cfg(feature = "metrics")]
+        crate::metrics::start(&healer, crate::metrics::PUBLISH_EVERY);
         Ok(healer)
     }
 }

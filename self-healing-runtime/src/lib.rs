@@ -33,6 +33,8 @@ mod http_client;
 mod injected;
 #[cfg(feature = "llm")]
 pub mod llm;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod nesting;
 #[cfg(feature = "notify")]
 pub mod notify;

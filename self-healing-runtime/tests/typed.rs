@@ -220,3 +220,31 @@ mod http {
         }
     }
 }
+
+#[cfg(feature = "sqlx")]
+mod sqlx {
+    use sqlx_core::error::Error as SqlxError;
+
+    use super::*;
+
+    #[test]
+    fn a_pool_timeout_was_never_sent() {
+        let d = diagnose(&AppError(Box::new(SqlxError::PoolTimedOut)));
+        assert_eq!(d.class, ErrorClass::ResourceExhausted);
+        assert!(d.never_reached);
+    }
+
+    #[test]
+    fn a_missing_row_is_permanent() {
+        assert_eq!(
+            diagnose(&SqlxError::RowNotFound).class,
+            ErrorClass::Permanent
+        );
+    }
+
+    #[test]
+    fn a_reset_connection_is_lost() {
+        let e = SqlxError::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert_eq!(diagnose(&e).class, ErrorClass::ConnectionLost);
+    }
+}

@@ -9,6 +9,8 @@ mod typed;
 mod typed_diesel;
 #[cfg(feature = "reqwest")]
 mod typed_reqwest;
+#[cfg(feature = "sqlx")]
+mod typed_sqlx;
 
 use std::error::Error;
 use std::fmt;

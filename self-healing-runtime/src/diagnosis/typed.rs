@@ -79,10 +79,14 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     if let Some(v) = super::typed_reqwest::classify(error) {
         return Some(v);
     }
+    #[cfg(feature = "sqlx")]
+    if let Some(v) = super::typed_sqlx::classify(error) {
+        return Some(v);
+    }
     None
 }
 
-fn classify_io(e: &io::Error) -> Option<TypedVerdict> {
+pub(crate) fn classify_io(e: &io::Error) -> Option<TypedVerdict> {
     use io::ErrorKind as K;
     let v = match e.kind() {
         K::ConnectionRefused => TypedVerdict {

@@ -248,3 +248,34 @@ mod sqlx {
         assert_eq!(diagnose(&e).class, ErrorClass::ConnectionLost);
     }
 }
+
+#[cfg(feature = "tonic")]
+mod tonic {
+    use ::tonic::metadata::MetadataMap;
+    use ::tonic::{Code, Status};
+
+    use super::*;
+
+    #[test]
+    fn resource_exhausted_waits_the_pushback() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("grpc-retry-pushback-ms", "250".parse().unwrap());
+        let status = Status::with_metadata(Code::ResourceExhausted, "quota", metadata);
+        let d = diagnose(&AppError(Box::new(status)));
+        let wait = Some(Duration::from_millis(250));
+        assert_eq!(d.class, ErrorClass::RateLimited { retry_after: wait });
+        assert_eq!(d.retry_after, wait);
+    }
+
+    #[test]
+    fn codes() {
+        for (code, class) in [
+            (Code::Unavailable, ErrorClass::Transient),
+            (Code::DeadlineExceeded, ErrorClass::Timeout),
+            (Code::Unauthenticated, ErrorClass::AuthExpired),
+            (Code::NotFound, ErrorClass::Permanent),
+        ] {
+            assert_eq!(diagnose(&Status::new(code, "x")).class, class, "{code:?}");
+        }
+    }
+}

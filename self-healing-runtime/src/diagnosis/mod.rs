@@ -11,6 +11,8 @@ mod typed_diesel;
 mod typed_reqwest;
 #[cfg(feature = "sqlx")]
 mod typed_sqlx;
+#[cfg(feature = "tonic")]
+mod typed_tonic;
 
 use std::error::Error;
 use std::fmt;

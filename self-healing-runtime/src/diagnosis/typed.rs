@@ -83,6 +83,10 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     if let Some(v) = super::typed_sqlx::classify(error) {
         return Some(v);
     }
+    #[cfg(feature = "tonic")]
+    if let Some(v) = super::typed_tonic::classify(error) {
+        return Some(v);
+    }
     None
 }
 

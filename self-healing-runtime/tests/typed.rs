@@ -279,3 +279,22 @@ mod tonic {
         }
     }
 }
+
+#[cfg(feature = "redis")]
+mod redis {
+    use ::redis::{ErrorKind, RedisError, ServerErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        let busy = RedisError::from((ErrorKind::Server(ServerErrorKind::BusyLoading), "LOADING"));
+        assert_eq!(diagnose(&busy).class, ErrorClass::Transient);
+        let wrong = RedisError::from((ErrorKind::Server(ServerErrorKind::ResponseError), "ERR"));
+        assert_eq!(diagnose(&wrong).class, ErrorClass::Permanent);
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let d = diagnose(&AppError(Box::new(refused)));
+        assert_eq!(d.class, ErrorClass::ConnectionLost);
+        assert!(d.never_reached);
+    }
+}

@@ -87,6 +87,10 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     if let Some(v) = super::typed_tonic::classify(error) {
         return Some(v);
     }
+    #[cfg(feature = "redis")]
+    if let Some(v) = super::typed_redis::classify(error) {
+        return Some(v);
+    }
     None
 }
 

@@ -298,3 +298,74 @@ mod redis {
         assert!(d.never_reached);
     }
 }
+
+#[cfg(feature = "hyper")]
+mod hyper {
+    use std::net::SocketAddr;
+
+    use ::hyper::body::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A server that reads one request head, writes `answer` raw and closes the connection.
+    async fn raw_server(answer: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(answer).await;
+            let _ = stream.shutdown().await;
+        });
+        addr
+    }
+
+    /// One GET over a bare hyper HTTP/1 connection, body read to the end.
+    async fn get(addr: SocketAddr) -> Result<Bytes, ::hyper::Error> {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            ::hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let request = ::hyper::Request::get("/")
+            .header("host", "loopback")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await?;
+        Ok(response.into_body().collect().await?.to_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_the_response_is_lost() {
+        let addr = raw_server(b"").await;
+        let error = get(addr).await.unwrap_err();
+        assert!(error.is_incomplete_message(), "{error:?}");
+        assert_eq!(diagnose(&error).class, ErrorClass::ConnectionLost);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_mid_body_is_lost() {
+        let addr = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial").await;
+        let error = get(addr).await.unwrap_err();
+        let d = diagnose(&AppError(Box::new(error)));
+        assert_eq!(d.class, ErrorClass::ConnectionLost, "{}", d.reason);
+    }
+
+    #[tokio::test]
+    async fn a_garbled_response_is_a_bug() {
+        let addr = raw_server(b"NOT HTTP AT ALL\r\n\r\n").await;
+        let error = get(addr).await.unwrap_err();
+        assert!(error.is_parse(), "{error:?}");
+        assert_eq!(diagnose(&error).class, ErrorClass::Bug);
+    }
+}

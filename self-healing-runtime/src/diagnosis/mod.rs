@@ -7,6 +7,8 @@ pub(crate) mod rules;
 mod typed;
 #[cfg(feature = "diesel")]
 mod typed_diesel;
+#[cfg(feature = "hyper")]
+mod typed_hyper;
 #[cfg(feature = "redis")]
 mod typed_redis;
 #[cfg(feature = "reqwest")]

@@ -91,6 +91,10 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     if let Some(v) = super::typed_redis::classify(error) {
         return Some(v);
     }
+    #[cfg(feature = "hyper")]
+    if let Some(v) = super::typed_hyper::classify(error) {
+        return Some(v);
+    }
     None
 }
 

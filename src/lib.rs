@@ -152,6 +152,9 @@ pub use self_healing_dashboard as dashboard;
 pub use self_healing_runtime::chaos;
 /// Health checks and their scheduler.
 pub use self_healing_runtime::health;
+/// An HTTP error status that keeps its Retry-After and body (feature `reqwest`).
+#[cfg(feature = "reqwest")]
+pub use self_healing_runtime::http_status;
 /// LLM diagnosis (feature `llm`).
 #[cfg(feature = "llm")]
 pub use self_healing_runtime::llm;

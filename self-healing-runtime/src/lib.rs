@@ -30,6 +30,8 @@ pub mod health;
 pub mod hooks;
 #[cfg(any(feature = "llm", feature = "notify"))]
 mod http_client;
+#[cfg(feature = "reqwest")]
+pub mod http_status;
 mod injected;
 #[cfg(feature = "llm")]
 pub mod llm;

@@ -7,8 +7,16 @@ pub(crate) mod rules;
 mod typed;
 #[cfg(feature = "diesel")]
 mod typed_diesel;
+#[cfg(feature = "hyper")]
+mod typed_hyper;
+#[cfg(feature = "redis")]
+mod typed_redis;
 #[cfg(feature = "reqwest")]
 mod typed_reqwest;
+#[cfg(feature = "sqlx")]
+mod typed_sqlx;
+#[cfg(feature = "tonic")]
+mod typed_tonic;
 
 use std::error::Error;
 use std::fmt;

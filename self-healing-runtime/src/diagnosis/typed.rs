@@ -79,10 +79,26 @@ fn classify_one(error: &(dyn Error + 'static)) -> Option<TypedVerdict> {
     if let Some(v) = super::typed_reqwest::classify(error) {
         return Some(v);
     }
+    #[cfg(feature = "sqlx")]
+    if let Some(v) = super::typed_sqlx::classify(error) {
+        return Some(v);
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(v) = super::typed_tonic::classify(error) {
+        return Some(v);
+    }
+    #[cfg(feature = "redis")]
+    if let Some(v) = super::typed_redis::classify(error) {
+        return Some(v);
+    }
+    #[cfg(feature = "hyper")]
+    if let Some(v) = super::typed_hyper::classify(error) {
+        return Some(v);
+    }
     None
 }
 
-fn classify_io(e: &io::Error) -> Option<TypedVerdict> {
+pub(crate) fn classify_io(e: &io::Error) -> Option<TypedVerdict> {
     use io::ErrorKind as K;
     let v = match e.kind() {
         K::ConnectionRefused => TypedVerdict {

@@ -26,6 +26,8 @@ pub(crate) struct Sighting {
     pub(crate) count: u64,
     pub(crate) time: SystemTime,
     pub(crate) instance: String,
+    /// The failing health check, when the sighting is one (`source` is then `health:<name>`).
+    pub(crate) health_check: Option<String>,
 }
 
 impl Sighting {
@@ -44,6 +46,7 @@ impl Sighting {
             count: event.count,
             time: event.time,
             instance: event.instance.to_string(),
+            health_check: None,
         }
     }
 }
@@ -105,6 +108,7 @@ fn notification(
         last_seen: s.time,
         instance: s.instance.clone(),
         window,
+        health_check: s.health_check.clone(),
     }
 }
 
@@ -238,6 +242,7 @@ mod tests {
             count,
             time: SystemTime::UNIX_EPOCH,
             instance: "i".into(),
+            health_check: None,
         }
     }
 

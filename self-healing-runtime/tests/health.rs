@@ -165,7 +165,7 @@ async fn database_ping_passes_degrades_fails_and_times_out() {
     let broken = DatabasePing::new("broken", || async {
         Err::<(), _>(std::io::Error::other("connection reset by peer"))
     });
-    let hung = DatabasePing::new("hung", || std::future::pending::<Result<(), String>>())
+    let hung = DatabasePing::new("hung", std::future::pending::<Result<(), String>>)
         .timeout(Duration::from_secs(2));
     let checks = run(vec![
         Arc::new(quick),

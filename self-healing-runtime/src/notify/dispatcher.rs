@@ -334,7 +334,7 @@ async fn run(shared: Arc<Shared>, mut batches: mpsc::Receiver<Vec<Sighting>>) {
                 for sighting in batch {
                     let calls = sighting.count;
                     match throttle.offer(sighting, now) {
-                        Offer::Alert(n) => deliver(&shared, n),
+                        Offer::Alert(n) => deliver(&shared, *n),
                         Offer::Held => add(&shared.counters.held, calls),
                         Offer::Dropped => add(&shared.counters.dropped_calls, calls),
                     }

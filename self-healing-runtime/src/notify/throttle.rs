@@ -69,8 +69,8 @@ struct Family {
 /// What became of an offered sighting.
 #[derive(Debug)]
 pub(crate) enum Offer {
-    /// Send this alert now.
-    Alert(Notification),
+    /// Send this alert now (boxed: a notification is large, the other answers are empty).
+    Alert(Box<Notification>),
     /// Counted into the family's next digest.
     Held,
     /// The family table is full: not counted anywhere.
@@ -146,7 +146,7 @@ impl Throttle {
                 s.time,
                 window,
             );
-            return Offer::Alert(alert);
+            return Offer::Alert(Box::new(alert));
         }
         match &mut family.held {
             Some(held) => {

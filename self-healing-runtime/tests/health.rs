@@ -3,6 +3,8 @@
 //! failing check, throttled. Time is tokio's paused clock, except against loopback servers,
 //! where nothing asserts how long anything took.
 
+// The loopback server needs tokio's `net` and `io-util`, which only the HTTP client brings.
+#[cfg(any(feature = "llm", feature = "notify"))]
 mod loopback;
 
 use std::collections::HashMap;

@@ -382,6 +382,17 @@ async fn a_healing_action_that_fails_is_reported_without_a_recheck() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_hook_that_is_not_registered_is_said_so_and_heals_nothing() {
+    let outcome = run_one(Pool::default().ping().hook(HookKind::Reconnect)).await;
+    assert_eq!(outcome.healed, None);
+    assert_eq!(
+        outcome.healing.as_deref(),
+        Some("no reconnect hook registered")
+    );
+    assert_eq!(outcome.result.status, HealthStatus::Unhealthy);
+}
+
 #[cfg(any(feature = "llm", feature = "notify"))]
 mod http {
     use super::loopback::{Reply, Server};

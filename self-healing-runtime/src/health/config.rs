@@ -30,8 +30,8 @@ enum Source {
 /// names what is missing and never holds a value. A variable that is set but empty (or only
 /// whitespace) counts as missing.
 ///
-/// Named `config`. Variables are read from the process environment at each check, or through
-/// [`lookup`](Self::lookup).
+/// Named `config`; its measured value is the number of things missing. Variables are read from
+/// the process environment at each check, or through [`lookup`](Self::lookup).
 ///
 /// ```
 /// use self_healing_runtime::health::RequiredConfig;

@@ -199,7 +199,9 @@ pub struct CheckOutcome {
     /// The healing hook run because the check failed, and what came of it.
     pub healing: Option<String>,
     /// Whether healing helped: `Some(true)` when an action ran and the check, run once more,
-    /// was no longer unhealthy (`result` is then the second run's); `None` when nothing ran.
+    /// was no longer unhealthy (`result` and `duration` are then the second run's);
+    /// `Some(false)` when the action failed or the check was still unhealthy; `None` when
+    /// nothing ran (healthy, no action, or no hook of the kind registered).
     pub healed: Option<bool>,
 }
 

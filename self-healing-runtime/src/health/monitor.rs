@@ -216,7 +216,11 @@ async fn run_one(check: &dyn HealthCheck, cx: &HealthContext) -> CheckOutcome {
                 // Another run finished after this check started: it may have healed this too.
                 _ => (format!("{} hook ran", kind.as_str()), true),
             },
-            None => (format!("no {} hook registered", kind.as_str()), false),
+            None => {
+                // Nothing ran, so nothing failed to heal: `healed` stays `None`.
+                let missing = format!("no {} hook registered", kind.as_str());
+                return outcome(check, result, duration, Some(missing), None);
+            }
         },
         (None, None) => return outcome(check, result, duration, None, None),
     };

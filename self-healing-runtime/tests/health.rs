@@ -606,6 +606,10 @@ mod alerts {
             "[self-healing] health check billing_db is unhealthy"
         );
         assert_eq!(n.to_json()["health_check"], "billing_db");
+        assert!(
+            n.text()
+                .contains("\ncheck: billing_db\nfound: scripted\nhealing: none\n")
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -110,6 +110,17 @@ impl Notification {
 
     /// The details, one per line.
     pub fn text(&self) -> String {
+        if let Some(check) = &self.health_check {
+            // A check has no error class or outcome of its own: say what it found and tried.
+            return format!(
+                "{}\ncheck: {check}\nfound: {}\nhealing: {}\ncount: {}\ninstance: {}",
+                self.title(),
+                self.message,
+                self.strategy.as_deref().unwrap_or("none"),
+                self.count,
+                self.instance,
+            );
+        }
         format!(
             "{}\nsource: {} ({})\nerror: {}\nclass: {}, severity: {}\noutcome: {} (strategy: {})\ncount: {}\nfingerprint: {}\ninstance: {}",
             self.title(),

@@ -119,6 +119,10 @@ pub(crate) struct Inner {
     pub(crate) patterns: PatternTable,
     pub(crate) queue: EventQueue,
     pub(crate) rng: Mutex<fastrand::Rng>,
+    /// The dispatchers given to [`HealerBuilder::notify`], kept apart from the observers so the
+    /// health monitor can tell admins about failing checks through them too.
+    #[cfg(feature = "notify")]
+    pub(crate) notify: Vec<crate::notify::NotifyDispatcher>,
 }
 
 /// The configured healer: strategies, hooks, analyzer, learned statistics and the event queue.
@@ -308,6 +312,8 @@ pub struct HealerBuilder {
     hooks: Hooks,
     store: StoreChoice,
     observers: Vec<Arc<dyn EventObserver>>,
+    #[cfg(feature = "notify")]
+    pub(crate) notify: Vec<crate::notify::NotifyDispatcher>,
     queue_capacity: usize,
     fold_window: Duration,
     seed: Option<u64>,
@@ -336,6 +342,8 @@ impl Default for HealerBuilder {
             hooks: Hooks::default(),
             store: StoreChoice::default(),
             observers: Vec::new(),
+            #[cfg(feature = "notify")]
+            notify: Vec::new(),
             queue_capacity: 4096,
             fold_window: Duration::from_millis(250),
             seed: None,
@@ -638,6 +646,8 @@ impl HealerBuilder {
                 ),
                 patterns,
                 rng: Mutex::new(rng),
+                #[cfg(feature = "notify")]
+                notify: self.notify,
             }),
         };
         healer.prepare_sites();

@@ -4,19 +4,56 @@
 //!
 //! Overall status, as in the original system: **unhealthy** when more than two checks are
 //! unhealthy, **degraded** when one or two are (or any check is degraded), **healthy** otherwise.
+//!
+//! The seven checks of the original, each with thresholds that default as documented on it:
+//!
+//! | what | check | unhealthy | degraded |
+//! |------|-------|-----------|----------|
+//! | the healing store | [`StorePing`] | no answer | — |
+//! | your own database | [`DatabasePing`] | the ping fails or times out (5 s) | slower than 1 s |
+//! | an HTTP endpoint (features `notify` or `llm`) | `HttpCheck` | not 2xx, or no answer within 5 s | slower than 1 s |
+//! | the LLM endpoint (feature `llm`) | `LlmEndpoint` | `GET {base}/models` not 2xx | slower than 2 s |
+//! | required configuration | [`RequiredConfig`] | a required variable or setting is missing | a recommended one is |
+//! | memory | [`ProcessMemory`] | 2 GiB resident | 1 GiB |
+//! | error rate | [`ErrorRate`] | 50 failures/min over 5 min | 10/min |
+//!
+//! A check that is unhealthy may heal: [`HealthCheck::heal`] (a closure of yours, see
+//! [`HealthCheckExt::heal_with`]) or else the registered hook named by
+//! [`HealthCheck::healing_hook`] runs, and the check runs once more to see whether it helped
+//! ([`CheckOutcome::healed`]). A check still unhealthy after that tells admins through the
+//! healer's notification dispatchers (feature `notify`), throttled per check like healing
+//! failures: see `HealthMonitor::alerts`.
 
+#[cfg(feature = "notify")]
+mod alert;
 mod builtin;
+mod config;
+mod database;
+mod healing;
+#[cfg(any(feature = "llm", feature = "notify"))]
+mod http;
+#[cfg(feature = "llm")]
+mod llm;
 mod monitor;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+#[cfg(feature = "notify")]
+pub use alert::HealthAlerts;
 pub use builtin::{ErrorRate, ProcessMemory, StorePing};
+pub use config::RequiredConfig;
+pub use database::DatabasePing;
+pub use healing::{HealthCheckExt, WithHealing};
+#[cfg(any(feature = "llm", feature = "notify"))]
+pub use http::HttpCheck;
+#[cfg(feature = "llm")]
+pub use llm::LlmEndpoint;
 pub use monitor::HealthMonitor;
 
 use crate::Healer;
 use crate::event::BoxFuture;
-use crate::hooks::HookKind;
+use crate::hooks::{HookFuture, HookKind};
 
 /// The status of one check, or of the whole service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -128,8 +165,17 @@ pub trait HealthCheck: Send + Sync + fmt::Debug + 'static {
         Duration::from_secs(5)
     }
 
-    /// A hook to run when the check is unhealthy (e.g. [`HookKind::Reconnect`] for the store).
+    /// A registered hook to run when the check is unhealthy (e.g. [`HookKind::Reconnect`] for
+    /// the store). Ignored when [`heal`](Self::heal) gives an action of the check's own.
     fn healing_hook(&self) -> Option<HookKind> {
+        None
+    }
+
+    /// An action of the check's own to run when it is unhealthy (rebuild a pool, reload a
+    /// file), run under the healer's hook timeout; the check then runs once more. `None` (the
+    /// default) falls back to [`healing_hook`](Self::healing_hook).
+    /// [`HealthCheckExt::heal_with`] adds one to any check.
+    fn heal(&self) -> Option<HookFuture> {
         None
     }
 }
@@ -152,6 +198,11 @@ pub struct CheckOutcome {
     pub duration: Duration,
     /// The healing hook run because the check failed, and what came of it.
     pub healing: Option<String>,
+    /// Whether healing helped: `Some(true)` when an action ran and the check, run once more,
+    /// was no longer unhealthy (`result` and `duration` are then the second run's);
+    /// `Some(false)` when the action failed or the check was still unhealthy; `None` when
+    /// nothing ran (healthy, no action, or no hook of the kind registered).
+    pub healed: Option<bool>,
 }
 
 /// The result of running every check once.
@@ -163,6 +214,21 @@ pub struct HealthReport {
     pub status: HealthStatus,
     /// Each check.
     pub checks: Vec<CheckOutcome>,
+}
+
+/// Healthy below `degraded_from`, degraded from it: the latency rule of the checks that time a
+/// round trip.
+pub(crate) fn by_latency(elapsed: Duration, degraded_from: Duration) -> HealthStatus {
+    if elapsed >= degraded_from {
+        HealthStatus::Degraded
+    } else {
+        HealthStatus::Healthy
+    }
+}
+
+/// Milliseconds, for details and measured values.
+pub(crate) fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The overall status of a set of check results.

@@ -297,6 +297,15 @@ impl EventObserver for NotifyDispatcher {
             .filter(|e| triggers.matches(e))
             .map(Sighting::of)
             .collect();
+        self.offer(sightings);
+    }
+}
+
+impl NotifyDispatcher {
+    /// Hands triggering sightings to the dispatcher's task, where they are throttled per family:
+    /// failed calls from [`observe`](EventObserver::observe), failing health checks from the
+    /// health monitor.
+    pub(crate) fn offer(&self, sightings: Vec<Sighting>) {
         if sightings.is_empty() {
             return;
         }
@@ -325,7 +334,7 @@ async fn run(shared: Arc<Shared>, mut batches: mpsc::Receiver<Vec<Sighting>>) {
                 for sighting in batch {
                     let calls = sighting.count;
                     match throttle.offer(sighting, now) {
-                        Offer::Alert(n) => deliver(&shared, n),
+                        Offer::Alert(n) => deliver(&shared, *n),
                         Offer::Held => add(&shared.counters.held, calls),
                         Offer::Dropped => add(&shared.counters.dropped_calls, calls),
                     }

@@ -47,7 +47,7 @@ mod notifier;
 mod post;
 mod slack;
 mod stats;
-mod throttle;
+pub(crate) mod throttle;
 mod webhook;
 
 pub use config::{NotifyConfigError, Triggers};
@@ -63,8 +63,10 @@ pub use webhook::{KIND_HEADER, SIGNATURE_HEADER, SignedWebhook, signature};
 use crate::healer::HealerBuilder;
 
 impl HealerBuilder {
-    /// Adds a notification dispatcher (feature `notify`).
-    pub fn notify(self, dispatcher: NotifyDispatcher) -> HealerBuilder {
+    /// Adds a notification dispatcher (feature `notify`). It also tells admins about failing
+    /// health checks of a [`HealthMonitor`](crate::health::HealthMonitor) of this healer.
+    pub fn notify(mut self, dispatcher: NotifyDispatcher) -> HealerBuilder {
+        self.notify.push(dispatcher.clone());
         self.observer(dispatcher)
     }
 }

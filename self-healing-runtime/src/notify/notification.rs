@@ -59,6 +59,9 @@ pub struct Notification {
     pub instance: String,
     /// The throttle window: at most one notification per family per window.
     pub window: Duration,
+    /// The health check that failed, when the notification is about one rather than about
+    /// wrapped calls (`source` is then `health:<name>` and `message` the check's detail).
+    pub health_check: Option<String>,
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -69,6 +72,19 @@ fn unix_ms(t: SystemTime) -> u64 {
 impl Notification {
     /// A one-line title: what, where, how many.
     pub fn title(&self) -> String {
+        if let Some(check) = &self.health_check {
+            return match self.kind {
+                NotificationKind::Alert => {
+                    format!("[self-healing] health check {check} is unhealthy")
+                }
+                NotificationKind::Digest => format!(
+                    "[self-healing] digest: health check {check} failed {} more time{} in the last {} min",
+                    self.count,
+                    if self.count == 1 { "" } else { "s" },
+                    self.window.as_secs().div_ceil(60)
+                ),
+            };
+        }
         let what = if matches!(
             self.outcome,
             Outcome::Failed | Outcome::FastFailed | Outcome::BudgetExhausted
@@ -94,6 +110,17 @@ impl Notification {
 
     /// The details, one per line.
     pub fn text(&self) -> String {
+        if let Some(check) = &self.health_check {
+            // A check has no error class or outcome of its own: say what it found and tried.
+            return format!(
+                "{}\ncheck: {check}\nfound: {}\nhealing: {}\ncount: {}\ninstance: {}",
+                self.title(),
+                self.message,
+                self.strategy.as_deref().unwrap_or("none"),
+                self.count,
+                self.instance,
+            );
+        }
         format!(
             "{}\nsource: {} ({})\nerror: {}\nclass: {}, severity: {}\noutcome: {} (strategy: {})\ncount: {}\nfingerprint: {}\ninstance: {}",
             self.title(),
@@ -128,6 +155,7 @@ impl Notification {
             "last_seen_ms": unix_ms(self.last_seen),
             "instance": self.instance,
             "window_secs": self.window.as_secs(),
+            "health_check": self.health_check,
             "sent_at_ms": unix_ms(SystemTime::now()),
         })
     }

@@ -26,6 +26,8 @@ pub(crate) struct Sighting {
     pub(crate) count: u64,
     pub(crate) time: SystemTime,
     pub(crate) instance: String,
+    /// The failing health check, when the sighting is one (`source` is then `health:<name>`).
+    pub(crate) health_check: Option<String>,
 }
 
 impl Sighting {
@@ -44,6 +46,7 @@ impl Sighting {
             count: event.count,
             time: event.time,
             instance: event.instance.to_string(),
+            health_check: None,
         }
     }
 }
@@ -66,8 +69,8 @@ struct Family {
 /// What became of an offered sighting.
 #[derive(Debug)]
 pub(crate) enum Offer {
-    /// Send this alert now.
-    Alert(Notification),
+    /// Send this alert now (boxed: a notification is large, the other answers are empty).
+    Alert(Box<Notification>),
     /// Counted into the family's next digest.
     Held,
     /// The family table is full: not counted anywhere.
@@ -105,6 +108,7 @@ fn notification(
         last_seen: s.time,
         instance: s.instance.clone(),
         window,
+        health_check: s.health_check.clone(),
     }
 }
 
@@ -142,7 +146,7 @@ impl Throttle {
                 s.time,
                 window,
             );
-            return Offer::Alert(alert);
+            return Offer::Alert(Box::new(alert));
         }
         match &mut family.held {
             Some(held) => {
@@ -238,6 +242,7 @@ mod tests {
             count,
             time: SystemTime::UNIX_EPOCH,
             instance: "i".into(),
+            health_check: None,
         }
     }
 

@@ -79,6 +79,7 @@ mod circuits;
 pub mod cli;
 mod env_check;
 mod feed;
+mod guard;
 mod headers;
 mod health;
 mod metrics;

@@ -87,6 +87,7 @@ mod pages;
 mod random;
 mod session;
 mod state;
+mod status;
 mod store_check;
 mod summary;
 mod throttle;

@@ -61,6 +61,16 @@ pub(crate) fn percent(ratio: f64) -> String {
     format!("{:.0}%", (ratio * 100.0).clamp(0.0, 100.0))
 }
 
+/// `part / whole` as a percentage, or `—` when `whole` is 0: no calls, nothing to rate (not
+/// `0%`, which would read as "nothing healed").
+pub(crate) fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "—".to_owned()
+    } else {
+        percent(part as f64 / whole as f64)
+    }
+}
+
 /// A time as the API and CLI accept it: RFC 3339 (`2025-11-28T14:00:00Z`), or an age (`90m`,
 /// `24h`, `7d`) meaning that long before `now`.
 pub(crate) fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
@@ -87,6 +97,13 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(12)), "12 ms");
         assert_eq!(duration(Duration::from_millis(1_520)), "1.52 s");
         assert_eq!(duration(Duration::from_secs(185)), "3 min 5 s");
+    }
+
+    #[test]
+    fn no_calls_is_a_dash_not_zero_percent() {
+        assert_eq!(share(0, 0), "—");
+        assert_eq!(share(0, 4), "0%");
+        assert_eq!(share(3, 4), "75%");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::charts::{self, Chart, OUTCOMES};
 use crate::checklist::{SiteRow, checklist, open_circuits};
 use crate::health::{current_report, overall};
 use crate::state::DashboardState;
+use crate::status::{Recent, badge};
 use crate::summary::{DEFAULT_HOURS, Summary, outcome_label};
 use crate::time_fmt;
 use crate::views::{AdviceView, EventView};
@@ -271,7 +272,10 @@ pub(crate) async fn dashboard(
     let report = current_report(&state).await;
     let healer = crate::circuits::healer_of(&state);
     let open = open_circuits(healer.as_ref());
-    let status = overall(&report, &open);
+    let status = badge(
+        overall(&report, &open),
+        Recent::of(&summary.hourly, summary.now),
+    );
     let totals = summary.totals();
     let advice = |fp| {
         state
@@ -286,7 +290,7 @@ pub(crate) async fn dashboard(
         generated: time_fmt::short(summary.now),
         hours: summary.hours,
         calls: summary.calls(),
-        heal_rate: time_fmt::percent(summary.heal_rate()),
+        heal_rate: time_fmt::share(summary.healed(), summary.calls()),
         totals: OUTCOMES
             .iter()
             .zip(totals)

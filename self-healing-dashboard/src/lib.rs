@@ -89,6 +89,7 @@ mod session;
 mod state;
 mod status;
 mod store_check;
+mod storm;
 mod summary;
 mod throttle;
 mod time_fmt;

@@ -71,6 +71,29 @@ pub(crate) fn share(part: u64, whole: u64) -> String {
     }
 }
 
+/// `s` on one line (every run of whitespace, line breaks included, as one space), at most
+/// `max` characters, ending in `…` when cut. Shown as text: the page escapes it.
+pub(crate) fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in s.split_whitespace() {
+        for c in (!out.is_empty())
+            .then_some(' ')
+            .into_iter()
+            .chain(word.chars())
+        {
+            if chars == max {
+                out.truncate(out.trim_end().len());
+                out.push('…');
+                return out;
+            }
+            out.push(c);
+            chars += 1;
+        }
+    }
+    out
+}
+
 /// A time as the API and CLI accept it: RFC 3339 (`2025-11-28T14:00:00Z`), or an age (`90m`,
 /// `24h`, `7d`) meaning that long before `now`.
 pub(crate) fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
@@ -104,6 +127,20 @@ mod tests {
         assert_eq!(share(0, 0), "—");
         assert_eq!(share(0, 4), "0%");
         assert_eq!(share(3, 4), "75%");
+    }
+
+    #[test]
+    fn messages_fit_on_one_line() {
+        assert_eq!(one_line("  a\n\tb  c ", 10), "a b c");
+        assert_eq!(one_line("abcdef", 6), "abcdef");
+        assert_eq!(one_line("abcdefg", 6), "abcdef…");
+        assert_eq!(one_line("abc defg", 4), "abc…");
+        assert_eq!(one_line("ééééé", 2), "éé…");
+        assert_eq!(
+            one_line("<b>x</b>", 20),
+            "<b>x</b>",
+            "escaping is the page's job"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: Debian's headless Chromium, driven over the DevTools
-//! protocol, logs in through the form, sees the feed and the charts, shows a hostile message as
-//! text without running it, and sees a new event arrive live. Saves a screenshot to
+//! protocol, logs in through the form, sees the feed (one-line messages, storms collapsed as
+//! `×N`) and the charts, shows a hostile message as text without running it, and sees a new
+//! event arrive live. Saves a screenshot to
 //! `target/browser/system-health.png`.
 //!
 //! Without Chromium the test prints one line and passes, unless `SELF_HEALING_REQUIRE_BROWSER`
@@ -141,11 +142,28 @@ fn drive(
 
     // The live feed connects, the seeded events and the charts render.
     page.wait_for("document.body.dataset.live === 'connected'", 10 * second)?;
+    // 12 seeded events; runs of 5, 2 and 2 identical ones collapse into one row each.
     let rows = page.eval("document.querySelectorAll('#feed > li').length")?;
-    if rows != json!(12) {
+    if rows != json!(6) {
         return Err(format!(
-            "expected the 12 seeded events in the feed, found {rows}"
+            "expected the 12 seeded events in 6 rows (storms collapsed), found {rows}"
         ));
+    }
+    let badges = page.eval(
+        "[...document.querySelectorAll('#feed .repeats')].map(b => b.textContent).join(' ')",
+    )?;
+    if badges != json!("×2 ×5 ×2") {
+        return Err(format!("expected the badges ×2 ×5 ×2, found {badges}"));
+    }
+    // Each row shows its message without being opened, on one line.
+    let lines = page.eval(
+        "[...document.querySelectorAll('#feed > li')].every(li => { \
+         const m = li.querySelector('summary .msg'); \
+         return m && m.textContent.length > 0 && m.getBoundingClientRect().height > 0 \
+         && m.getBoundingClientRect().height < 30; })",
+    )?;
+    if lines != json!(true) {
+        return Err("a feed row does not show its message on one visible line".into());
     }
     for chart in ["chart-hourly", "chart-strategies", "chart-sources"] {
         let rects = page.eval(&format!(
@@ -172,7 +190,8 @@ fn drive(
 
     // The hostile message is text: shown verbatim, nothing ran, no element was made from it.
     let shown = page.eval(&format!(
-        "[...document.querySelectorAll('#feed pre.message')].some(p => p.textContent === {})",
+        "[...document.querySelectorAll('#feed pre.message')].some(p => p.textContent === {0}) \
+         && [...document.querySelectorAll('#feed summary .msg')].some(p => p.textContent === {0})",
         json!(XSS)
     ))?;
     if shown != json!(true) {
@@ -189,7 +208,8 @@ fn drive(
     let live = page.eval(&format!(
         "(() => {{ const li = document.querySelector('#feed > li'); \
            return li.querySelector('.source').textContent === 'liveCheckout' \
-             && li.querySelector('pre.message').textContent === {} \
+             && li.querySelector('pre.message').textContent === {0} \
+             && li.querySelector('summary .msg').textContent === {0} \
              && document.getElementById('live-count').textContent === '1'; }})()",
         json!(LIVE_XSS)
     ))?;

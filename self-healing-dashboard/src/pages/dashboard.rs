@@ -17,9 +17,10 @@ use crate::checklist::{SiteRow, checklist, open_circuits};
 use crate::health::{current_report, overall};
 use crate::state::DashboardState;
 use crate::status::{Recent, badge};
+use crate::storm::{FeedRow, collapse};
 use crate::summary::{DEFAULT_HOURS, Summary, outcome_label};
 use crate::time_fmt;
-use crate::views::{AdviceView, EventView};
+use crate::views::AdviceView;
 
 /// A number with a label and a CSS class.
 struct Tile {
@@ -129,7 +130,8 @@ struct DashboardPage {
     hourly: Chart,
     rates: Chart,
     sources: Chart,
-    events: Vec<EventView>,
+    /// The activity list, runs of identical events collapsed.
+    events: Vec<FeedRow>,
     older: Option<String>,
     form: FilterForm,
     filtered: bool,
@@ -312,7 +314,7 @@ pub(crate) async fn dashboard(
         hourly: charts::hourly(&summary.hourly, summary.now, summary.hours),
         rates: charts::heal_rates(&summary.strategies),
         sources: charts::failing_sources(&summary.sources),
-        events: event_views(&state, &page.events),
+        events: collapse(event_views(&state, &page.events)),
         older: page.next.map(|c| q.with_after(&c)),
         form: filter_form(&q),
         filtered: q.is_filtered(),

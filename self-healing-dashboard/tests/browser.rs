@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: Debian's headless Chromium, driven over the DevTools
 //! protocol, logs in through the form, sees the feed (one-line messages, storms collapsed as
-//! `×N`) and the charts, shows a hostile message as text without running it, and sees a new
-//! event arrive live. Saves a screenshot to
+//! `×N`), the failure families and the charts, shows a hostile message as text without running
+//! it, sees a new event arrive live, and resolves a failure family with its button (the form
+//! posts, the page comes back with the family resolved). Saves a screenshot to
 //! `target/browser/system-health.png`.
 //!
 //! Without Chromium the test prints one line and passes, unless `SELF_HEALING_REQUIRE_BROWSER`
@@ -165,6 +166,20 @@ fn drive(
     if lines != json!(true) {
         return Err("a feed row does not show its message on one visible line".into());
     }
+    // The failure families: one row per fingerprint, with its learned strategy's heal rate.
+    let families = page.eval("document.querySelectorAll('#families tbody tr.family').length")?;
+    if families != json!(4) {
+        return Err(format!("expected 4 failure families, found {families}"));
+    }
+    let contact = page.eval(
+        "(() => { const tr = [...document.querySelectorAll('#families tr.family')] \
+         .find(tr => tr.children[2].textContent === 'createContact'); \
+         return tr ? [tr.querySelector('.fstate').textContent, tr.children[4].textContent, \
+         tr.children[7].textContent, tr.children[8].textContent] : null; })()",
+    )?;
+    if contact != json!(["open", "7", "retry", "71% (5/7)"]) {
+        return Err(format!("the createContact family reads {contact}"));
+    }
     for chart in ["chart-hourly", "chart-strategies", "chart-sources"] {
         let rects = page.eval(&format!(
             "document.querySelectorAll('#{chart} svg.chart rect').length"
@@ -191,7 +206,8 @@ fn drive(
     // The hostile message is text: shown verbatim, nothing ran, no element was made from it.
     let shown = page.eval(&format!(
         "[...document.querySelectorAll('#feed pre.message')].some(p => p.textContent === {0}) \
-         && [...document.querySelectorAll('#feed summary .msg')].some(p => p.textContent === {0})",
+         && [...document.querySelectorAll('#feed summary .msg')].some(p => p.textContent === {0}) \
+         && [...document.querySelectorAll('#families td.message')].some(td => td.textContent.endsWith({0}))",
         json!(XSS)
     ))?;
     if shown != json!(true) {
@@ -215,6 +231,34 @@ fn drive(
     ))?;
     if live != json!(true) {
         return Err("the live event is not the first row with its message as text".into());
+    }
+    no_script_ran(&mut page)?;
+
+    // Resolve the createContact family with its button: the form posts (same origin, the
+    // page's token), the page comes back with the family resolved and a reopen button.
+    page.eval(
+        "window.__beforeResolve = true; \
+         [...document.querySelectorAll('#families tr.family')] \
+           .find(tr => tr.children[2].textContent === 'createContact') \
+           .querySelector('button.family-resolve').click(); true",
+    )?;
+    if let Err(e) = page.wait_for(
+        "!window.__beforeResolve && document.readyState === 'complete' \
+         && location.hash === '#families' && !!document.getElementById('families')",
+        10 * second,
+    ) {
+        let at = page.eval("location.href + ' ' + document.body.innerText.slice(0, 300)")?;
+        return Err(format!("{e}; the page is {at}"));
+    }
+    let resolved = page.eval(
+        "(() => { const tr = [...document.querySelectorAll('#families tr.family')] \
+           .find(tr => tr.children[2].textContent === 'createContact'); \
+           return tr.querySelector('.fstate').textContent === 'resolved' \
+             && !!tr.querySelector('button.family-reopen') \
+             && !tr.querySelector('button.family-resolve'); })()",
+    )?;
+    if resolved != json!(true) {
+        return Err("the resolve button did not resolve the family".into());
     }
     no_script_ran(&mut page)?;
 

@@ -14,6 +14,7 @@ use self_healing_runtime::{Category, Outcome, sites};
 use crate::api::{EventsQuery, ParsedQuery, event_views};
 use crate::charts::{self, Chart, OUTCOMES};
 use crate::checklist::{SiteRow, checklist, open_circuits};
+use crate::families::{FamilyView, PAGE_FAMILIES};
 use crate::health::{current_report, overall};
 use crate::state::DashboardState;
 use crate::status::{Recent, badge};
@@ -148,6 +149,7 @@ struct DashboardPage {
     stored_checks: Vec<StoredCheckRow>,
     sites: Vec<SiteRow>,
     fingerprints: Vec<FingerprintRow>,
+    families: Vec<FamilyView>,
     pipeline: Vec<CounterGroup>,
     can_logout: bool,
 }
@@ -263,8 +265,9 @@ pub(crate) async fn dashboard(
         store.sites(),
         store.latest_health_checks(),
         store.circuit_states(),
+        store.families(PAGE_FAMILIES),
     );
-    let (summary, page, stored_sites, stored_checks, fleet) = match loaded {
+    let (summary, page, stored_sites, stored_checks, fleet, families) = match loaded {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "self-healing dashboard: store query failed");
@@ -369,6 +372,7 @@ pub(crate) async fn dashboard(
                 advice: advice(f.fingerprint),
             })
             .collect(),
+        families: families.iter().map(FamilyView::from).collect(),
         pipeline: pipeline(&state),
         can_logout: state.inner.admin.is_some(),
     };

@@ -1,9 +1,9 @@
 //! The dashboard in a real browser: Debian's headless Chromium, driven over the DevTools
 //! protocol, logs in through the form, sees the feed (one-line messages, storms collapsed as
 //! `×N`), the failure families and the charts, shows a hostile message as text without running
-//! it, sees a new event arrive live, and resolves a failure family with its button (the form
-//! posts, the page comes back with the family resolved). Saves a screenshot to
-//! `target/browser/system-health.png`.
+//! it, sees a new event arrive live (and the same one again collapse into its row), and
+//! resolves a failure family with its button (the form posts, the page comes back with the
+//! family resolved). Saves a screenshot to `target/browser/system-health.png`.
 //!
 //! Without Chromium the test prints one line and passes, unless `SELF_HEALING_REQUIRE_BROWSER`
 //! is set (CI sets it).
@@ -109,11 +109,7 @@ async fn dashboard_in_headless_chromium() {
 }
 
 /// Everything the browser does; an error names the step that failed.
-fn drive(
-    binary: &std::path::Path,
-    base: &str,
-    fail_live_call: impl FnOnce(),
-) -> Result<(), String> {
+fn drive(binary: &std::path::Path, base: &str, fail_live_call: impl Fn()) -> Result<(), String> {
     let browser = Browser::start(binary)?;
     let mut page = Page::open(&browser.ws_url)?;
     let second = Duration::from_secs(1);
@@ -233,6 +229,27 @@ fn drive(
         return Err("the live event is not the first row with its message as text".into());
     }
     no_script_ran(&mut page)?;
+
+    // The same failure again (past the healer's fold window): the live feed bumps the first
+    // row to ×2 instead of adding one.
+    let rows_before = page.eval("document.querySelectorAll('#feed > li').length")?;
+    std::thread::sleep(Duration::from_millis(100));
+    fail_live_call();
+    page.wait_for(
+        "document.getElementById('live-count').textContent === '2'",
+        15 * second,
+    )?;
+    let storm = page.eval(
+        "(() => { const li = document.querySelector('#feed > li'); \
+           const b = li.querySelector('.repeats'); \
+           return [li.querySelector('.source').textContent, b ? b.textContent : null, \
+             document.querySelectorAll('#feed > li').length]; })()",
+    )?;
+    if storm != json!(["liveCheckout", "×2", rows_before]) {
+        return Err(format!(
+            "the repeated live failure did not collapse into the first row: {storm}"
+        ));
+    }
 
     // Resolve the createContact family with its button: the form posts (same origin, the
     // page's token), the page comes back with the family resolved and a reopen button.

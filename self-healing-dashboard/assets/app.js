@@ -2,10 +2,14 @@
 //
 // Listens to the server-sent events of api/stream and prepends each healing event to the feed,
 // built with DOM calls and textContent only: nothing from an event is ever parsed as HTML.
+// An event identical to the first row's (same fingerprint, outcome and strategy) replaces it and
+// bumps its "×N", as the server collapses storms.
 (function () {
   'use strict';
 
   var MAX_ROWS = 200;
+  // As src/storm.rs cuts a message for its row.
+  var MESSAGE_CHARS = 160;
   var feed = document.getElementById('feed');
   var live = document.getElementById('live');
   var counter = document.getElementById('live-count');
@@ -72,6 +76,16 @@
     return dot >= 0 ? t.slice(0, dot) + 'Z' : t;
   }
 
+  // As time_fmt::one_line: whitespace runs as one space, at most `max` characters, then an ellipsis.
+  function oneLine(text, max) {
+    var flat = String(text).split(/\s+/).filter(function (w) { return w; }).join(' ');
+    var chars = Array.from(flat);
+    if (chars.length <= max) {
+      return flat;
+    }
+    return chars.slice(0, max).join('').replace(/\s+$/, '') + '\u2026';
+  }
+
   function matches(ev) {
     return Object.keys(filters).every(function (k) {
       return String(ev[k]) === filters[k];
@@ -90,8 +104,14 @@
     return dd;
   }
 
-  function render(ev) {
+  function render(ev, repeats, calls) {
     var li = el('li', 'event o-' + ev.outcome + ' fresh');
+    var strategy = ev.strategy || '\u2014';
+    li.setAttribute('data-fingerprint', ev.fingerprint);
+    li.setAttribute('data-outcome', ev.outcome);
+    li.setAttribute('data-strategy', strategy);
+    li.setAttribute('data-repeats', String(repeats));
+    li.setAttribute('data-calls', String(calls));
     var details = el('details');
     var summary = el('summary');
     var time = el('time', null, timeLabel(ev.time));
@@ -101,11 +121,19 @@
     summary.appendChild(el('span', null, ev.category));
     summary.appendChild(el('span', null, ev['class']));
     summary.appendChild(el('span', 'sev sev-' + ev.severity, ev.severity));
-    summary.appendChild(el('span', null, ev.strategy || '\u2014'));
+    summary.appendChild(el('span', null, strategy));
     summary.appendChild(el('span', 'outcome', ev.outcome));
     summary.appendChild(el('span', 'num', ev.attempts));
     summary.appendChild(el('span', 'num', duration(ev.duration_ms)));
-    summary.appendChild(el('span', 'num', ev.count));
+    summary.appendChild(el('span', 'num calls', calls));
+    var line = el('span', 'line');
+    if (repeats > 1) {
+      var badge = el('b', 'repeats', '\u00d7' + repeats);
+      badge.title = repeats + ' identical events in a row (same family, outcome and strategy); the newest is shown';
+      line.appendChild(badge);
+    }
+    line.appendChild(el('span', 'msg', oneLine(ev.message, MESSAGE_CHARS)));
+    summary.appendChild(line);
     details.appendChild(summary);
 
     var dl = el('dl');
@@ -154,7 +182,17 @@
     if (empty) {
       empty.parentNode.removeChild(empty);
     }
-    feed.insertBefore(render(ev), feed.firstChild);
+    var first = feed.firstElementChild;
+    var repeats = 1;
+    var calls = Number(ev.count) || 0;
+    if (first && first.getAttribute('data-fingerprint') === ev.fingerprint &&
+        first.getAttribute('data-outcome') === ev.outcome &&
+        first.getAttribute('data-strategy') === (ev.strategy || '\u2014')) {
+      repeats += Number(first.getAttribute('data-repeats')) || 1;
+      calls += Number(first.getAttribute('data-calls')) || 0;
+      feed.removeChild(first);
+    }
+    feed.insertBefore(render(ev, repeats, calls), feed.firstChild);
     while (feed.children.length > MAX_ROWS) {
       feed.removeChild(feed.lastChild);
     }

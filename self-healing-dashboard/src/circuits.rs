@@ -11,7 +11,6 @@ use self_healing_runtime::{ConfigError, Healer, Site, SiteReport};
 use self_healing_store::DieselStore;
 use serde::Deserialize;
 
-use crate::auth::{by_bearer, same_origin};
 use crate::state::DashboardState;
 
 /// Who the dashboard's commands are recorded as.
@@ -90,7 +89,7 @@ pub(crate) async fn check_source(
 pub(crate) struct SteerForm {
     /// The page's anti-CSRF token.
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// The path of the form that applies `command` to `source`'s circuit.
@@ -123,14 +122,8 @@ pub(crate) async fn steer(
 ) -> Response {
     // A bearer client may send no body at all.
     let presented = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Err(why) = same_origin(&headers) {
-        return crate::pages::error_page(StatusCode::FORBIDDEN, &why);
-    }
-    if !by_bearer(&state, &headers) && !state.inner.csrf.check(&state, &headers, &presented) {
-        return crate::pages::error_page(
-            StatusCode::FORBIDDEN,
-            "the form's token is missing or stale (the dashboard restarted, or you logged in again): reload the page and try again",
-        );
+    if let Err((status, why)) = crate::guard::check_post(&state, &headers, &presented) {
+        return crate::pages::error_page(status, &why);
     }
     let command: CircuitCommand = match command.parse() {
         Ok(c) => c,

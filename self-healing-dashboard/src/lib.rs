@@ -1,6 +1,6 @@
 //! The `/platform/system-health` dashboard of self-healing: an axum [`Router`] with the live
-//! activity feed, charts, circuit states, health checks and the integration checklist; a JSON
-//! API; the `/health`, `/metrics` and cron endpoints; and the `self-healing` CLI (feature `cli`).
+//! activity feed, charts, failure families, circuit states, health checks and the integration
+//! checklist; a JSON API; the `/health`, `/metrics` and cron endpoints; and the `self-healing` CLI (feature `cli`).
 //!
 //! # Mounting it in your application
 //!
@@ -49,6 +49,9 @@
 //! | `GET /platform/system-health/api/health` | admin | the health report, plus the stored checks of every instance |
 //! | `GET /platform/system-health/api/stream` | admin | the live feed as server-sent events (`ready`, `healing`, `lagged`) |
 //! | `POST /platform/system-health/circuits/{source}/{command}` | admin, same origin, the page's form token (or the bearer token) | `open`, `close` or `reset` the circuit of `source` here and on every instance sharing the store; 303 back to the page |
+//! | `GET /platform/system-health/api/families` | admin | failure families (events grouped by fingerprint), newest first: calls, first and last seen, sources, latest message, learned strategy and heal rate, status (`limit` 1–1000, default 50) |
+//! | `POST /platform/system-health/families/{fingerprint}/{action}` | admin, same origin, the page's form token (or the bearer token) | `resolve`, `ignore` or `reopen` a failure family; 303 back to the page |
+//! | `POST /platform/system-health/api/families/{fingerprint}/{action}` | as above | the same, answering JSON `{"fingerprint", "status"}` |
 //! | `GET /metrics` | admin (or none with [`DashboardBuilder::public_metrics`]) | Prometheus text format |
 //! | `GET /health` | none | `application/health+json` (IETF health-check draft); 503 on `fail` |
 //! | `GET /api/cron/health-check` | `Bearer $CRON_SECRET` | runs the checks now; 401 on a wrong or missing secret, 503 when `CRON_SECRET` is unset |
@@ -78,7 +81,9 @@ mod circuits;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod env_check;
+mod families;
 mod feed;
+mod guard;
 mod headers;
 mod health;
 mod metrics;
@@ -86,7 +91,9 @@ mod pages;
 mod random;
 mod session;
 mod state;
+mod status;
 mod store_check;
+mod storm;
 mod summary;
 mod throttle;
 mod time_fmt;
@@ -120,6 +127,15 @@ pub fn router(state: DashboardState) -> Router {
         .route(&format!("{BASE}/api/sites"), get(api::sites))
         .route(&format!("{BASE}/api/health"), get(api::health))
         .route(&format!("{BASE}/api/stream"), get(api::stream))
+        .route(&format!("{BASE}/api/families"), get(families::families))
+        .route(
+            &format!("{BASE}/api/families/{{fingerprint}}/{{action}}"),
+            post(families::api_act),
+        )
+        .route(
+            &format!("{BASE}/families/{{fingerprint}}/{{action}}"),
+            post(families::act),
+        )
         .route(
             &format!("{BASE}/circuits/{{source}}/{{command}}"),
             post(circuits::steer),

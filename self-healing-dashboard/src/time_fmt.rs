@@ -61,6 +61,39 @@ pub(crate) fn percent(ratio: f64) -> String {
     format!("{:.0}%", (ratio * 100.0).clamp(0.0, 100.0))
 }
 
+/// `part / whole` as a percentage, or `—` when `whole` is 0: no calls, nothing to rate (not
+/// `0%`, which would read as "nothing healed").
+pub(crate) fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "—".to_owned()
+    } else {
+        percent(part as f64 / whole as f64)
+    }
+}
+
+/// `s` on one line (every run of whitespace, line breaks included, as one space), at most
+/// `max` characters, ending in `…` when cut. Shown as text: the page escapes it.
+pub(crate) fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in s.split_whitespace() {
+        for c in (!out.is_empty())
+            .then_some(' ')
+            .into_iter()
+            .chain(word.chars())
+        {
+            if chars == max {
+                out.truncate(out.trim_end().len());
+                out.push('…');
+                return out;
+            }
+            out.push(c);
+            chars += 1;
+        }
+    }
+    out
+}
+
 /// A time as the API and CLI accept it: RFC 3339 (`2025-11-28T14:00:00Z`), or an age (`90m`,
 /// `24h`, `7d`) meaning that long before `now`.
 pub(crate) fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
@@ -87,6 +120,27 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(12)), "12 ms");
         assert_eq!(duration(Duration::from_millis(1_520)), "1.52 s");
         assert_eq!(duration(Duration::from_secs(185)), "3 min 5 s");
+    }
+
+    #[test]
+    fn no_calls_is_a_dash_not_zero_percent() {
+        assert_eq!(share(0, 0), "—");
+        assert_eq!(share(0, 4), "0%");
+        assert_eq!(share(3, 4), "75%");
+    }
+
+    #[test]
+    fn messages_fit_on_one_line() {
+        assert_eq!(one_line("  a\n\tb  c ", 10), "a b c");
+        assert_eq!(one_line("abcdef", 6), "abcdef");
+        assert_eq!(one_line("abcdefg", 6), "abcdef…");
+        assert_eq!(one_line("abc defg", 4), "abc…");
+        assert_eq!(one_line("ééééé", 2), "éé…");
+        assert_eq!(
+            one_line("<b>x</b>", 20),
+            "<b>x</b>",
+            "escaping is the page's job"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: Debian's headless Chromium, driven over the DevTools
-//! protocol, logs in through the form, sees the feed and the charts, shows a hostile message as
-//! text without running it, and sees a new event arrive live. Saves a screenshot to
-//! `target/browser/system-health.png`.
+//! protocol, logs in through the form, sees the feed (one-line messages, storms collapsed as
+//! `×N`), the failure families and the charts, shows a hostile message as text without running
+//! it, sees a new event arrive live (and the same one again collapse into its row), and
+//! resolves a failure family with its button (the form posts, the page comes back with the
+//! family resolved). Saves a screenshot to `target/browser/system-health.png`.
 //!
 //! Without Chromium the test prints one line and passes, unless `SELF_HEALING_REQUIRE_BROWSER`
 //! is set (CI sets it).
@@ -107,11 +109,7 @@ async fn dashboard_in_headless_chromium() {
 }
 
 /// Everything the browser does; an error names the step that failed.
-fn drive(
-    binary: &std::path::Path,
-    base: &str,
-    fail_live_call: impl FnOnce(),
-) -> Result<(), String> {
+fn drive(binary: &std::path::Path, base: &str, fail_live_call: impl Fn()) -> Result<(), String> {
     let browser = Browser::start(binary)?;
     let mut page = Page::open(&browser.ws_url)?;
     let second = Duration::from_secs(1);
@@ -141,11 +139,42 @@ fn drive(
 
     // The live feed connects, the seeded events and the charts render.
     page.wait_for("document.body.dataset.live === 'connected'", 10 * second)?;
+    // 12 seeded events; runs of 5, 2 and 2 identical ones collapse into one row each.
     let rows = page.eval("document.querySelectorAll('#feed > li').length")?;
-    if rows != json!(12) {
+    if rows != json!(6) {
         return Err(format!(
-            "expected the 12 seeded events in the feed, found {rows}"
+            "expected the 12 seeded events in 6 rows (storms collapsed), found {rows}"
         ));
+    }
+    let badges = page.eval(
+        "[...document.querySelectorAll('#feed .repeats')].map(b => b.textContent).join(' ')",
+    )?;
+    if badges != json!("×2 ×5 ×2") {
+        return Err(format!("expected the badges ×2 ×5 ×2, found {badges}"));
+    }
+    // Each row shows its message without being opened, on one line.
+    let lines = page.eval(
+        "[...document.querySelectorAll('#feed > li')].every(li => { \
+         const m = li.querySelector('summary .msg'); \
+         return m && m.textContent.length > 0 && m.getBoundingClientRect().height > 0 \
+         && m.getBoundingClientRect().height < 30; })",
+    )?;
+    if lines != json!(true) {
+        return Err("a feed row does not show its message on one visible line".into());
+    }
+    // The failure families: one row per fingerprint, with its learned strategy's heal rate.
+    let families = page.eval("document.querySelectorAll('#families tbody tr.family').length")?;
+    if families != json!(4) {
+        return Err(format!("expected 4 failure families, found {families}"));
+    }
+    let contact = page.eval(
+        "(() => { const tr = [...document.querySelectorAll('#families tr.family')] \
+         .find(tr => tr.children[2].textContent === 'createContact'); \
+         return tr ? [tr.querySelector('.fstate').textContent, tr.children[4].textContent, \
+         tr.children[7].textContent, tr.children[8].textContent] : null; })()",
+    )?;
+    if contact != json!(["open", "7", "retry", "71% (5/7)"]) {
+        return Err(format!("the createContact family reads {contact}"));
     }
     for chart in ["chart-hourly", "chart-strategies", "chart-sources"] {
         let rects = page.eval(&format!(
@@ -172,7 +201,9 @@ fn drive(
 
     // The hostile message is text: shown verbatim, nothing ran, no element was made from it.
     let shown = page.eval(&format!(
-        "[...document.querySelectorAll('#feed pre.message')].some(p => p.textContent === {})",
+        "[...document.querySelectorAll('#feed pre.message')].some(p => p.textContent === {0}) \
+         && [...document.querySelectorAll('#feed summary .msg')].some(p => p.textContent === {0}) \
+         && [...document.querySelectorAll('#families td.message')].some(td => td.textContent.endsWith({0}))",
         json!(XSS)
     ))?;
     if shown != json!(true) {
@@ -189,12 +220,62 @@ fn drive(
     let live = page.eval(&format!(
         "(() => {{ const li = document.querySelector('#feed > li'); \
            return li.querySelector('.source').textContent === 'liveCheckout' \
-             && li.querySelector('pre.message').textContent === {} \
+             && li.querySelector('pre.message').textContent === {0} \
+             && li.querySelector('summary .msg').textContent === {0} \
              && document.getElementById('live-count').textContent === '1'; }})()",
         json!(LIVE_XSS)
     ))?;
     if live != json!(true) {
         return Err("the live event is not the first row with its message as text".into());
+    }
+    no_script_ran(&mut page)?;
+
+    // The same failure again (past the healer's fold window): the live feed bumps the first
+    // row to ×2 instead of adding one.
+    let rows_before = page.eval("document.querySelectorAll('#feed > li').length")?;
+    std::thread::sleep(Duration::from_millis(100));
+    fail_live_call();
+    page.wait_for(
+        "document.getElementById('live-count').textContent === '2'",
+        15 * second,
+    )?;
+    let storm = page.eval(
+        "(() => { const li = document.querySelector('#feed > li'); \
+           const b = li.querySelector('.repeats'); \
+           return [li.querySelector('.source').textContent, b ? b.textContent : null, \
+             document.querySelectorAll('#feed > li').length]; })()",
+    )?;
+    if storm != json!(["liveCheckout", "×2", rows_before]) {
+        return Err(format!(
+            "the repeated live failure did not collapse into the first row: {storm}"
+        ));
+    }
+
+    // Resolve the createContact family with its button: the form posts (same origin, the
+    // page's token), the page comes back with the family resolved and a reopen button.
+    page.eval(
+        "window.__beforeResolve = true; \
+         [...document.querySelectorAll('#families tr.family')] \
+           .find(tr => tr.children[2].textContent === 'createContact') \
+           .querySelector('button.family-resolve').click(); true",
+    )?;
+    if let Err(e) = page.wait_for(
+        "!window.__beforeResolve && document.readyState === 'complete' \
+         && location.hash === '#families' && !!document.getElementById('families')",
+        10 * second,
+    ) {
+        let at = page.eval("location.href + ' ' + document.body.innerText.slice(0, 300)")?;
+        return Err(format!("{e}; the page is {at}"));
+    }
+    let resolved = page.eval(
+        "(() => { const tr = [...document.querySelectorAll('#families tr.family')] \
+           .find(tr => tr.children[2].textContent === 'createContact'); \
+           return tr.querySelector('.fstate').textContent === 'resolved' \
+             && !!tr.querySelector('button.family-reopen') \
+             && !tr.querySelector('button.family-resolve'); })()",
+    )?;
+    if resolved != json!(true) {
+        return Err("the resolve button did not resolve the family".into());
     }
     no_script_ran(&mut page)?;
 

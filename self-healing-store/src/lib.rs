@@ -41,9 +41,10 @@
 //! `healing_events` (one row per failing call, or per folded family of calls with its `count`),
 //! `healing_patterns` (fingerprint × strategy → tried, healed, failed, total duration, first and
 //! last seen, last AI diagnosis), `health_checks`, `call_sites`, `notifications`,
-//! `store_batches` (ids of committed writer batches), and `circuit_notices` (the fleet's circuit
-//! news: each instance's circuit changes and the commands given to all of them). Times are microseconds since the Unix epoch
-//! in `BIGINT` columns. The migrations are embedded, one folder per backend
+//! `store_batches` (ids of committed writer batches), `circuit_notices` (the fleet's circuit
+//! news: each instance's circuit changes and the commands given to all of them), and
+//! `failure_families` (a failure family resolved or ignored, when, by whom). Times are
+//! microseconds since the Unix epoch in `BIGINT` columns. The migrations are embedded, one folder per backend
 //! (`migrations/{sqlite,postgres}`, same names), and run at connect unless
 //! [`StoreBuilder::run_migrations`] turns them off; several instances may connect at once.
 //!
@@ -92,6 +93,8 @@
 //! [`DieselStore::heal_rate_by_strategy`], [`DieselStore::top_failing_sources`],
 //! [`DieselStore::top_failing_fingerprints`], [`DieselStore::patterns`],
 //! [`DieselStore::sites`], [`DieselStore::latest_health_checks`] serve the dashboard and the CLI;
+//! [`DieselStore::families`] groups events by fingerprint as error trackers do (with the learned
+//! strategy and what people decided: [`DieselStore::set_family_status`]);
 //! [`DieselStore::prune`] deletes old rows in small batches so writers are never locked out.
 //!
 //! # Circuit news
@@ -135,6 +138,7 @@ mod circuits;
 mod db;
 mod default_store;
 mod error;
+mod families;
 mod file_watch;
 mod maintenance;
 mod queries;
@@ -152,6 +156,7 @@ pub use builder::{
 pub use circuits::{CHANNEL, CircuitRecord, LATEST_STATE_RETENTION, NOTICE_RETENTION};
 pub use default_store::DEFAULT_DATABASE_URL;
 pub use error::{ErrorKind, StoreError};
+pub use families::{FamilyRecord, FamilyStatus, LearnedStrategy};
 pub use queries::MAX_PAGE;
 pub use records::{
     EventCursor, EventFilter, EventPage, EventRecord, FailingFingerprint, FailingSource,

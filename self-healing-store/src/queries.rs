@@ -178,7 +178,7 @@ fn since_us(since: Option<SystemTime>) -> i64 {
 }
 
 impl DieselStore {
-    fn corrupt(&self, table: &str, column: &str, value: &str) -> StoreError {
+    pub(crate) fn corrupt(&self, table: &str, column: &str, value: &str) -> StoreError {
         StoreError::new(
             ErrorKind::Query,
             &self.shared.url.masked,

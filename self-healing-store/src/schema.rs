@@ -109,6 +109,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// What people decided about a failure family: resolved or ignored, when, by whom.
+    failure_families (fingerprint) {
+        fingerprint -> Text,
+        status -> Text,
+        resolved_at_us -> Nullable<BigInt>,
+        changed_by -> Text,
+        changed_us -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     healing_events,
     healing_patterns,
@@ -117,4 +128,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     store_batches,
     circuit_notices,
+    failure_families,
 );

@@ -1,11 +1,12 @@
-//! The store's test suite. Every case of `writes`, `queries`, `concurrency`, `schema`, `fleet`
-//! and `circuits` runs on SQLite (a temp file) and on PostgreSQL (a fresh database per test, from
-//! `SELF_HEALING_TEST_POSTGRES_URL`; skipped with one line when it is unset, failed when
+//! The store's test suite. Every case of `writes`, `queries`, `concurrency`, `schema`, `fleet`,
+//! `circuits` and `families` runs on SQLite (a temp file) and on PostgreSQL (a fresh database
+//! per test, from `SELF_HEALING_TEST_POSTGRES_URL`; skipped with one line when it is unset, failed when
 //! `SELF_HEALING_REQUIRE_POSTGRES=1`). Backend-specific cases (outages) follow.
 
 mod store {
     pub(crate) mod circuits;
     pub(crate) mod concurrency;
+    pub(crate) mod families;
     pub(crate) mod fleet;
     pub(crate) mod harness;
     pub(crate) mod outage;
@@ -54,6 +55,8 @@ on_both_backends!(
     queries::sites_checklist,
     queries::health_checks_and_notifications,
     queries::retention_prunes_in_batches,
+    families::families_group_events_by_fingerprint,
+    families::resolved_families_regress_when_seen_again,
     concurrency::eight_writers_ten_thousand_events_each,
     concurrency::four_instances_bump_the_same_patterns,
     writes::long_messages_are_capped_and_text_round_trips,

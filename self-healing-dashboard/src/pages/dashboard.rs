@@ -14,11 +14,14 @@ use self_healing_runtime::{Category, Outcome, sites};
 use crate::api::{EventsQuery, ParsedQuery, event_views};
 use crate::charts::{self, Chart, OUTCOMES};
 use crate::checklist::{SiteRow, checklist, open_circuits};
+use crate::families::{FamilyView, PAGE_FAMILIES};
 use crate::health::{current_report, overall};
 use crate::state::DashboardState;
+use crate::status::{Recent, badge};
+use crate::storm::{FeedRow, collapse};
 use crate::summary::{DEFAULT_HOURS, Summary, outcome_label};
 use crate::time_fmt;
-use crate::views::{AdviceView, EventView};
+use crate::views::AdviceView;
 
 /// A number with a label and a CSS class.
 struct Tile {
@@ -128,7 +131,8 @@ struct DashboardPage {
     hourly: Chart,
     rates: Chart,
     sources: Chart,
-    events: Vec<EventView>,
+    /// The activity list, runs of identical events collapsed.
+    events: Vec<FeedRow>,
     older: Option<String>,
     form: FilterForm,
     filtered: bool,
@@ -145,6 +149,7 @@ struct DashboardPage {
     stored_checks: Vec<StoredCheckRow>,
     sites: Vec<SiteRow>,
     fingerprints: Vec<FingerprintRow>,
+    families: Vec<FamilyView>,
     pipeline: Vec<CounterGroup>,
     can_logout: bool,
 }
@@ -260,8 +265,9 @@ pub(crate) async fn dashboard(
         store.sites(),
         store.latest_health_checks(),
         store.circuit_states(),
+        store.families(PAGE_FAMILIES),
     );
-    let (summary, page, stored_sites, stored_checks, fleet) = match loaded {
+    let (summary, page, stored_sites, stored_checks, fleet, families) = match loaded {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "self-healing dashboard: store query failed");
@@ -271,7 +277,10 @@ pub(crate) async fn dashboard(
     let report = current_report(&state).await;
     let healer = crate::circuits::healer_of(&state);
     let open = open_circuits(healer.as_ref());
-    let status = overall(&report, &open);
+    let status = badge(
+        overall(&report, &open),
+        Recent::of(&summary.hourly, summary.now),
+    );
     let totals = summary.totals();
     let advice = |fp| {
         state
@@ -286,7 +295,7 @@ pub(crate) async fn dashboard(
         generated: time_fmt::short(summary.now),
         hours: summary.hours,
         calls: summary.calls(),
-        heal_rate: time_fmt::percent(summary.heal_rate()),
+        heal_rate: time_fmt::share(summary.healed(), summary.calls()),
         totals: OUTCOMES
             .iter()
             .zip(totals)
@@ -308,7 +317,7 @@ pub(crate) async fn dashboard(
         hourly: charts::hourly(&summary.hourly, summary.now, summary.hours),
         rates: charts::heal_rates(&summary.strategies),
         sources: charts::failing_sources(&summary.sources),
-        events: event_views(&state, &page.events),
+        events: collapse(event_views(&state, &page.events)),
         older: page.next.map(|c| q.with_after(&c)),
         form: filter_form(&q),
         filtered: q.is_filtered(),
@@ -363,6 +372,7 @@ pub(crate) async fn dashboard(
                 advice: advice(f.fingerprint),
             })
             .collect(),
+        families: families.iter().map(FamilyView::from).collect(),
         pipeline: pipeline(&state),
         can_logout: state.inner.admin.is_some(),
     };

@@ -326,7 +326,7 @@ pub fn post_form(uri: &str, body: &str) -> Request<Body> {
 }
 
 /// Every route that needs the admin token.
-pub const ADMIN_ROUTES: [&str; 8] = [
+pub const ADMIN_ROUTES: [&str; 9] = [
     "/platform/system-health",
     "/platform/system-health/api/events",
     "/platform/system-health/api/summary",
@@ -335,6 +335,7 @@ pub const ADMIN_ROUTES: [&str; 8] = [
     "/platform/system-health/api/health",
     "/platform/system-health/api/stream",
     "/metrics",
+    "/platform/system-health/api/families",
 ];
 
 /// The sites this binary registers (the integration checklist).

@@ -167,7 +167,9 @@ pub(crate) fn by_bearer(state: &DashboardState, headers: &HeaderMap) -> bool {
 /// Refuses a state-changing request that a browser marks as coming from another site: a
 /// `Sec-Fetch-Site` other than `same-origin`, or an `Origin` whose host is not the `Host` (or
 /// `X-Forwarded-Host`) of the request. Requests with neither header (not from a browser) pass:
-/// the form token or the bearer token protects them. The error is a one-line reason.
+/// the form token or the bearer token protects them. `Origin: null` passes only with
+/// `Sec-Fetch-Site: same-origin` (a form of the page under `Referrer-Policy: no-referrer`). The
+/// error is a one-line reason.
 ///
 /// Exported so that routes of your own next to the dashboard (an admin API, say) refuse
 /// cross-site requests the same way:
@@ -184,6 +186,14 @@ pub(crate) fn by_bearer(state: &DashboardState, headers: &HeaderMap) -> bool {
 /// ```
 pub fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // Under `Referrer-Policy: no-referrer` (the dashboard's), browsers send `Origin: null` with
+    // every form POST, same-origin ones included; `Sec-Fetch-Site: same-origin`, which no page
+    // can set, vouches for those.
+    if text("origin").is_some_and(|o| o.trim() == "null")
+        && text("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case("same-origin"))
+    {
+        return Ok(());
+    }
     if let Some(site) = text("sec-fetch-site")
         && !site.eq_ignore_ascii_case("same-origin")
     {

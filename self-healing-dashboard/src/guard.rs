@@ -4,8 +4,8 @@
 //!
 //! The page is served with `Referrer-Policy: no-referrer`, under which browsers send
 //! `Origin: null` with every form POST, same-origin ones included (the Fetch standard's
-//! "serializing a request origin"). Such a request is accepted when the browser also says
-//! `Sec-Fetch-Site: same-origin` (a header no page can set); [`same_origin`] judges the rest.
+//! "serializing a request origin"); [`same_origin`] accepts those when the browser also says
+//! `Sec-Fetch-Site: same-origin` (a header no page can set).
 
 use axum::http::{HeaderMap, StatusCode};
 
@@ -22,7 +22,7 @@ pub(crate) fn check_post(
     headers: &HeaderMap,
     presented: &str,
 ) -> Result<(), Refusal> {
-    if let Err(why) = origin_ok(headers) {
+    if let Err(why) = same_origin(headers) {
         return Err((StatusCode::FORBIDDEN, why));
     }
     if !by_bearer(state, headers) && !state.inner.csrf.check(state, headers, presented) {
@@ -32,18 +32,6 @@ pub(crate) fn check_post(
         ));
     }
     Ok(())
-}
-
-/// [`same_origin`], except that `Origin: null` passes with `Sec-Fetch-Site: same-origin`: what
-/// a browser sends for a form of this page (see the module docs).
-fn origin_ok(headers: &HeaderMap) -> Result<(), String> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let null_origin_same_site = text("origin").is_some_and(|o| o.trim() == "null")
-        && text("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case("same-origin"));
-    if null_origin_same_site {
-        return Ok(());
-    }
-    same_origin(headers)
 }
 
 #[cfg(test)]
@@ -63,7 +51,7 @@ mod tests {
         let host = ("host", "127.0.0.1:8080");
         // Chromium's form POST under `Referrer-Policy: no-referrer`.
         assert!(
-            origin_ok(&headers(&[
+            same_origin(&headers(&[
                 host,
                 ("origin", "null"),
                 ("sec-fetch-site", "same-origin")
@@ -72,23 +60,23 @@ mod tests {
         );
         // A null origin from elsewhere (a sandboxed frame, a data: URL) or unvouched for.
         assert!(
-            origin_ok(&headers(&[
+            same_origin(&headers(&[
                 host,
                 ("origin", "null"),
                 ("sec-fetch-site", "cross-site")
             ]))
             .is_err()
         );
-        assert!(origin_ok(&headers(&[host, ("origin", "null")])).is_err());
+        assert!(same_origin(&headers(&[host, ("origin", "null")])).is_err());
         assert!(
-            origin_ok(&headers(&[
+            same_origin(&headers(&[
                 host,
                 ("origin", "https://evil.example"),
                 ("sec-fetch-site", "same-origin")
             ]))
             .is_err()
         );
-        assert!(origin_ok(&headers(&[host, ("origin", "http://127.0.0.1:8080")])).is_ok());
-        assert!(origin_ok(&headers(&[host])).is_ok());
+        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")])).is_ok());
+        assert!(same_origin(&headers(&[host])).is_ok());
     }
 }

@@ -64,6 +64,9 @@ mod http {
     use super::*;
 
     fn client() -> reqwest::Client {
+        // With the HTTPS client's features reqwest has TLS without a provider of its own: the
+        // program installs one (here `ring`; a second install is refused, which is fine).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         reqwest::Client::builder()
             .timeout(Duration::from_millis(200))
             .build()

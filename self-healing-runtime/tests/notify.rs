@@ -326,6 +326,53 @@ async fn failures_are_retried_then_recorded_without_secrets() {
     );
 }
 
+/// A notifier of the user's own whose errors carry its credentials.
+#[derive(Debug)]
+struct Leaky;
+
+impl self_healing_runtime::notify::Notifier for Leaky {
+    fn name(&self) -> &str {
+        "leaky"
+    }
+
+    fn send<'a>(
+        &'a self,
+        _: &'a self_healing_runtime::notify::Notification,
+    ) -> self_healing_runtime::event::BoxFuture<
+        'a,
+        Result<(), self_healing_runtime::notify::NotifyError>,
+    > {
+        Box::pin(async {
+            Err(self_healing_runtime::notify::NotifyError::permanent(
+                "POST https://ops:hunter2-Secret@pager.example/api refused: api_key=sk-live-4f9a8b7c6d5e4f3a2b1c",
+            ))
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_notifiers_error_is_recorded_scrubbed() {
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let dispatcher = NotifyDispatcher::builder()
+        .notifier(Leaky)
+        .on_record(records_into(&records))
+        .build()
+        .unwrap();
+    let healer = Healer::builder()
+        .notify(dispatcher.clone())
+        .build()
+        .unwrap();
+    fail(&healer, test_site!("notifyLeaky", Api), "403 forbidden").await;
+    settle(&healer, &dispatcher).await;
+    let records = records.lock().unwrap();
+    let error = records[0].error.as_deref().unwrap();
+    assert!(error.contains("refused"), "{error}");
+    assert!(
+        !error.contains("hunter2") && !error.contains("sk-live-4f9a"),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn healed_failures_do_not_notify_unless_asked() {
     let hook = Server::start(ok).await;

@@ -67,8 +67,11 @@ impl LlmAnswer {
             .and_then(Value::as_f64)
             .filter(|c| c.is_finite())
             .map_or(0.5, |c| c.clamp(0.0, 1.0) as f32);
+        // The model may repeat what it was shown, or make up something that looks like a
+        // secret: its words are scrubbed like every message before they are kept or shown.
+        let scrubbed = |text: &str| cap(&crate::scrub::scrub(text), max_chars);
         Ok(LlmAnswer {
-            diagnosis: cap(diagnosis, max_chars),
+            diagnosis: scrubbed(diagnosis),
             class: text("error_class").and_then(|c| CLASSES.into_iter().find(|k| k.as_str() == c)),
             strategy,
             unknown_strategy: match (named, strategy) {
@@ -78,7 +81,7 @@ impl LlmAnswer {
             severity: text("severity")
                 .and_then(|s| SEVERITIES.into_iter().find(|k| k.as_str() == s)),
             confidence,
-            reasoning: cap(text("reasoning").unwrap_or_default(), max_chars),
+            reasoning: scrubbed(text("reasoning").unwrap_or_default()),
         })
     }
 
@@ -160,6 +163,23 @@ mod tests {
         assert_eq!(
             advice.diagnosis,
             "[resource_exhausted, high] pool exhausted Why: connections leak"
+        );
+    }
+
+    #[test]
+    fn the_models_words_are_scrubbed() {
+        let a = LlmAnswer::parse(
+            r#"{"diagnosis":"the password in postgres://app:S3cr3tPass@db:5432/app was rejected",
+                "reasoning":"rotate api_key=sk-live-4f9a8b7c6d5e4f3a2b1c0d9e"}"#,
+            NAMES,
+            500,
+        )
+        .unwrap();
+        let advice = a.to_advice("llm:m", 500).diagnosis;
+        assert!(advice.contains("was rejected"), "{advice}");
+        assert!(
+            !advice.contains("S3cr3tPass") && !advice.contains("sk-live-4f9a"),
+            "{advice}"
         );
     }
 

@@ -420,7 +420,9 @@ async fn attempt_all(shared: &Shared, notifier: &dyn Notifier, notification: &No
             };
         let retry = error.retryable && attempt < settings.attempts;
         tracing::debug!(channel = notifier.name(), attempt, retry, error = %error, "self-healing: notification not delivered");
-        last_error = Some(error.message);
+        // A notifier of the user's own may say anything, its credentials included: what is
+        // recorded (and shown on the dashboard) is scrubbed like every other message.
+        last_error = Some(crate::scrub::scrub_message(&error.message));
         if !retry {
             break;
         }

@@ -224,6 +224,7 @@ impl Healer {
                 steps: Vec::new(),
             },
             count: 1,
+            call_key: None,
         });
     }
 }

@@ -11,7 +11,11 @@ use std::time::{Duration, SystemTime};
 
 use crate::Category;
 use crate::diagnosis::{ErrorClass, Fingerprint, Severity};
+use crate::outbox::{OutboxCounts, OutboxEntry, OutboxSettle, OutboxStatus};
 use crate::selection::{Advice, PatternRow};
+
+/// What stores without an outbox answer a write to it.
+const NO_OUTBOX: &str = "this store keeps no outbox (queue_for_later needs a store that does)";
 
 /// How a failing call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,6 +116,9 @@ pub struct HealingEvent {
     pub diagnosis: DiagnosisRecord,
     /// How many calls this record stands for (1 unless folded).
     pub count: u64,
+    /// The idempotency key of the call (keyed and `queue_for_later` sites; the first call's
+    /// when folded), as 32 hex digits.
+    pub call_key: Option<String>,
 }
 
 impl HealingEvent {
@@ -297,6 +304,71 @@ pub trait EventStore: Send + Sync + fmt::Debug + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Queues a call of a `queue_for_later` site. `Ok(false)`: an entry with this key is there
+    /// already, and nothing changed (a call is queued at most once). Stores without an outbox
+    /// refuse, and the call fails with its own error.
+    fn outbox_put<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = entry;
+        Box::pin(std::future::ready(Err(NO_OUTBOX.into())))
+    }
+
+    /// Claims up to `limit` pending entries due at `now`, oldest due first: each one's attempt
+    /// count goes up by one and its next replay moves to `now + lease`, so no other worker takes
+    /// it while this one replays it. Returns them as they are after the claim.
+    fn outbox_claim(
+        &self,
+        now: SystemTime,
+        lease: Duration,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, StoreError>> {
+        let _ = (now, lease, limit);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// Records how a replay of the pending entry `key` ended (nothing when it is not pending:
+    /// dropped or settled meanwhile).
+    fn outbox_settle<'a>(
+        &'a self,
+        key: &'a str,
+        settle: &'a OutboxSettle,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (key, settle, now);
+        Box::pin(std::future::ready(Err(NO_OUTBOX.into())))
+    }
+
+    /// Entries, newest first, of one status or all.
+    fn outbox_list(
+        &self,
+        status: Option<OutboxStatus>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, StoreError>> {
+        let _ = (status, limit);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// Makes a pending or dead entry due at `now` with its tries counted afresh. `Ok(false)`:
+    /// no such entry, or it was delivered (a delivered call is never replayed).
+    fn outbox_retry<'a>(
+        &'a self,
+        key: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = (key, now);
+        Box::pin(std::future::ready(Err(NO_OUTBOX.into())))
+    }
+
+    /// Removes an entry whatever its status. `Ok(false)`: there was none.
+    fn outbox_drop<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = key;
+        Box::pin(std::future::ready(Err(NO_OUTBOX.into())))
+    }
+
+    /// How many entries stand where.
+    fn outbox_counts(&self) -> BoxFuture<'_, Result<OutboxCounts, StoreError>> {
+        Box::pin(std::future::ready(Ok(OutboxCounts::default())))
+    }
+
     /// Waits until every batch handed to [`write_batch`](Self::write_batch) so far is durable.
     ///
     /// Stores that buffer (the Diesel store commits from a task of its own) wait for their
@@ -371,6 +443,8 @@ struct Kept {
     events: VecDeque<HealingEvent>,
     capacity: usize,
     dropped: u64,
+    /// The outbox, in the order entries were queued.
+    outbox: Vec<OutboxEntry>,
 }
 
 impl Default for InMemoryStore {
@@ -394,6 +468,7 @@ impl InMemoryStore {
                 events: VecDeque::with_capacity(capacity.min(1024)),
                 capacity,
                 dropped: 0,
+                outbox: Vec::new(),
             })),
         }
     }
@@ -444,6 +519,127 @@ impl EventStore for InMemoryStore {
         kept.dropped += (skip + overflow) as u64;
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn outbox_put<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut kept = self.lock();
+        let fresh = !kept.outbox.iter().any(|e| e.key == entry.key);
+        if fresh {
+            kept.outbox.push(entry.clone());
+        }
+        Box::pin(std::future::ready(Ok(fresh)))
+    }
+
+    fn outbox_claim(
+        &self,
+        now: SystemTime,
+        lease: Duration,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, StoreError>> {
+        let mut kept = self.lock();
+        let mut due: Vec<&mut OutboxEntry> = kept
+            .outbox
+            .iter_mut()
+            .filter(|e| e.status == OutboxStatus::Pending && e.next_attempt_at <= now)
+            .collect();
+        due.sort_by_key(|e| e.next_attempt_at);
+        let claimed = due
+            .into_iter()
+            .take(limit)
+            .map(|e| {
+                e.attempts += 1;
+                e.next_attempt_at = now + lease;
+                e.updated_at = now;
+                e.clone()
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(claimed)))
+    }
+
+    fn outbox_settle<'a>(
+        &'a self,
+        key: &'a str,
+        settle: &'a OutboxSettle,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut kept = self.lock();
+        if let Some(e) = kept
+            .outbox
+            .iter_mut()
+            .find(|e| e.key == key && e.status == OutboxStatus::Pending)
+        {
+            e.updated_at = now;
+            match settle {
+                OutboxSettle::Delivered => e.status = OutboxStatus::Delivered,
+                OutboxSettle::RetryAt { at, error } => {
+                    e.next_attempt_at = *at;
+                    e.last_error = Some(error.clone());
+                }
+                OutboxSettle::Dead { error } => {
+                    e.status = OutboxStatus::Dead;
+                    e.last_error = Some(error.clone());
+                }
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn outbox_list(
+        &self,
+        status: Option<OutboxStatus>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, StoreError>> {
+        let kept = self.lock();
+        let list = kept
+            .outbox
+            .iter()
+            .rev()
+            .filter(|e| status.is_none_or(|s| s == e.status))
+            .take(limit)
+            .cloned()
+            .collect();
+        Box::pin(std::future::ready(Ok(list)))
+    }
+
+    fn outbox_retry<'a>(
+        &'a self,
+        key: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut kept = self.lock();
+        let found = kept
+            .outbox
+            .iter_mut()
+            .find(|e| e.key == key && e.status != OutboxStatus::Delivered);
+        let revived = found.is_some();
+        if let Some(e) = found {
+            e.status = OutboxStatus::Pending;
+            e.attempts = 0;
+            e.next_attempt_at = now;
+            e.updated_at = now;
+        }
+        Box::pin(std::future::ready(Ok(revived)))
+    }
+
+    fn outbox_drop<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut kept = self.lock();
+        let before = kept.outbox.len();
+        kept.outbox.retain(|e| e.key != key);
+        let dropped = kept.outbox.len() != before;
+        Box::pin(std::future::ready(Ok(dropped)))
+    }
+
+    fn outbox_counts(&self) -> BoxFuture<'_, Result<OutboxCounts, StoreError>> {
+        let kept = self.lock();
+        let mut counts = OutboxCounts::default();
+        for e in &kept.outbox {
+            match e.status {
+                OutboxStatus::Pending => counts.pending += 1,
+                OutboxStatus::Delivered => counts.delivered += 1,
+                OutboxStatus::Dead => counts.dead += 1,
+            }
+        }
+        Box::pin(std::future::ready(Ok(counts)))
+    }
 }
 
 #[cfg(test)]
@@ -472,6 +668,7 @@ mod tests {
                 steps: Vec::new(),
             },
             count: 1,
+            call_key: None,
         }
     }
 

@@ -12,6 +12,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
+mod call_key;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod circuit_control;
@@ -40,6 +41,7 @@ pub mod metrics;
 mod nesting;
 #[cfg(feature = "notify")]
 pub mod notify;
+pub mod outbox;
 mod pacer;
 mod queue;
 mod rejected;
@@ -61,6 +63,9 @@ pub mod __private;
 
 pub use breaker::{BreakerConfig, CircuitState};
 pub use budget::BudgetConfig;
+pub use call_key::{
+    CallKey, ParseCallKeyError, WithCallKey, call_key, with_call_key, with_call_key_sync,
+};
 pub use diagnosis::{Analyzer, Diagnosis, ErrorClass, Fingerprint, RuleAnalyzer, Severity};
 pub use error_ops::ErrorOps;
 pub use event::{EventStore, HealingEvent, InMemoryStore, Outcome};

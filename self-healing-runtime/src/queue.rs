@@ -491,6 +491,7 @@ mod tests {
                 }],
             },
             count: 1,
+            call_key: None,
         });
         assert!(queue.flush().await);
         let events = store.events();

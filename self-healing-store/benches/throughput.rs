@@ -68,6 +68,7 @@ fn events() -> Vec<HealingEvent> {
                     ],
                 },
                 count: 1,
+                call_key: None,
             }
         })
         .collect()

@@ -450,6 +450,7 @@ mod tests {
                 steps: Vec::new(),
             },
             count: 1,
+            call_key: None,
         }
     }
 

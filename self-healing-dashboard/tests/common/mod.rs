@@ -173,6 +173,7 @@ pub fn event(
             steps,
         },
         count: 1,
+        call_key: None,
     }
 }
 

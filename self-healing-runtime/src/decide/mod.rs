@@ -81,6 +81,10 @@ pub(crate) struct Decider {
     /// The site's settings when the call began.
     settings: Arc<SiteSettings>,
     call_id: u64,
+    /// The call's idempotency key (keyed and `queue_for_later` sites).
+    call_key: Option<crate::CallKey>,
+    /// The call is an outbox replay: it must not be queued again.
+    replay: bool,
     healer: Healer,
     /// Jitter and exploration draws of this call, seeded once from the healer's generator.
     rng: CallRng,
@@ -146,6 +150,8 @@ impl Decider {
             state,
             settings,
             call_id: CALLS.fetch_add(1, Ordering::Relaxed),
+            call_key: None,
+            replay: false,
             healer,
             rng,
             started: now,
@@ -190,6 +196,22 @@ impl Decider {
     /// The id of this logical call, the same for all its attempts.
     pub(crate) fn call_id(&self) -> u64 {
         self.call_id
+    }
+
+    /// Gives the call its idempotency key; `replay`: the call replays an outbox entry.
+    pub(crate) fn set_call_key(&mut self, key: crate::CallKey, replay: bool) {
+        self.call_key = Some(key);
+        self.replay = replay;
+    }
+
+    /// The call's idempotency key, if its site is keyed.
+    pub(crate) fn call_key(&self) -> Option<crate::CallKey> {
+        self.call_key
+    }
+
+    /// Whether the call replays an outbox entry.
+    pub(crate) fn is_replay(&self) -> bool {
+        self.replay
     }
 
     /// The healer's state of the call's site.

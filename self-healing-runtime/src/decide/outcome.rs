@@ -227,6 +227,7 @@ impl Decider {
                 steps: std::mem::take(&mut self.steps),
             },
             count: 1,
+            call_key: self.call_key.map(|k| k.to_string()),
         };
         self.healer.inner.queue.push(event);
     }

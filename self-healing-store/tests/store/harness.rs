@@ -280,6 +280,7 @@ pub(crate) fn event(source: &str, n: u64, outcome: Outcome) -> HealingEvent {
             steps,
         },
         count: 1,
+        call_key: None,
     }
 }
 

@@ -113,20 +113,26 @@ pub use self_healing_macros::{self_healing, site};
 /// ([`diagnosis::DeclaresFailure`]).
 pub use self_healing_runtime::declare_failures;
 pub use self_healing_runtime::{
-    Analyzer, BreakerConfig, BudgetConfig, Category, CircuitState, ConfigError, Diagnosis,
-    ErrorClass, ErrorOps, EventStore, FaultKind, Fingerprint, FlushError, Healer, HealerBuilder,
-    HealingEvent, HookKind, HookScope, InMemoryStore, InjectedFault, Outcome, Plan, QueueStats,
-    Rejected, RuleAnalyzer, Severity, Site, SiteInfo, SiteOptions, SiteReport, Strategy,
-    UnknownCategory, WithHealer, WithHealerExt, heal, heal_blocking, heal_blocking_with, heal_with,
-    sites, with_healer,
+    Analyzer, Answer, BreakerConfig, BudgetConfig, CallKey, Category, CircuitState, ConfigError,
+    Diagnosis, ErrorClass, ErrorOps, EventStore, FaultKind, Fingerprint, FlushError, Healer,
+    HealerBuilder, HealingEvent, HookKind, HookScope, InMemoryStore, InjectedFault, Outcome, Plan,
+    QueueStats, Rejected, RuleAnalyzer, Severity, Site, SiteInfo, SiteOptions, SiteReport,
+    Strategy, UnknownCategory, WithHealer, WithHealerExt, call_key, heal, heal_blocking,
+    heal_blocking_with, heal_with, sites, with_call_key, with_call_key_sync, with_healer,
 };
 
 /// Diagnosis: error classes, severities, fingerprints and analyzers.
 pub use self_healing_runtime::diagnosis;
+/// Alternate endpoints of a site, for the `switch_endpoint` strategy.
+pub use self_healing_runtime::endpoints;
 /// Healing events and the stores that keep them.
 pub use self_healing_runtime::event;
 /// Hooks run by strategies before a re-run.
 pub use self_healing_runtime::hooks;
+/// The outbox of `queue_for_later` sites.
+pub use self_healing_runtime::outbox;
+/// Undoing an attempt whole (transactions, sagas), for the `rollback` strategy.
+pub use self_healing_runtime::rollback;
 /// Scrubbing secrets and personal data out of messages.
 pub use self_healing_runtime::scrub;
 /// Learned statistics and strategy selection.

@@ -36,10 +36,13 @@ impl Form {
 }
 
 /// Every key of `#[self_healing]`, in the order the docs list them.
-pub(crate) const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 14] = [
     "source",
     "category",
     "fallback",
+    "default",
+    "skip",
+    "queue_for_later",
     "idempotent",
     "timeout",
     "max_attempts",
@@ -63,7 +66,11 @@ const SITE_KEYS: [&str; 8] = [
 ];
 
 /// Names people reach for, from other retry libraries, mapped to ours.
-const KEY_ALIASES: [(&str, &str); 12] = [
+const KEY_ALIASES: [(&str, &str); 16] = [
+    ("default_value", "default"),
+    ("or_default", "default"),
+    ("queue", "queue_for_later"),
+    ("defer", "queue_for_later"),
     ("name", "source"),
     ("kind", "category"),
     ("retries", "max_attempts"),
@@ -155,7 +162,13 @@ pub(crate) struct Options {
     pub(crate) source: Option<Setting<LitStr>>,
     pub(crate) category: Option<Setting<Category>>,
     pub(crate) fallback: Option<Setting<Path>>,
-    pub(crate) idempotent: Option<Setting<bool>>,
+    /// `default = <expr>`: a value of the function's own `Ok` type.
+    pub(crate) default: Option<Setting<Expr>>,
+    /// `skip`: droppable `Result<(), E>` work.
+    pub(crate) skip: Option<Setting<()>>,
+    /// `queue_for_later`: durable deferral through the store's outbox.
+    pub(crate) queue_for_later: Option<Setting<()>>,
+    pub(crate) idempotent: Option<Setting<Idempotent>>,
     /// Nanoseconds.
     pub(crate) timeout: Option<Setting<u64>>,
     pub(crate) max_attempts: Option<Setting<u64>>,
@@ -168,6 +181,15 @@ pub(crate) struct Options {
     pub(crate) krate: Option<Setting<Path>>,
     /// Keys seen so far, to report a repeated key even when its first value was invalid.
     seen: Vec<String>,
+}
+
+/// `idempotent = true | false | "keyed"`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Idempotent {
+    Yes,
+    No,
+    /// Each call gets an idempotency key that its body writes with.
+    Keyed,
 }
 
 /// What follows a key.
@@ -247,6 +269,25 @@ impl Options {
             Value::List(..) | Value::Missing => key.to_token_stream(),
         };
         self.claim(&key, &whole)?;
+        if matches!(name.as_str(), "skip" | "queue_for_later") {
+            let Value::Missing = value else {
+                return Err(Error::new_spanned(
+                    whole,
+                    format!("`{name}` takes no value: write `{name}` alone"),
+                ));
+            };
+            let setting = Some(Setting {
+                value: (),
+                span: key.span(),
+                key,
+            });
+            if name == "skip" {
+                self.skip = setting;
+            } else {
+                self.queue_for_later = setting;
+            }
+            return Ok(());
+        }
         if name == "cache_skip" {
             let Value::List(list, span) = value else {
                 return Err(Error::new_spanned(
@@ -302,8 +343,33 @@ impl Options {
                 let value = path(&name, &expr)?;
                 self.krate = Some(Setting { value, key, span });
             }
+            "default" => {
+                self.default = Some(Setting {
+                    value: expr,
+                    key,
+                    span,
+                });
+            }
             "idempotent" => {
-                let value = boolean(&name, &expr)?;
+                let value = match literal(&expr) {
+                    Some(Lit::Str(s)) if s.value() == "keyed" => Idempotent::Keyed,
+                    Some(Lit::Str(s)) if !matches!(s.value().as_str(), "true" | "false") => {
+                        return Err(Error::new(
+                            s.span(),
+                            format!(
+                                "unknown idempotency `\"{}\"`: expected `true`, `false` or `\"keyed\"`",
+                                s.value()
+                            ),
+                        ));
+                    }
+                    _ => {
+                        if boolean(&name, &expr)? {
+                            Idempotent::Yes
+                        } else {
+                            Idempotent::No
+                        }
+                    }
+                };
                 self.idempotent = Some(Setting { value, key, span });
             }
             "catch_panic" => {
@@ -355,7 +421,10 @@ fn example(key: &str) -> &'static str {
         "source" => "`source = \"createContact\"`",
         "category" => "`category = \"database\"`",
         "fallback" => "`fallback = backup_fn`",
-        "idempotent" => "`idempotent = false`",
+        "default" => "`default = Vec::new()`",
+        "skip" => "`skip`",
+        "queue_for_later" => "`queue_for_later`",
+        "idempotent" => "`idempotent = false` or `idempotent = \"keyed\"`",
         "timeout" => "`timeout = \"2s\"`",
         "max_attempts" => "`max_attempts = 3`",
         "cache" => "`cache = \"30s\"`",
@@ -526,7 +595,7 @@ mod tests {
         assert_eq!(o.category.unwrap().value, Category::Database);
         let fallback = o.fallback.unwrap().value;
         assert_eq!(quote!(#fallback).to_string(), "Self :: backup");
-        assert!(!o.idempotent.unwrap().value);
+        assert_eq!(o.idempotent.unwrap().value, Idempotent::No);
         assert_eq!(o.timeout.unwrap().value, 1_500_000_000);
         assert_eq!(o.max_attempts.unwrap().value, 3);
         assert_eq!(o.cache.unwrap().value, 30_000_000_000);
@@ -559,7 +628,7 @@ mod tests {
             errors,
             [
                 "unknown category `\"databse\"`: expected `\"database\"`, `\"api\"`, `\"runtime\"` or `\"performance\"`; did you mean `\"database\"`?",
-                "expected `true` or `false`",
+                "unknown idempotency `\"no\"`: expected `true`, `false` or `\"keyed\"`",
                 "unknown unit `sec` in `\"2sec\"`: expected a duration such as \"250ms\", \"2s\" or \"1m\" (units: us, ms, s, m, h); did you mean `s`?",
                 "expected an integer without quotes: `max_attempts = 3`",
                 "expected `true` or `false`",
@@ -584,7 +653,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown option `retries`: expected `source`, `category`, `fallback`, `idempotent`, `timeout`, `max_attempts`, `cache`, `cache_skip`, `catch_panic`, `fail_fast` or `crate`; did you mean `max_attempts`?"
+                "unknown option `retries`: expected `source`, `category`, `fallback`, `default`, `skip`, `queue_for_later`, `idempotent`, `timeout`, `max_attempts`, `cache`, `cache_skip`, `catch_panic`, `fail_fast` or `crate`; did you mean `max_attempts`?"
             ]
         );
         let (_, errors) = parse(quote!(categroy = "api"));
@@ -606,7 +675,7 @@ mod tests {
         let (_, errors) = parse(quote!(idempotent));
         assert_eq!(
             errors,
-            ["`idempotent` needs a value, as in `idempotent = false`"]
+            ["`idempotent` needs a value, as in `idempotent = false` or `idempotent = \"keyed\"`"]
         );
         let (_, errors) = parse(quote!(cache_skip = "db"));
         assert_eq!(

@@ -14,6 +14,7 @@ use crate::validate::{Errors, Target, validate};
 
 mod forms;
 mod parts;
+mod queue;
 
 /// `#[self_healing(args)] item`: the wrapped item, or the errors next to the item as written.
 pub(crate) fn self_healing(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -93,9 +94,11 @@ pub(crate) fn site_statics(decl: &SiteDecl<'_>) -> TokenStream {
         .variant();
     let is_async = decl.is_async;
     let mut chain = quote!(#k::__private::SiteOptions::new().with_async(#is_async));
-    if let Some(s) = &o.idempotent {
-        let v = s.value;
-        chain.extend(quote!(.with_idempotent(#v)));
+    match o.idempotent.as_ref().map(|s| s.value) {
+        Some(crate::attr::Idempotent::Keyed) => chain.extend(quote!(.with_keyed())),
+        Some(crate::attr::Idempotent::No) => chain.extend(quote!(.with_idempotent(false))),
+        Some(crate::attr::Idempotent::Yes) => chain.extend(quote!(.with_idempotent(true))),
+        None => {}
     }
     if let Some(s) = &o.timeout {
         let nanos = proc_macro2::Literal::u64_unsuffixed(s.value);
@@ -112,6 +115,16 @@ pub(crate) fn site_statics(decl: &SiteDecl<'_>) -> TokenStream {
     if let Some(s) = &o.fallback {
         let text = s.value.to_token_stream().to_string().replace(' ', "");
         chain.extend(quote!(.with_fallback(#text)));
+    }
+    if let Some(s) = &o.default {
+        let text = s.value.to_token_stream().to_string();
+        chain.extend(quote!(.with_default(#text)));
+    }
+    if o.skip.is_some() {
+        chain.extend(quote!(.with_skip()));
+    }
+    if o.queue_for_later.is_some() {
+        chain.extend(quote!(.with_queue_for_later()));
     }
     if let Some(s) = &o.catch_panic {
         let v = s.value;
@@ -148,6 +161,7 @@ struct Locals {
     attempt: Ident,
     result: Ident,
     fallback: Ident,
+    start: Ident,
     fake_return: Ident,
     body: Ident,
 }
@@ -163,6 +177,7 @@ impl Locals {
             attempt: name("attempt"),
             result: name("result"),
             fallback: name("fallback"),
+            start: name("start"),
             fake_return: name("fake_return"),
             body: name("body"),
         }

@@ -75,6 +75,85 @@ pub(crate) fn validate(
     if let Some(target) = target {
         check_function(target, errors);
         check_cache_skip(options, target, errors);
+        check_queue(options, target, errors);
+    }
+}
+
+/// The answers for when healing cannot produce a value: at most one, reported at the second.
+fn check_answers(options: &Options, form: Form, errors: &mut Errors) {
+    let declared = [
+        options.fallback.as_ref().map(|s| &s.key),
+        options.default.as_ref().map(|s| &s.key),
+        options.skip.as_ref().map(|s| &s.key),
+        options.queue_for_later.as_ref().map(|s| &s.key),
+    ];
+    let mut declared = declared.into_iter().flatten();
+    if let Some(first) = declared.next() {
+        for other in declared {
+            errors.push(Error::new(
+                other.span(),
+                format!(
+                    "`{other}` and `{first}` both say what a call answers with when healing fails; keep one"
+                ),
+            ));
+        }
+    }
+    if form == Form::Site {
+        let keyed = options
+            .idempotent
+            .as_ref()
+            .filter(|s| s.value == crate::attr::Idempotent::Keyed)
+            .map(|s| &s.key);
+        let keys = [
+            options.default.as_ref().map(|s| &s.key),
+            options.skip.as_ref().map(|s| &s.key),
+            options.queue_for_later.as_ref().map(|s| &s.key),
+            keyed,
+        ];
+        for key in keys.into_iter().flatten() {
+            errors.push(Error::new(
+                key.span(),
+                format!("`{key}` needs a function signature; use #[self_healing] on a fn"),
+            ));
+        }
+    }
+}
+
+/// `queue_for_later` replays the function later with its arguments from JSON: an `async` free
+/// function, not generic, whose arguments are all owned.
+fn check_queue(options: &Options, target: &Target<'_>, errors: &mut Errors) {
+    let Some(queue) = &options.queue_for_later else {
+        return;
+    };
+    let sig = &target.func.sig;
+    if sig.asyncness.is_none() || matches!(target.shape, Some(Shape::AsyncTrait { .. })) {
+        errors.push(Error::new(
+            queue.span,
+            "`queue_for_later` needs an `async fn`: the call is written to the store's outbox, which is async",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        errors.push(Error::new_spanned(
+            &sig.generics,
+            "`queue_for_later` cannot replay a generic function: the outbox keeps arguments, not their types",
+        ));
+    }
+    for arg in target.args {
+        match arg {
+            Arg::Receiver { tokens, .. } => errors.push(Error::new_spanned(
+                tokens,
+                "`queue_for_later` replays the call later, without this receiver: make it a free function whose arguments say everything the work needs",
+            )),
+            Arg::Named { ty, pass, .. } | Arg::Pattern { ty, pass, .. }
+                if *pass != crate::item::Pass::Owned =>
+            {
+                errors.push(Error::new_spanned(
+                    ty,
+                    "`queue_for_later` keeps the arguments in the outbox as JSON: take them by value (`String`, not `&str`)",
+                ));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -111,6 +190,7 @@ fn check_options(options: &Options, form: Form, fn_name: Option<&Ident>, errors:
         }
     }
     check_fail_fast(options, errors);
+    check_answers(options, form, errors);
     if form == Form::Site {
         let keys = [
             options.fallback.as_ref().map(|s| &s.key),

@@ -3,6 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 
+pub use crate::call_key::{CallStart, with_call_key, with_call_key_sync};
 pub use crate::default_store::{
     DEFAULT_STORES, DefaultStore, ENV_CHECKS, EnvCheck, Lookup as EnvLookup, OpenFn,
 };
@@ -17,8 +18,25 @@ pub use crate::error_ops::{
 pub use crate::heal_fn::{
     Run, is_fast, run_async_slow, run_sync, run_sync_cached, run_sync_with_fallback,
 };
+pub use crate::outbox::{REPLAYERS, ReplayFuture, Replayer};
 pub use crate::site::{Category, SITES, Site, SiteInfo, SiteOptions};
 pub use linkme;
+pub use serde_json;
+
+/// The arguments of a `queue_for_later` call as JSON (a tuple of references to them).
+pub fn queue_payload<A: serde::Serialize + ?Sized>(args: &A) -> Result<String, String> {
+    serde_json::to_string(args).map_err(|e| e.to_string())
+}
+
+/// A replayed call's error, as the outbox keeps it.
+pub fn replay_error<E: std::fmt::Display>(error: &E) -> String {
+    error.to_string()
+}
+
+/// Parses a queued call's arguments.
+pub fn replay_args<A: serde::de::DeserializeOwned>(payload: &str) -> Result<A, String> {
+    serde_json::from_str(payload).map_err(|e| e.to_string())
+}
 
 /// The traits whose methods pick the error view; glob-imported by generated code.
 pub mod probes {

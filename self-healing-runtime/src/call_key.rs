@@ -68,6 +68,32 @@ impl fmt::Debug for CallKey {
     }
 }
 
+/// How a keyed call starts: its key, and whether it replays an outbox entry. Drawn by generated
+/// code once per call.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct CallStart {
+    /// The call's key.
+    pub key: CallKey,
+    /// The call replays an outbox entry.
+    pub replay: bool,
+}
+
+impl CallStart {
+    /// The start of a keyed call: the replayed entry's key, or a fresh one.
+    #[inline]
+    pub fn new() -> Self {
+        let (key, replay) = CallKey::for_call();
+        CallStart { key, replay }
+    }
+}
+
+impl Default for CallStart {
+    fn default() -> Self {
+        CallStart::new()
+    }
+}
+
 /// A string that is not a call key (32 hex digits, the last 16 not all zero).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseCallKeyError;

@@ -34,6 +34,7 @@ use futures::CatchUnwind;
 pub use futures::{AttemptFuture, SettleFuture};
 
 use crate::Rejected;
+use crate::call_key::CallStart;
 use crate::decide::{Action, Admit, Candidate, Decider};
 use crate::error_ops::{ErrorOps, RejectFn};
 use crate::healer::Healer;
@@ -140,6 +141,8 @@ pub struct Driver<E, S: SlowSlot<E> = Option<Box<Slow<E>>>> {
     site: &'static Site,
     ops: ErrorOps<E>,
     cache_key: u64,
+    /// The call's idempotency key (keyed sites only).
+    start: Option<CallStart>,
     /// Whether a fallback function answers [`Step::Fallback`] (the `heal` functions have none).
     fallback: bool,
     /// Everything beyond the success path.
@@ -218,7 +221,8 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
             site,
             ops,
             cache_key: 0,
-            fallback: site.options().fallback().is_some(),
+            start: None,
+            fallback: site.options().answer().is_some(),
             slow: S::default(),
             _error: std::marker::PhantomData,
         }
@@ -232,6 +236,12 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
             fallback: false,
             ..Driver::in_slot(site, ops)
         }
+    }
+
+    /// Gives the call its idempotency key (keyed sites: generated code draws it once per call).
+    #[inline]
+    pub fn set_call_start(&mut self, start: CallStart) {
+        self.start = Some(start);
     }
 
     /// Sets the key of the cached last-good value (hash of the arguments).
@@ -385,6 +395,50 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         }
     }
 
+    /// After [`Step::Fallback`] on a `queue_for_later` site: writes the call (its arguments as
+    /// JSON in `payload`, or why they could not be written) to the store's outbox under its
+    /// call key. `Ok(())` once it is there (the caller may learn it was queued through
+    /// [`outbox::track`](crate::outbox::track)); the call's own error when it could not be
+    /// queued. `None` when nothing failed (the loop should re-run).
+    pub async fn settle_queued(
+        &mut self,
+        payload: Result<String, String>,
+    ) -> Option<Result<(), E>> {
+        let site = self.site;
+        let slow = self.slow.get_mut()?;
+        slow.last.as_ref()?;
+        let queued = match (payload, slow.decider.call_key()) {
+            (Ok(payload), Some(key)) => {
+                let entry = crate::outbox::OutboxEntry::new(
+                    key.to_string(),
+                    site.source(),
+                    payload,
+                    std::time::SystemTime::now(),
+                );
+                let store = slow.decider.store();
+                // A key queued already (a caller that retried the same call) is queued once.
+                match store.outbox_put(&entry).await {
+                    Ok(_) => Ok(key),
+                    Err(e) => Err(format!("could not queue the call: {e}")),
+                }
+            }
+            (Err(why), _) => Err(format!("could not queue the call's arguments: {why}")),
+            (Ok(_), None) => Err("the call has no key to queue it under".to_owned()),
+        };
+        match queued {
+            Ok(key) => {
+                slow.decider.finish_fallback(true, None);
+                slow.last = None;
+                crate::outbox::note_queued(key);
+                Some(Ok(()))
+            }
+            Err(why) => {
+                slow.decider.finish_fallback(false, Some(why));
+                slow.last.take().map(|last| Err(last.into_error()))
+            }
+        }
+    }
+
     /// After [`Step::Fallback`]: the call as it failed, for a caller that has a fallback to
     /// call (or none, and gives up). `None` when nothing failed (the loop should re-run).
     pub(crate) fn into_failed(mut self) -> Result<FailedCall<E, S>, Self> {
@@ -399,8 +453,12 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
     fn start_slow(&mut self) -> Option<&mut Slow<E>> {
         if self.slow.get().is_none() {
             let healer = Healer::current()?;
+            let mut decider = Decider::new(self.site, healer);
+            if let Some(start) = self.start {
+                decider.set_call_key(start.key, start.replay);
+            }
             self.slow.fill(Slow {
-                decider: Decider::new(self.site, healer),
+                decider,
                 last: None,
                 overran: false,
             });
@@ -605,6 +663,7 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
             }
         };
         let view = self.ops.view;
+        let rolled_back = crate::rollback::take_mark();
         let (has_fallback, has_cache) = self.capabilities();
         let Some(slow) = self.start_slow() else {
             // No healer: the error goes back untouched.
@@ -621,7 +680,13 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
             ..
         } = slow;
         let failure = kept.insert(last);
-        let candidate = decider.on_failure(failure.view(view), overran, has_fallback, has_cache);
+        let candidate = decider.on_failure(
+            failure.view(view),
+            overran,
+            rolled_back,
+            has_fallback,
+            has_cache,
+        );
         self.resolve(candidate, cache)
     }
 
@@ -643,7 +708,11 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
                     };
                     let found = cache.get(self.cache_key, self.site, slow.decider.state());
                     let healed = found.is_some();
-                    match slow.decider.cached(healed) {
+                    let Slow { decider, last, .. } = slow;
+                    let Some(failure) = last.as_ref() else {
+                        return Flow::Done(Step::Rerun);
+                    };
+                    match decider.cached(healed, failure.view(self.ops.view)) {
                         Some(next) => candidate = next,
                         None => {
                             slow.last = None;
@@ -665,6 +734,27 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
         }
     }
 
+    /// What follows an action: the re-run it prepared, the failure a hook-then-fail plan ends
+    /// in, or (when it failed) the next candidate.
+    fn after_action<T>(
+        &mut self,
+        action: &Action,
+        done: Result<(), String>,
+        cache: &dyn CacheAccess<T>,
+    ) -> Flow<T, E> {
+        let view = self.ops.view;
+        let Some(Slow { decider, last, .. }) = self.slow.get_mut() else {
+            return Flow::Done(Step::Rerun);
+        };
+        let candidate = match (done, last.as_ref()) {
+            (Ok(()), _) if !action.then_fail => return Flow::Done(Step::Rerun),
+            (Ok(()), _) => decider.hook_then_fail_done(),
+            (Err(why), Some(failure)) => decider.action_failed(why, failure.view(view)),
+            (Err(_), None) => return Flow::Done(Step::Rerun),
+        };
+        self.resolve(candidate, cache)
+    }
+
     async fn settle_slow<T>(
         &mut self,
         attempt: Attempt<T, E>,
@@ -679,13 +769,8 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
             let Some(slow) = self.slow.get_mut() else {
                 return Step::Rerun;
             };
-            match slow.decider.perform(&action).await {
-                Ok(()) => return Step::Rerun,
-                Err(why) => {
-                    let candidate = slow.decider.action_failed(why);
-                    flow = self.resolve(candidate, cache);
-                }
-            }
+            let done = slow.decider.perform(&action).await;
+            flow = self.after_action(&action, done, cache);
         }
     }
 
@@ -705,13 +790,8 @@ impl<E, S: SlowSlot<E>> Driver<E, S> {
             let Some(slow) = self.slow.get_mut() else {
                 return Step::Rerun;
             };
-            match slow.decider.perform_blocking(&action) {
-                Ok(()) => return Step::Rerun,
-                Err(why) => {
-                    let candidate = slow.decider.action_failed(why);
-                    flow = self.resolve(candidate, cache);
-                }
-            }
+            let done = slow.decider.perform_blocking(&action);
+            flow = self.after_action(&action, done, cache);
         }
     }
 }

@@ -33,17 +33,24 @@ pub enum Outcome {
     /// Not a call: someone changed the site's circuit by hand (opened, closed or reset it);
     /// the message says what and why. Never counted for or against a strategy.
     Manual,
+    /// The call could not succeed now and was written to the outbox (`queue_for_later`): the
+    /// caller got `Ok(())`, and the outbox worker replays it later.
+    Queued,
+    /// The work of a `skip` site was dropped: the caller got `Ok(())` without it.
+    Skipped,
 }
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Healed,
         Outcome::Failed,
         Outcome::FastFailed,
         Outcome::BudgetExhausted,
         Outcome::NotApplicable,
         Outcome::Manual,
+        Outcome::Queued,
+        Outcome::Skipped,
     ];
 
     /// The snake_case name used in storage and the dashboard.
@@ -55,6 +62,8 @@ impl Outcome {
             Outcome::BudgetExhausted => "budget_exhausted",
             Outcome::NotApplicable => "not_applicable",
             Outcome::Manual => "manual",
+            Outcome::Queued => "queued",
+            Outcome::Skipped => "skipped",
         }
     }
 

@@ -534,6 +534,53 @@ impl HealerBuilder {
         self
     }
 
+    /// Registers a hook of `kind` that sees the call it runs for (its site, failure, attempt and
+    /// idempotency key), run once for each call whose strategy asks for it (hooks registered
+    /// with [`hook`](Self::hook) are shared repairs: one run serves every call that failed
+    /// before it).
+    pub fn hook_with_context<F, Fut>(
+        mut self,
+        kind: HookKind,
+        scope: impl Into<HookScope>,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(crate::hooks::HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.add_with_context(kind, scope.into(), f);
+        self
+    }
+
+    /// Registers the clear-cache hook (drop the local cache a failure may come from) for the
+    /// sites in `scope`: the `clear_cache` strategy runs it, then re-runs the call once.
+    pub fn on_clear_cache<F, Fut>(self, scope: impl Into<HookScope>, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hook(HookKind::ClearCache, scope, f)
+    }
+
+    /// Gives the sites in `scope` alternate endpoints: the `switch_endpoint` strategy moves a
+    /// failing call to the next healthy one. The sites' bodies send each attempt to
+    /// [`Endpoints::current`](crate::endpoints::Endpoints::current).
+    pub fn endpoints(
+        self,
+        scope: impl Into<HookScope>,
+        endpoints: &crate::endpoints::Endpoints,
+    ) -> Self {
+        let endpoints = endpoints.clone();
+        self.hook(HookKind::SwitchEndpoint, scope, move || {
+            let switched = endpoints.switch();
+            async move {
+                switched
+                    .map(|_| ())
+                    .map_err(|e| HookError::from(e.to_string()))
+            }
+        })
+    }
+
     /// Registers the reconnect hook (e.g. rebuild a pool) for the sites in `scope`.
     pub fn on_reconnect<F, Fut>(self, scope: impl Into<HookScope>, f: F) -> Self
     where

@@ -19,6 +19,12 @@ pub enum HookKind {
     Reconnect,
     /// Get fresh credentials. Run by the `credential_refresh` strategy.
     RefreshCredentials,
+    /// Drop cached data the failure may come from (a stale entry, a poisoned local cache). Run
+    /// by the `clear_cache` strategy.
+    ClearCache,
+    /// Move to the next healthy endpoint of the site's alternates. Registered by
+    /// [`HealerBuilder::endpoints`](crate::HealerBuilder::endpoints), run by `switch_endpoint`.
+    SwitchEndpoint,
     /// A hook of your own, for your own strategies.
     Custom(&'static str),
 }
@@ -29,6 +35,8 @@ impl HookKind {
         match self {
             HookKind::Reconnect => "reconnect",
             HookKind::RefreshCredentials => "refresh_credentials",
+            HookKind::ClearCache => "clear_cache",
+            HookKind::SwitchEndpoint => "switch_endpoint",
             HookKind::Custom(name) => name,
         }
     }
@@ -72,12 +80,49 @@ impl HookScope {
 pub type HookError = Box<dyn Error + Send + Sync>;
 /// The future a hook returns.
 pub type HookFuture = Pin<Box<dyn Future<Output = Result<(), HookError>> + Send>>;
-type HookFn = Arc<dyn Fn() -> HookFuture + Send + Sync>;
+type HookFn = Arc<dyn Fn(HookContext) -> HookFuture + Send + Sync>;
+
+/// What a hook registered with [`HealerBuilder::hook_with_context`](crate::HealerBuilder::hook_with_context)
+/// learns of the call it runs for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HookContext {
+    /// The failing site (`None` when a health check runs the hook).
+    pub site: Option<&'static Site>,
+    /// The strategy (or the health check) that asked for the hook.
+    pub asked_by: &'static str,
+    /// The kind of failure (`None` for a health check).
+    pub class: Option<crate::ErrorClass>,
+    /// The family of the failure (`None` for a health check).
+    pub fingerprint: Option<crate::Fingerprint>,
+    /// The attempt that failed (1 for the first; 0 for a health check).
+    pub attempt: u32,
+    /// The call's idempotency key (keyed sites).
+    pub call_key: Option<crate::CallKey>,
+}
+
+impl HookContext {
+    /// The context of a hook a health check runs.
+    pub(crate) fn health(check: &'static str) -> Self {
+        HookContext {
+            site: None,
+            asked_by: check,
+            class: None,
+            fingerprint: None,
+            attempt: 0,
+            call_key: None,
+        }
+    }
+}
 
 pub(crate) struct Hook {
     kind: HookKind,
     scope: HookScope,
     run: HookFn,
+    /// A repair shared by every call of its sites (reconnect, refresh, clear a cache, switch
+    /// endpoints): a failure that started before its last successful run is already repaired.
+    /// Hooks that take the call's context run for each call.
+    shared: bool,
     /// When the last successful run finished: a failure that started before it is already healed
     /// by that run, so concurrent failures share one reconnect instead of stampeding.
     last_ok: Mutex<Option<Instant>>,
@@ -119,7 +164,23 @@ impl Hooks {
         self.hooks.push(Arc::new(Hook {
             kind,
             scope,
-            run: Arc::new(move || Box::pin(f())),
+            run: Arc::new(move |_| Box::pin(f())),
+            shared: true,
+            last_ok: Mutex::new(None),
+        }));
+    }
+
+    /// A hook that sees the call it runs for, run once per call that asks for it.
+    pub(crate) fn add_with_context<F, Fut>(&mut self, kind: HookKind, scope: HookScope, f: F)
+    where
+        F: Fn(HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.push(Arc::new(Hook {
+            kind,
+            scope,
+            run: Arc::new(move |cx| Box::pin(f(cx))),
+            shared: false,
             last_ok: Mutex::new(None),
         }));
     }
@@ -161,6 +222,9 @@ impl Hook {
     }
 
     fn already_done(&self, attempt_started: Instant) -> bool {
+        if !self.shared {
+            return false;
+        }
         let last = *self.last_ok.lock().unwrap_or_else(|p| p.into_inner());
         last.is_some_and(|t| t >= attempt_started)
     }
@@ -176,11 +240,16 @@ impl Hook {
     }
 
     /// Runs the hook from async code.
-    pub(crate) async fn run(&self, attempt_started: Instant, timeout: Option<Duration>) -> HookRun {
+    pub(crate) async fn run(
+        &self,
+        attempt_started: Instant,
+        timeout: Option<Duration>,
+        cx: HookContext,
+    ) -> HookRun {
         if self.already_done(attempt_started) {
             return HookRun::AlreadyDone;
         }
-        let fut = (self.run)();
+        let fut = (self.run)(cx);
         let result = match timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r.map_err(|e| e.to_string()),
@@ -198,6 +267,7 @@ impl Hook {
         &self,
         attempt_started: Instant,
         timeout: Option<Duration>,
+        cx: HookContext,
     ) -> HookRun {
         use tokio::runtime::{Builder, Handle, RuntimeFlavor};
         if self.already_done(attempt_started) {
@@ -205,13 +275,15 @@ impl Hook {
         }
         match Handle::try_current() {
             Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| handle.block_on(self.run(attempt_started, timeout)))
+                tokio::task::block_in_place(|| {
+                    handle.block_on(self.run(attempt_started, timeout, cx))
+                })
             }
             Ok(_) => HookRun::Failed(
                 "a sync site cannot run an async hook on a current-thread runtime".to_owned(),
             ),
             Err(_) => match Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(self.run(attempt_started, timeout)),
+                Ok(rt) => rt.block_on(self.run(attempt_started, timeout, cx)),
                 Err(e) => HookRun::Failed(format!("could not start a runtime for the hook: {e}")),
             },
         }

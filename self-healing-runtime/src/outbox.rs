@@ -10,6 +10,16 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+mod replay;
+mod track;
+mod worker;
+
+#[doc(hidden)]
+pub use replay::{REPLAYERS, ReplayFn, ReplayFuture, Replayer};
+pub(crate) use track::note_queued;
+pub use track::{Delivery, Track, track};
+pub use worker::ReplayReport;
+
 /// Where an outbox entry stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutboxStatus {

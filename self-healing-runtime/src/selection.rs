@@ -374,7 +374,7 @@ pub(crate) fn rank(
         }
     }
     let explore = tried >= MIN_SAMPLE && random() < EXPLORATION;
-    let mut scored = [(false, 0.0f64, 0u8); MAX_STRATEGIES];
+    let mut scored = [(false, false, 0.0f64, 0u8); MAX_STRATEGIES];
     let mut n = 0;
     for (i, s) in strategies.iter().enumerate() {
         let advice = advised.filter(|(a, _)| *a == i).map(|(_, c)| c);
@@ -404,13 +404,23 @@ pub(crate) fn rank(
         let time = cost.time.max(known.mean).saturating_add(hook);
         let weight = COST_SCALE.as_secs_f64() / COST_SCALE.saturating_add(time).as_secs_f64()
             * 0.5f64.powi(i32::from(cost.failed_in_call));
-        scored[n] = (s.is_guard(), heal_rate * weight, i as u8);
+        scored[n] = (
+            s.is_guard(),
+            s.is_last_resort(),
+            heal_rate * weight,
+            i as u8,
+        );
         n += 1;
     }
     let scored = &mut scored[..n];
-    // Equal scores keep registration order.
-    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)));
-    for (slot, (_, _, i)) in out.order.iter_mut().zip(scored.iter()) {
+    // Guards first, last resorts last; equal scores keep registration order.
+    scored.sort_unstable_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1.cmp(&b.1))
+            .then(b.2.total_cmp(&a.2))
+            .then(a.3.cmp(&b.3))
+    });
+    for (slot, (_, _, _, i)) in out.order.iter_mut().zip(scored.iter()) {
         *slot = *i;
     }
     out.len = n as u8;
@@ -496,9 +506,22 @@ mod tests {
         }
     }
 
-    /// Every strategy applies; hook strategies run a hook; nothing waits.
+    /// Every strategy applies except those whose plans need what these sites lack (a
+    /// rolled-back attempt, endpoints, a clear-cache hook, a declared default, skip or queue);
+    /// hook strategies run a hook; nothing waits.
     fn plan_cost(all: &[Arc<dyn Strategy>]) -> impl FnMut(usize) -> Option<Cost> + '_ {
         |i| {
+            if matches!(
+                all[i].name(),
+                "rollback"
+                    | "switch_endpoint"
+                    | "clear_cache"
+                    | "default_value"
+                    | "skip"
+                    | "queue_for_later"
+            ) {
+                return None;
+            }
             Some(Cost {
                 time: Duration::ZERO,
                 hook: matches!(all[i].name(), "reconnect" | "credential_refresh"),

@@ -79,16 +79,43 @@ impl fmt::Display for UnknownCategory {
 
 impl std::error::Error for UnknownCategory {}
 
+/// What a site declared to answer with when healing cannot produce its value: one of these at
+/// most (the attribute refuses two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `fallback = path`: call this function with the same arguments (the path as written).
+    Fallback(&'static str),
+    /// `default = expr`: this value of the function's own type (the expression as written).
+    Default(&'static str),
+    /// `skip`: the work may be dropped; the call returns `Ok(())`, recorded as skipped.
+    Skip,
+    /// `queue_for_later`: the call is written to the store's outbox and replayed later.
+    Queue,
+}
+
+impl Answer {
+    /// The strategy that serves this answer.
+    pub const fn strategy(&self) -> &'static str {
+        match self {
+            Answer::Fallback(_) => "fallback",
+            Answer::Default(_) => "default_value",
+            Answer::Skip => "skip",
+            Answer::Queue => "queue_for_later",
+        }
+    }
+}
+
 /// The options given in `#[self_healing(...)]`, fixed at compile time.
 ///
 /// Built with `const` methods by the generated code; read by the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SiteOptions {
     idempotent: bool,
+    keyed: bool,
     timeout: Option<Duration>,
     max_attempts: Option<u32>,
     cache: Option<Duration>,
-    fallback: Option<&'static str>,
+    answer: Option<Answer>,
     catch_panic: bool,
     fail_fast: bool,
     is_async: bool,
@@ -100,10 +127,11 @@ impl SiteOptions {
     pub const fn new() -> Self {
         SiteOptions {
             idempotent: true,
+            keyed: false,
             timeout: None,
             max_attempts: None,
             cache: None,
-            fallback: None,
+            answer: None,
             catch_panic: false,
             fail_fast: true,
             is_async: false,
@@ -113,6 +141,34 @@ impl SiteOptions {
     /// `idempotent = false`: never re-run unless the call provably never reached the other side.
     pub const fn with_idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// `idempotent = "keyed"`: each call gets an idempotency key its body reads with
+    /// [`call_key`](crate::call_key) and writes with its effect, which makes re-runs safe.
+    pub const fn with_keyed(mut self) -> Self {
+        self.idempotent = true;
+        self.keyed = true;
+        self
+    }
+
+    /// `default = expr`: the expression as written.
+    pub const fn with_default(mut self, expr: &'static str) -> Self {
+        self.answer = Some(Answer::Default(expr));
+        self
+    }
+
+    /// `skip`: the work may be dropped when healing cannot do it.
+    pub const fn with_skip(mut self) -> Self {
+        self.answer = Some(Answer::Skip);
+        self
+    }
+
+    /// `queue_for_later`: the call is queued in the outbox when healing cannot do it now. Its
+    /// calls are keyed, so a replay reuses the key the first attempt wrote with.
+    pub const fn with_queue_for_later(mut self) -> Self {
+        self.answer = Some(Answer::Queue);
+        self.keyed = true;
         self
     }
 
@@ -136,7 +192,7 @@ impl SiteOptions {
 
     /// `fallback = path`: the path of the declared fallback, as written.
     pub const fn with_fallback(mut self, path: &'static str) -> Self {
-        self.fallback = Some(path);
+        self.answer = Some(Answer::Fallback(path));
         self
     }
 
@@ -166,6 +222,16 @@ impl SiteOptions {
         self.idempotent
     }
 
+    /// Whether each call gets an idempotency key (`idempotent = "keyed"`, `queue_for_later`).
+    pub const fn keyed(&self) -> bool {
+        self.keyed
+    }
+
+    /// What the site answers with when healing cannot produce its value, if it declared one.
+    pub const fn answer(&self) -> Option<Answer> {
+        self.answer
+    }
+
     /// The per-attempt deadline, if any.
     pub const fn timeout(&self) -> Option<Duration> {
         self.timeout
@@ -183,7 +249,10 @@ impl SiteOptions {
 
     /// The declared fallback's path, if any.
     pub const fn fallback(&self) -> Option<&'static str> {
-        self.fallback
+        match self.answer {
+            Some(Answer::Fallback(path)) => Some(path),
+            _ => None,
+        }
     }
 
     /// Whether panics are caught and treated as failures.

@@ -100,7 +100,6 @@ impl Pending {
             attempts: e.attempts,
             duration_us: duration_us(e.duration),
             count,
-            call_key: None,
             analyzer: e.diagnosis.analyzer.clone(),
             diagnosis,
             ai_diagnosis,

@@ -95,13 +95,30 @@ impl Wrapper<'_> {
         }
         // `&mut self` cannot move into each attempt; the block borrows it instead.
         let capture = (!self.mut_self).then(|| quote!(move));
-        let run = quote!(#driver.attempt(async #capture { #fake_return #(#stmts)* }).await);
+        let start = &self.locals.start;
+        let body = quote!(async #capture { #fake_return #(#stmts)* });
+        // Keyed: one key per call, drawn before the first attempt, the same in every attempt.
+        let (body, start_decl) = if self.keyed() {
+            (
+                quote!(#k::__private::with_call_key(#start.key, #body)),
+                quote! {
+                    let #start = #k::__private::CallStart::new();
+                    #driver.set_call_start(#start);
+                },
+            )
+        } else {
+            (body, TokenStream::new())
+        };
+        let run = quote!(#driver.attempt(#body).await);
         let settle = self.settle();
         let other_steps = self.other_steps();
+        let replayer = self.replayer();
         quote! {
             #statics
+            #replayer
             #ops_decl
             let mut #driver = #k::__private::Driver::new(&__SELF_HEALING_SITE, #ops);
+            #start_decl
             #cache_key
             loop {
                 let #attempt = {
@@ -135,7 +152,8 @@ impl Wrapper<'_> {
         self.shape.is_async()
             && !self.mut_self
             && !unique
-            && self.options.fallback.is_none()
+            && !self.has_answer()
+            && !self.keyed()
             && self.options.cache.is_none()
     }
 
@@ -217,9 +235,8 @@ impl Wrapper<'_> {
             fallback: value,
             ..
         } = &self.locals;
-        let fallback_arm = self.options.fallback.as_ref().map(|fallback| {
+        let fallback_arm = self.answer_value().map(|call| {
             let ret = &self.ret;
-            let call = self.fallback_call(&fallback.value, fallback.span);
             quote! {
                 #k::__private::Run::Fallback(#driver) => {
                     let #value: #ret = #call;
@@ -260,14 +277,29 @@ impl Wrapper<'_> {
                 };
             }
         });
+        // Keyed: one key per call; each attempt's body runs with it as the current key.
+        let (start_decl, inner) = if self.keyed() {
+            let start = &self.locals.start;
+            (
+                quote!(let #start = #k::__private::CallStart::new();),
+                quote! {
+                    #k::__private::with_call_key_sync(#start.key, || {
+                        #fake_return
+                        #(#stmts)*
+                    })
+                },
+            )
+        } else {
+            (TokenStream::new(), quote!(#fake_return #(#stmts)*))
+        };
         quote! {
             #statics
             #ops_decl
             #key_decl
+            #start_decl
             let #body = || {
                 #(#rebinds)*
-                #fake_return
-                #(#stmts)*
+                #inner
             };
             #run
         }

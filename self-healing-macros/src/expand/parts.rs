@@ -208,27 +208,84 @@ impl Wrapper<'_> {
         }
     }
 
+    /// Whether each call gets an idempotency key (`idempotent = "keyed"`, `queue_for_later`).
+    pub(super) fn keyed(&self) -> bool {
+        self.options.queue_for_later.is_some()
+            || self
+                .options
+                .idempotent
+                .as_ref()
+                .is_some_and(|s| s.value == crate::attr::Idempotent::Keyed)
+    }
+
+    /// Whether the site declared an answer for when healing cannot produce its value.
+    pub(super) fn has_answer(&self) -> bool {
+        let o = self.options;
+        o.fallback.is_some()
+            || o.default.is_some()
+            || o.skip.is_some()
+            || o.queue_for_later.is_some()
+    }
+
+    // Input:  fallback = backup | default = EXPR | skip
+    // Output: backup(a, b).await | Ok(EXPR) | Ok(())
+    /// The value a declared fallback, default or skip answers with, of the function's return
+    /// type; spanned at the option, so a type mismatch points there.
+    pub(super) fn answer_value(&self) -> Option<TokenStream> {
+        let o = self.options;
+        if let Some(fallback) = &o.fallback {
+            return Some(self.fallback_call(&fallback.value, fallback.span));
+        }
+        if let Some(default) = &o.default {
+            let expr = &default.value;
+            return Some(quote_spanned!(default.span=> ::core::result::Result::Ok(#expr)));
+        }
+        if let Some(skip) = &o.skip {
+            return Some(quote_spanned!(skip.span=> ::core::result::Result::Ok(())));
+        }
+        None
+    }
+
     // Input:  fallback = Self::backup, on `async fn f(&self, a: A, b: B)`
     // Output: Step::Rerun => {}
     //         Step::Fallback => { let fb: RET = Self::backup(self, a, b).await; return driver.settle_fallback(fb); }
-    // (without a fallback: `Step::Rerun | Step::Fallback => {}`)
+    // (`default = EXPR`: `Ok(EXPR)`; `skip`: `Ok(())`; without any: `Step::Rerun | Step::Fallback => {}`)
+    // Input:  queue_for_later, on `async fn f(a: A, b: B)`
+    // Output: Step::Fallback => { if let Some(r) = driver.settle_queued(queue_payload(&(&a, &b,))).await { return r; } }
     /// The match arms after `Return`.
     pub(super) fn other_steps(&self) -> TokenStream {
         let k = &self.k;
-        let Some(fallback) = &self.options.fallback else {
-            return quote!(#k::__private::Step::Rerun | #k::__private::Step::Fallback => {});
-        };
         let Locals {
             driver,
             fallback: value,
+            result,
             ..
         } = &self.locals;
+        if let Some(queue) = &self.options.queue_for_later {
+            let args = self.args.iter().filter_map(|a| match a {
+                Arg::Named { ident, .. } | Arg::Pattern { ident, .. } => Some(ident),
+                Arg::Receiver { .. } => None,
+            });
+            let settle = quote_spanned! {queue.span=>
+                #driver.settle_queued(#k::__private::queue_payload(&(#(&#args,)*))).await
+            };
+            return quote! {
+                #k::__private::Step::Rerun => {}
+                #k::__private::Step::Fallback => {
+                    if let ::core::option::Option::Some(#result) = #settle {
+                        return #result;
+                    }
+                }
+            };
+        }
+        let Some(answer) = self.answer_value() else {
+            return quote!(#k::__private::Step::Rerun | #k::__private::Step::Fallback => {});
+        };
         let ret = &self.ret;
-        let call = self.fallback_call(&fallback.value, fallback.span);
         quote! {
             #k::__private::Step::Rerun => {}
             #k::__private::Step::Fallback => {
-                let #value: #ret = #call;
+                let #value: #ret = #answer;
                 return #driver.settle_fallback(#value);
             }
         }

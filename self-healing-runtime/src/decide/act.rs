@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{Action, Candidate, Decider, acted};
 use crate::event::StepResult;
-use crate::hooks::{Hook, HookRun};
+use crate::hooks::{Hook, HookContext, HookRun};
 
 impl Decider {
     /// Waits, runs the hook, or waits for capacity, before a re-run.
@@ -12,8 +12,9 @@ impl Decider {
         if let Some(hook) = &action.hook {
             // Boxed: a hook is rare next to a plain re-run, and its timer would enlarge every
             // call's future.
+            let cx = self.hook_context();
             let run =
-                Box::pin(hook.run(self.attempt_started, self.healer.inner.hooks.timeout)).await;
+                Box::pin(hook.run(self.attempt_started, self.healer.inner.hooks.timeout, cx)).await;
             self.hook_finished(hook, run)?;
         }
         if action.capacity {
@@ -28,7 +29,8 @@ impl Decider {
     /// [`perform`](Self::perform) for sync sites.
     pub(crate) fn perform_blocking(&self, action: &Action) -> Result<(), String> {
         if let Some(hook) = &action.hook {
-            let run = hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout);
+            let cx = self.hook_context();
+            let run = hook.run_blocking(self.attempt_started, self.healer.inner.hooks.timeout, cx);
             self.hook_finished(hook, run)?;
         }
         if action.capacity {
@@ -38,6 +40,33 @@ impl Decider {
             (self.healer.inner.config.blocking_sleep)(action.delay);
         }
         Ok(())
+    }
+
+    /// A [`Plan::RunHookThenFail`](crate::Plan) hook ran: the call fails with its error.
+    pub(crate) fn hook_then_fail_done(&mut self) -> Candidate {
+        self.now = tokio::time::Instant::now();
+        if let Some(p) = self.pending.take() {
+            let took = self.now.saturating_duration_since(p.started);
+            self.steps.push(acted(
+                p.strategy,
+                StepResult::Failed,
+                took,
+                "ran its hook; the call fails".into(),
+            ));
+        }
+        self.give_up()
+    }
+
+    /// What a hook learns of the call it runs for.
+    pub(crate) fn hook_context(&self) -> HookContext {
+        HookContext {
+            site: Some(self.site),
+            asked_by: self.pending.map_or("none", |p| p.strategy),
+            class: self.diagnosis.as_ref().map(|d| d.class),
+            fingerprint: self.diagnosis.as_ref().map(|d| d.fingerprint),
+            attempt: self.attempts.max(1),
+            call_key: self.call_key,
+        }
     }
 
     /// A hook's run: a failure stops the action; a success is what a fault-injection layer
@@ -60,7 +89,11 @@ impl Decider {
 
     /// A re-run's preparation failed (hook failed, no bulkhead slot): the strategy is charged
     /// with it, so a hook that keeps failing sinks in the ranking, and the next one is tried.
-    pub(crate) fn action_failed(&mut self, why: String) -> Candidate {
+    pub(crate) fn action_failed(
+        &mut self,
+        why: String,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Candidate {
         self.now = tokio::time::Instant::now();
         if let Some(p) = self.pending.take() {
             let took = self.now.saturating_duration_since(p.started);
@@ -74,12 +107,16 @@ impl Decider {
         }
         // The re-run it prepared never happened: the attempt it was for is not spent.
         self.repaired_probe = false;
-        self.next(self.has_fallback, self.has_cache)
+        self.next(error, self.has_fallback, self.has_cache)
     }
 
     /// The cached-value lookup's answer. `None`: a fresh value was found and the call healed;
     /// otherwise the next candidate.
-    pub(crate) fn cached(&mut self, found: bool) -> Option<Candidate> {
+    pub(crate) fn cached(
+        &mut self,
+        found: bool,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Option<Candidate> {
         if found {
             self.finish_healed();
             return None;
@@ -92,6 +129,6 @@ impl Decider {
                 "no fresh value cached for these arguments".into(),
             ));
         }
-        Some(self.next(self.has_fallback, self.has_cache))
+        Some(self.next(error, self.has_fallback, self.has_cache))
     }
 }

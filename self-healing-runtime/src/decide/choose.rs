@@ -31,9 +31,11 @@ impl Decider {
         &mut self,
         error: &(dyn std::error::Error + 'static),
         overran: bool,
+        rolled_back: bool,
         has_fallback: bool,
         has_cache: bool,
     ) -> Candidate {
+        self.rolled_back = rolled_back;
         let now = Instant::now();
         self.now = now;
         self.elapsed = now.saturating_duration_since(self.started);
@@ -105,8 +107,8 @@ impl Decider {
         self.diagnosis = Some(diagnosis);
         self.has_fallback = has_fallback;
         self.has_cache = has_cache;
-        self.rank(has_fallback, has_cache);
-        self.next(has_fallback, has_cache)
+        self.rank(error, has_fallback, has_cache);
+        self.next(error, has_fallback, has_cache)
     }
 
     pub(super) fn fingerprint(&self) -> crate::diagnosis::Fingerprint {
@@ -117,15 +119,21 @@ impl Decider {
 
     /// What strategy `i` sees when asked for a plan.
     fn context<'a>(
-        &self,
+        &'a self,
         i: usize,
         diagnosis: &'a Diagnosis,
+        error: &'a (dyn std::error::Error + 'static),
         has_fallback: bool,
         has_cache: bool,
     ) -> Context<'a> {
         Context {
             site: self.site,
             diagnosis,
+            error,
+            call_key: self.call_key,
+            replay: self.replay,
+            rolled_back: self.rolled_back,
+            hooks: &self.healer.inner.hooks,
             attempt: self.attempts.max(1),
             max_attempts: self.max_attempts,
             elapsed: self.elapsed,
@@ -148,15 +156,23 @@ impl Decider {
     }
 
     /// Ranks the strategies that apply to the current diagnosis by learned heal rate and cost.
-    fn rank(&mut self, has_fallback: bool, has_cache: bool) {
+    fn rank(
+        &mut self,
+        error: &(dyn std::error::Error + 'static),
+        has_fallback: bool,
+        has_cache: bool,
+    ) {
         let Some(diagnosis) = self.diagnosis.clone() else {
             return;
         };
         let floor = self.retry_after_floor(self.now);
         let healer = self.healer.clone();
         let strategies = &healer.inner.strategies;
+        let mut reruns = [false; crate::selection::MAX_STRATEGIES];
         let mut cost = |i: usize| {
-            let plan = strategies[i].plan(&self.context(i, &diagnosis, has_fallback, has_cache));
+            let plan =
+                strategies[i].plan(&self.context(i, &diagnosis, error, has_fallback, has_cache));
+            reruns[i] = matches!(plan, Plan::Rerun { .. } | Plan::RerunWhenCapacity);
             self.cost_of(i, &plan, floor)
         };
         let mut random = || self.random();
@@ -170,6 +186,7 @@ impl Decider {
             &mut ranked,
         );
         self.ranked = ranked;
+        self.reruns = reruns;
         self.cursor = 0;
     }
 
@@ -202,7 +219,12 @@ impl Decider {
     }
 
     /// The next candidate after the cursor; records why the others were passed over.
-    pub(crate) fn next(&mut self, has_fallback: bool, has_cache: bool) -> Candidate {
+    pub(crate) fn next(
+        &mut self,
+        error: &(dyn std::error::Error + 'static),
+        has_fallback: bool,
+        has_cache: bool,
+    ) -> Candidate {
         let healer = self.healer.clone();
         let Some(diagnosis) = self.diagnosis.clone() else {
             return self.give_up();
@@ -211,7 +233,7 @@ impl Decider {
             self.cursor += 1;
             let strategy = &healer.inner.strategies[i];
             let name = strategy.name();
-            let plan = strategy.plan(&self.context(i, &diagnosis, has_fallback, has_cache));
+            let plan = strategy.plan(&self.context(i, &diagnosis, error, has_fallback, has_cache));
             let span = tracing::debug_span!(
                 "self_healing.plan",
                 source = self.site.source(),
@@ -241,6 +263,7 @@ impl Decider {
                         delay: Duration::ZERO,
                         hook: None,
                         capacity: true,
+                        then_fail: false,
                     });
                 }
                 Plan::Fallback if has_fallback => {
@@ -259,6 +282,23 @@ impl Decider {
                     self.fast_failed = true;
                     self.last_actor = Some(name);
                     return self.give_up();
+                }
+                Plan::RunHookThenFail(kind) => {
+                    match self.healer.inner.hooks.find(kind, self.site) {
+                        Some(hook) => {
+                            let hook = hook.clone();
+                            self.act(i, name, false);
+                            return Candidate::Rerun(Action {
+                                delay: Duration::ZERO,
+                                hook: Some(hook),
+                                capacity: false,
+                                then_fail: true,
+                            });
+                        }
+                        None => self
+                            .steps
+                            .push(step(name, "its hook is not registered for this site")),
+                    }
                 }
                 Plan::Escalate => {
                     self.steps
@@ -308,6 +348,7 @@ impl Decider {
             delay,
             hook,
             capacity: false,
+            then_fail: false,
         })
     }
 
@@ -365,7 +406,8 @@ impl Decider {
         {
             return Some("refused: the circuit is open");
         }
-        if !self.site.options().idempotent() && !diagnosis.never_reached {
+        // A rolled-back attempt left nothing behind: re-running it cannot duplicate anything.
+        if !self.site.options().idempotent() && !diagnosis.never_reached && !self.rolled_back {
             return Some("refused: not idempotent, and the call may have reached the other side");
         }
         if nesting::inside_rerun() {
@@ -412,23 +454,18 @@ impl Decider {
         let Some(diagnosis) = self.diagnosis.clone() else {
             return false;
         };
-        let (has_fallback, has_cache) = (self.has_fallback, self.has_cache);
         let strategies = &self.healer.inner.strategies;
         (0..self.ranked.len())
             .filter_map(|c| self.ranked.get(c))
             .filter(|&i| self.uses[i] == 0)
             .any(|i| {
-                let s = &strategies[i];
-                let reruns = matches!(
-                    s.plan(&self.context(i, &diagnosis, has_fallback, has_cache)),
-                    Plan::Rerun { .. } | Plan::RerunWhenCapacity
-                );
-                reruns
+                // Whether its plan was a re-run when the strategies were last ranked.
+                self.reruns[i]
                     && self
                         .healer
                         .inner
                         .patterns
-                        .get(diagnosis.fingerprint, s.name())
+                        .get(diagnosis.fingerprint, strategies[i].name())
                         .tried
                         == 0
             })

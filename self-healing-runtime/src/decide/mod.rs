@@ -56,6 +56,8 @@ pub(crate) struct Action {
     pub(crate) delay: Duration,
     pub(crate) hook: Option<std::sync::Arc<Hook>>,
     pub(crate) capacity: bool,
+    /// After the hook, the call fails (no re-run): [`Plan::RunHookThenFail`](crate::Plan).
+    pub(crate) then_fail: bool,
 }
 
 /// A strategy's action in flight: its outcome is credited to it, and only to it.
@@ -85,6 +87,8 @@ pub(crate) struct Decider {
     call_key: Option<crate::CallKey>,
     /// The call is an outbox replay: it must not be queued again.
     replay: bool,
+    /// The latest failed attempt was undone whole (its transaction rolled back).
+    rolled_back: bool,
     healer: Healer,
     /// Jitter and exploration draws of this call, seeded once from the healer's generator.
     rng: CallRng,
@@ -108,6 +112,8 @@ pub(crate) struct Decider {
     diagnosis: Option<Diagnosis>,
     message: String,
     ranked: Ranked,
+    /// Which strategies planned a re-run when they were last ranked, by index.
+    reruns: [bool; MAX_STRATEGIES],
     cursor: usize,
     /// Times each strategy acted during this call, by index.
     uses: [u8; MAX_STRATEGIES],
@@ -152,6 +158,7 @@ impl Decider {
             call_id: CALLS.fetch_add(1, Ordering::Relaxed),
             call_key: None,
             replay: false,
+            rolled_back: false,
             healer,
             rng,
             started: now,
@@ -168,6 +175,7 @@ impl Decider {
             diagnosis: None,
             message: String::new(),
             ranked: Ranked::new(),
+            reruns: [false; MAX_STRATEGIES],
             cursor: 0,
             uses: [0; MAX_STRATEGIES],
             failed: [0; MAX_STRATEGIES],
@@ -209,9 +217,9 @@ impl Decider {
         self.call_key
     }
 
-    /// Whether the call replays an outbox entry.
-    pub(crate) fn is_replay(&self) -> bool {
-        self.replay
+    /// The healer's store (the outbox of `queue_for_later` sites).
+    pub(crate) fn store(&self) -> std::sync::Arc<dyn crate::EventStore> {
+        self.healer.inner.store.clone()
     }
 
     /// The healer's state of the call's site.

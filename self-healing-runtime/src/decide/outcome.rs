@@ -94,10 +94,19 @@ impl Decider {
             // counts: it is what lets the circuit open and the fallback answer fast.
             self.count_failed_call(false);
         }
+        // Queuing and skipping did their job, but the call's work is not done: their outcomes
+        // say so, and only a value of the function's own type is "healed".
+        let (outcome, note) = match p.strategy {
+            "queue_for_later" => (Outcome::Queued, "queued in the outbox"),
+            "skip" => (Outcome::Skipped, "skipped: the work was dropped"),
+            _ => (Outcome::Healed, "healed"),
+        };
         self.steps
-            .push(acted(p.strategy, StepResult::Healed, took, "healed".into()));
-        self.state.note_healed(self.wall_now());
-        self.record(Outcome::Healed, Some(p.strategy));
+            .push(acted(p.strategy, StepResult::Healed, took, note.into()));
+        if outcome == Outcome::Healed {
+            self.state.note_healed(self.wall_now());
+        }
+        self.record(outcome, Some(p.strategy));
     }
 
     /// The fallback ran: `healed` tells whether it produced a value.

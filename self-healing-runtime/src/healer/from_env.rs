@@ -200,7 +200,7 @@ mod tests {
             .unwrap();
         // No store is compiled into this crate's tests: events stay in memory.
         assert!(format!("{:?}", healer.store()).starts_with("InMemoryStore"));
-        assert_eq!(healer.strategies().count(), 10);
+        assert_eq!(healer.strategies().count(), 16);
     }
 
     #[tokio::test]

@@ -211,7 +211,14 @@ async fn run_one(check: &dyn HealthCheck, cx: &HealthContext) -> CheckOutcome {
             }
         }
         (None, Some(kind)) => match hooks.find_any(kind) {
-            Some(hook) => match hook.run(started, hooks.timeout).await {
+            Some(hook) => match hook
+                .run(
+                    started,
+                    hooks.timeout,
+                    crate::hooks::HookContext::health("health_check"),
+                )
+                .await
+            {
                 HookRun::Failed(why) => (format!("{} hook failed: {why}", kind.as_str()), false),
                 // Another run finished after this check started: it may have healed this too.
                 _ => (format!("{} hook ran", kind.as_str()), true),

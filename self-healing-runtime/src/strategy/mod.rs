@@ -7,13 +7,14 @@ use std::fmt;
 use std::time::Duration;
 
 pub use builtin::{
-    Bulkhead, CachedValue, CircuitBreaker, CredentialRefresh, Escalate, Fallback, RateLimitWait,
-    Reconnect, Retry, Timeout, builtin_strategies,
+    Bulkhead, CachedValue, CircuitBreaker, ClearCache, CredentialRefresh, DefaultValue, Escalate,
+    Fallback, QueueForLater, RateLimitWait, Reconnect, Retry, Rollback, Skip, SwitchEndpoint,
+    Timeout, builtin_strategies,
 };
 
-use crate::Site;
 use crate::diagnosis::Diagnosis;
 use crate::hooks::HookKind;
+use crate::{CallKey, Site};
 
 /// What a strategy asks the interceptor to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,17 +37,32 @@ pub enum Plan {
     FailFast,
     /// Stop healing, raise the severity, notify, and return the error.
     Escalate,
+    /// Run `hook` for this call (it sees the call's context), then let the call fail with its
+    /// error: compensations, alerts, anything that must happen before a failure goes back.
+    RunHookThenFail(HookKind),
     /// This strategy cannot act on this failure; the next one is tried.
     NotApplicable(&'static str),
 }
 
 /// What a strategy sees when asked for a plan.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Context<'a> {
     /// The failing site.
     pub site: &'static Site,
     /// The diagnosis of the failure.
     pub diagnosis: &'a Diagnosis,
+    /// The failure itself (a [`Rejected`](crate::Rejected) when a guard or a timeout ended the
+    /// attempt): downcast it to your own error type to look inside.
+    pub error: &'a (dyn std::error::Error + 'static),
+    /// The call's idempotency key (keyed and `queue_for_later` sites).
+    pub call_key: Option<CallKey>,
+    /// This call replays an entry of the outbox (it must not be queued again).
+    pub replay: bool,
+    /// The failed attempt's effects were undone whole: its transaction rolled back, or its
+    /// saga compensated (see [`rollback`](crate::rollback)). Re-running it is safe even when the
+    /// site is not idempotent.
+    pub rolled_back: bool,
     /// The attempt that failed (1 for the first call).
     pub attempt: u32,
     /// The attempt cap for this call.
@@ -71,6 +87,16 @@ pub struct Context<'a> {
     pub backoff: crate::backoff::Backoff,
     /// A uniform random number in [0, 1) for jitter, from the healer's seeded generator.
     pub random: f64,
+    /// The healer's hooks, for [`has_hook`](Self::has_hook).
+    pub(crate) hooks: &'a crate::hooks::Hooks,
+}
+
+impl Context<'_> {
+    /// Whether a hook of `kind` serves this site (a strategy whose plan needs a hook returns
+    /// [`Plan::NotApplicable`] without one, instead of being refused for it at every failure).
+    pub fn has_hook(&self, kind: HookKind) -> bool {
+        self.hooks.has(kind, self.site)
+    }
 }
 
 /// A healing strategy.
@@ -124,6 +150,12 @@ pub trait Strategy: Send + Sync + fmt::Debug + 'static {
 
     /// Guards run before the learned ranking, in registration order (the circuit breaker).
     fn is_guard(&self) -> bool {
+        false
+    }
+
+    /// Last resorts run after every other strategy that applies, whatever their learned heal
+    /// rates: what a call falls back on when healing cannot succeed now (`queue_for_later`).
+    fn is_last_resort(&self) -> bool {
         false
     }
 }

@@ -19,7 +19,7 @@ impl Strategy for Fallback {
     }
 
     fn plan(&self, cx: &Context<'_>) -> Plan {
-        if cx.has_fallback {
+        if cx.has_fallback && cx.site.options().fallback().is_some() {
             Plan::Fallback
         } else {
             Plan::NotApplicable("no fallback declared for this site")

@@ -42,6 +42,9 @@ pub struct EventRecord {
     pub count: u64,
     /// How it was diagnosed, with the strategy steps.
     pub diagnosis: DiagnosisRecord,
+    /// The idempotency key of the call (keyed and `queue_for_later` sites; the first call's when
+    /// folded), as 32 hex digits.
+    pub call_key: Option<String>,
 }
 
 /// Filters for [`DieselStore::events`](crate::DieselStore::events). Every field set must match.

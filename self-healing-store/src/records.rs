@@ -386,6 +386,8 @@ pub struct PruneReport {
     /// Circuit news past its own retention (a day; each instance's latest state per source a
     /// week), whatever the age asked for.
     pub circuit_notices: u64,
+    /// Delivered outbox entries (pending and dead ones are kept whatever their age).
+    pub outbox: u64,
 }
 
 pub(crate) fn parse_severity(s: &str) -> Option<Severity> {

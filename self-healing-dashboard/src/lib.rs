@@ -1,6 +1,6 @@
 //! The `/platform/system-health` dashboard of self-healing: an axum [`Router`] with the live
-//! activity feed, charts, failure families, circuit states, health checks and the integration
-//! checklist; a JSON API; the `/health`, `/metrics` and cron endpoints; and the `self-healing` CLI (feature `cli`).
+//! activity feed, charts, failure families, circuit states, health checks, the outbox of
+//! `queue_for_later` sites and the integration checklist; a JSON API; the `/health`, `/metrics` and cron endpoints; and the `self-healing` CLI (feature `cli`).
 //!
 //! # Mounting it in your application
 //!
@@ -52,6 +52,7 @@
 //! | `GET /platform/system-health/api/families` | admin | failure families (events grouped by fingerprint), newest first: calls, first and last seen, sources, latest message, learned strategy and heal rate, status (`limit` 1–1000, default 50) |
 //! | `POST /platform/system-health/families/{fingerprint}/{action}` | admin, same origin, the page's form token (or the bearer token) | `resolve`, `ignore` or `reopen` a failure family; 303 back to the page |
 //! | `POST /platform/system-health/api/families/{fingerprint}/{action}` | as above | the same, answering JSON `{"fingerprint", "status"}` |
+//! | `GET /platform/system-health/api/outbox` | admin | the outbox of `queue_for_later` sites: entries per status (`pending`, `delivered`, `dead`) and the newest pending and dead entries (`limit` of each, 1–1000, default 10), payloads left out |
 //! | `GET /metrics` | admin (or none with [`DashboardBuilder::public_metrics`]) | Prometheus text format |
 //! | `GET /health` | none | `application/health+json` (IETF health-check draft); 503 on `fail` |
 //! | `GET /api/cron/health-check` | `Bearer $CRON_SECRET` | runs the checks now; 401 on a wrong or missing secret, 503 when `CRON_SECRET` is unset |
@@ -87,6 +88,7 @@ mod guard;
 mod headers;
 mod health;
 mod metrics;
+mod outbox;
 mod pages;
 mod random;
 mod session;
@@ -128,6 +130,7 @@ pub fn router(state: DashboardState) -> Router {
         .route(&format!("{BASE}/api/health"), get(api::health))
         .route(&format!("{BASE}/api/stream"), get(api::stream))
         .route(&format!("{BASE}/api/families"), get(families::families))
+        .route(&format!("{BASE}/api/outbox"), get(outbox::outbox))
         .route(
             &format!("{BASE}/api/families/{{fingerprint}}/{{action}}"),
             post(families::api_act),

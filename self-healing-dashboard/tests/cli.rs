@@ -568,3 +568,170 @@ async fn serve_prints_its_url_and_answers() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_commands_list_retry_and_drop() {
+    use self_healing_runtime::event::EventStore as _;
+    use self_healing_runtime::outbox::{OutboxEntry, OutboxSettle, OutboxStatus};
+    let (_dir, url, store) = seeded().await;
+    let o = run(&["--database-url", &url, "queue", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("no outbox entries (0 pending, 0 delivered, 0 dead)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let (pending, dead, delivered) = (
+        "0123456789abcdef0123456789abcd01",
+        "0123456789abcdef0123456789abcd02",
+        "0123456789abcdef0123456789abcd03",
+    );
+    let now = std::time::SystemTime::now();
+    for key in [delivered, dead, pending] {
+        let e = OutboxEntry::new(key, "createContact", r#"{"name":"Ada"}"#, now);
+        assert!(store.outbox_put(&e).await.unwrap());
+    }
+    assert_eq!(
+        store
+            .outbox_claim(now, Duration::from_secs(60), 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    store
+        .outbox_settle(delivered, &OutboxSettle::Delivered, now)
+        .await
+        .unwrap();
+    // A stored error that tries to reorder the terminal's text, over two lines.
+    let hostile = "503 from crm\u{202e}txt.exe\nretry later";
+    store
+        .outbox_settle(
+            dead,
+            &OutboxSettle::Dead {
+                error: hostile.into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+
+    let o = run(&["--database-url", &url, "queue", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let header = out.lines().next().unwrap();
+    for column in [
+        "KEY",
+        "SOURCE",
+        "STATUS",
+        "TRIES",
+        "NEXT ATTEMPT (UTC)",
+        "LAST ERROR",
+    ] {
+        assert!(header.contains(column), "{column} in {header}");
+    }
+    let rows: Vec<&str> = out.lines().skip(1).take(3).collect();
+    assert!(rows[0].starts_with(pending), "newest first: {out}");
+    assert!(
+        rows[1].starts_with(dead) && rows[1].contains(" dead "),
+        "{out}"
+    );
+    assert!(
+        rows[2].starts_with(delivered) && rows[2].contains("delivered"),
+        "{out}"
+    );
+    assert!(!out.contains('\u{202e}'), "raw bidi override: {out:?}");
+    assert!(
+        out.contains(r"503 from crm\u{202e}txt.exe retry later"),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some("1 pending, 1 delivered, 1 dead"));
+
+    let o = run(&[
+        "--database-url",
+        &url,
+        "queue",
+        "list",
+        "--status",
+        "dead",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains('\u{202e}'), "{}", stdout(&o));
+    let body: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let entries = body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["key"], dead);
+    assert_eq!(
+        entries[0]["last_error"], hostile,
+        "the same text once parsed"
+    );
+    assert_eq!(entries[0]["payload"]["name"], "Ada");
+    assert_eq!(entries[0]["attempts"], 1);
+    assert!(
+        entries[0]["next_attempt_at"].is_null(),
+        "a dead entry waits for nothing"
+    );
+    assert_eq!(body["counts"]["pending"], 1);
+
+    let o = run(&[
+        "--database-url",
+        &url,
+        "queue",
+        "list",
+        "--status",
+        "queued",
+    ]);
+    assert_usage_error(
+        &o,
+        "invalid --status queued: expected pending, delivered or dead",
+    );
+    let o = run(&["--database-url", &url, "queue", "list", "--limit", "0"]);
+    assert_usage_error(&o, "invalid --limit 0: expected 1 to 1000");
+
+    // Retry: the dead entry is pending again, due now, tries counted afresh.
+    let o = run(&["--database-url", &url, "queue", "retry", dead]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with(&format!(
+            "the dead outbox entry `{dead}` of createContact is due now"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let revived = store.outbox_entry(dead).await.unwrap().unwrap();
+    assert_eq!(
+        (revived.status, revived.attempts),
+        (OutboxStatus::Pending, 0)
+    );
+    let o = run(&["--database-url", &url, "queue", "retry", delivered]);
+    let err = assert_one_line_error(&o, "was delivered at");
+    assert!(err.contains("a delivered call is never replayed"), "{err}");
+    let o = run(&["--database-url", &url, "queue", "retry", "ffff\u{202e}0000"]);
+    let err = assert_usage_error(&o, "no outbox entry with the key `ffff\\u{202e}0000`");
+    assert!(err.contains("self-healing queue list"), "{err}");
+
+    // Drop: refused without a terminal or --yes, nothing deleted; then done.
+    let o = run(&["--database-url", &url, "queue", "drop", pending]);
+    let err = assert_usage_error(&o, "pass --yes");
+    assert!(
+        err.contains(&format!(
+            "the pending outbox entry `{pending}` of createContact"
+        )),
+        "{err}"
+    );
+    assert!(store.outbox_entry(pending).await.unwrap().is_some());
+    let o = run(&["--database-url", &url, "queue", "drop", pending, "--yes"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("dropped the pending outbox entry"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(store.outbox_entry(pending).await.unwrap(), None);
+    let o = run(&["--database-url", &url, "queue", "drop", pending, "--yes"]);
+    assert_usage_error(&o, "no outbox entry with the key");
+    let o = run(&["--database-url", &url, "queue", "drop", " ", "--yes"]);
+    assert_usage_error(&o, "the key is empty");
+}

@@ -7,7 +7,10 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{TOKEN, TestDb, XSS, XSS_SOURCE, get, seeded, send, state};
+use common::{
+    OUTBOX_DEAD, OUTBOX_DELIVERED, OUTBOX_PENDING, TOKEN, TestDb, XSS, XSS_SOURCE, get,
+    seed_outbox, seeded, send, state,
+};
 use http_body_util::BodyExt;
 use self_healing_dashboard::{DashboardState, LiveFeed, router};
 use self_healing_runtime::event::BoxFuture;
@@ -434,7 +437,98 @@ async fn the_stream_sends_live_events(db: &TestDb) {
     assert!(json["message"].as_str().unwrap().contains("<img src=x"));
 }
 
+async fn the_outbox_panel_and_api_escape_entries(db: &TestDb) {
+    let (app, state, _) = seeded(db).await;
+    let page = send(&app, get("/platform/system-health", Some(TOKEN), &[])).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let at = page
+        .body
+        .find("<section id=\"outbox\">")
+        .expect("the panel");
+    assert!(
+        page.body[at..].contains("No call is queued"),
+        "an empty outbox says so"
+    );
+    let api = "/platform/system-health/api/outbox";
+    let empty = send(&app, get(api, Some(TOKEN), &[])).await.json();
+    assert_eq!(empty["counts"]["pending"], 0);
+    assert!(empty["pending"].as_array().unwrap().is_empty());
+
+    seed_outbox(state.store()).await;
+    let page = send(&app, get("/platform/system-health", Some(TOKEN), &[])).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let at = page
+        .body
+        .find("<section id=\"outbox\">")
+        .expect("the panel");
+    let end = at + page.body[at..].find("</section>").unwrap();
+    let panel = &page.body[at..end];
+    assert!(
+        panel.contains("<div class=\"n\" id=\"outbox-pending\">1</div>"),
+        "{panel}"
+    );
+    assert!(
+        panel.contains("<div class=\"n\" id=\"outbox-delivered\">1</div>"),
+        "{panel}"
+    );
+    assert!(
+        panel.contains("<div class=\"n\" id=\"outbox-dead\">1</div>"),
+        "{panel}"
+    );
+    let table = |class: &str| {
+        let start = panel
+            .find(&format!("<table class=\"{class}\">"))
+            .unwrap_or_else(|| panic!("{class} in {panel}"));
+        let end = start + panel[start..].find("</table>").unwrap();
+        panel[start..end].to_owned()
+    };
+    let pending = table("outbox-pending");
+    assert!(pending.contains(OUTBOX_PENDING) && pending.contains("createContact"));
+    assert!(!pending.contains(OUTBOX_DEAD) && !pending.contains(OUTBOX_DELIVERED));
+    let dead = table("outbox-dead");
+    assert!(dead.contains(OUTBOX_DEAD) && !dead.contains(OUTBOX_PENDING));
+    // The error of a replay is text.
+    for t in [&pending, &dead] {
+        assert!(
+            t.contains("&#60;script&#62;window.__xss = 1&#60;/script&#62;")
+                || t.contains("&lt;script&gt;window.__xss = 1&lt;/script&gt;"),
+            "escaped: {t}"
+        );
+        assert!(!t.contains("<script>") && !t.contains("<img src=x"), "{t}");
+    }
+    assert!(
+        !page.body.contains("<script>window"),
+        "no script from an entry"
+    );
+    assert!(!panel.contains("Ada"), "payloads stay out of the page");
+
+    let body = send(&app, get(api, Some(TOKEN), &[])).await.json();
+    assert_eq!(body["counts"]["pending"], 1);
+    assert_eq!(body["counts"]["delivered"], 1);
+    assert_eq!(body["counts"]["dead"], 1);
+    let pending = &body["pending"][0];
+    assert_eq!(pending["key"], OUTBOX_PENDING);
+    assert_eq!(pending["source"], "createContact");
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["attempts"], 1);
+    assert_eq!(
+        pending["last_error"], XSS,
+        "the API returns the error as data"
+    );
+    assert!(pending["next_attempt_at"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        pending.get("payload").is_none(),
+        "payloads stay out of the API"
+    );
+    assert_eq!(body["dead"][0]["key"], OUTBOX_DEAD);
+    assert!(body["dead"][0]["next_attempt_at"].is_null());
+    let bad = send(&app, get(&format!("{api}?limit=0"), Some(TOKEN), &[])).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.json()["error"].as_str().unwrap().contains("`limit`"));
+}
+
 on_both_backends!(
+    the_outbox_panel_and_api_escape_entries,
     the_page_shows_everything_and_escapes_messages,
     events_api_filters_and_paginates,
     summary_patterns_sites_and_health_apis,

@@ -106,7 +106,7 @@ impl StoreBuilder {
     /// Rows per `INSERT` statement at most. SQLite inserts with prepared multi-row `VALUES`
     /// statements of 128, 16 and 1 rows (each prepared once per connection), the largest that
     /// fits both what is left of the batch and this bound (default 2,000, so 128). PostgreSQL
-    /// (default 4,096) inserts with one `INSERT … SELECT FROM UNNEST` of 15 array parameters per
+    /// (default 4,096) inserts with one `INSERT … SELECT FROM UNNEST` of 16 array parameters per
     /// chunk, so no parameter limit applies.
     pub fn rows_per_statement(mut self, rows: usize) -> Self {
         self.rows_per_statement = Some(rows);

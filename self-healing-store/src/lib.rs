@@ -43,7 +43,8 @@
 //! last seen, last AI diagnosis), `health_checks`, `call_sites`, `notifications`,
 //! `store_batches` (ids of committed writer batches), `circuit_notices` (the fleet's circuit
 //! news: each instance's circuit changes and the commands given to all of them), and
-//! `failure_families` (a failure family resolved or ignored, when, by whom). Times are
+//! `failure_families` (a failure family resolved or ignored, when, by whom), and `outbox` (calls
+//! of `queue_for_later` sites waiting for a replay, delivered, or given up). Times are
 //! microseconds since the Unix epoch in `BIGINT` columns. The migrations are embedded, one folder per backend
 //! (`migrations/{sqlite,postgres}`, same names), and run at connect unless
 //! [`StoreBuilder::run_migrations`] turns them off; several instances may connect at once.
@@ -141,6 +142,7 @@ mod error;
 mod families;
 mod file_watch;
 mod maintenance;
+mod outbox;
 mod queries;
 mod records;
 mod rows;
@@ -157,6 +159,7 @@ pub use circuits::{CHANNEL, CircuitRecord, LATEST_STATE_RETENTION, NOTICE_RETENT
 pub use default_store::DEFAULT_DATABASE_URL;
 pub use error::{ErrorKind, StoreError};
 pub use families::{FamilyRecord, FamilyStatus, LearnedStrategy};
+pub use outbox::MAX_OUTBOX_PAGE;
 pub use queries::MAX_PAGE;
 pub use records::{
     EventCursor, EventFilter, EventPage, EventRecord, FailingFingerprint, FailingSource,

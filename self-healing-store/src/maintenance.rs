@@ -212,10 +212,12 @@ impl DieselStore {
         Ok(())
     }
 
-    /// Deletes events, health checks and notifications older than `max_age`, 5,000 rows per
-    /// statement with a pause between statements, so writers are never locked out for long.
-    /// Learned patterns and call sites are kept. Writer batch markers are kept at least 7 days.
-    /// Circuit news follows its own retention ([`prune_circuit_notices`](Self::prune_circuit_notices)).
+    /// Deletes events, health checks, notifications and delivered outbox entries older than
+    /// `max_age` (an outbox entry's age counts from its delivery), 5,000 rows per statement with
+    /// a pause between statements, so writers are never locked out for long. Learned patterns,
+    /// call sites, and pending and dead outbox entries are kept (those wait for a replay or for
+    /// someone to act). Writer batch markers are kept at least 7 days. Circuit news follows its
+    /// own retention ([`prune_circuit_notices`](Self::prune_circuit_notices)).
     ///
     /// # Errors
     /// When the database cannot be written; rows deleted before the error stay deleted.
@@ -242,31 +244,51 @@ impl DieselStore {
         let batch = batch.max(1);
         Ok(PruneReport {
             events: self
-                .prune_table("healing_events", "id", cutoff, batch)
+                .prune_table(
+                    "healing_events",
+                    "id",
+                    &format!("time_us < {cutoff}"),
+                    batch,
+                )
                 .await?,
             health_checks: self
-                .prune_table("health_checks", "id", cutoff, batch)
+                .prune_table("health_checks", "id", &format!("time_us < {cutoff}"), batch)
                 .await?,
             notifications: self
-                .prune_table("notifications", "id", cutoff, batch)
+                .prune_table("notifications", "id", &format!("time_us < {cutoff}"), batch)
                 .await?,
             batches: self
-                .prune_table("store_batches", "batch_id", marker_cutoff, batch)
+                .prune_table(
+                    "store_batches",
+                    "batch_id",
+                    &format!("time_us < {marker_cutoff}"),
+                    batch,
+                )
                 .await?,
             circuit_notices: self.prune_circuit_notices().await?,
+            outbox: self
+                .prune_table(
+                    "outbox",
+                    "id",
+                    &format!("status = 'delivered' AND updated_at_us < {cutoff}"),
+                    batch,
+                )
+                .await?,
         })
     }
 
+    /// Deletes the rows of `table` matching `condition` (only integers are interpolated into
+    /// it), `batch` per statement.
     async fn prune_table(
         &self,
         table: &str,
         key: &str,
-        cutoff: i64,
+        condition: &str,
         batch: usize,
     ) -> Result<u64, StoreError> {
         let sql = format!(
             "DELETE FROM {table} WHERE {key} IN \
-             (SELECT {key} FROM {table} WHERE time_us < {cutoff} ORDER BY {key} LIMIT {batch})"
+             (SELECT {key} FROM {table} WHERE {condition} ORDER BY {key} LIMIT {batch})"
         );
         let mut total = 0u64;
         loop {

@@ -46,6 +46,7 @@ struct EventRow {
     count: i64,
     analyzer: String,
     diagnosis: String,
+    call_key: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -207,6 +208,7 @@ impl DieselStore {
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             duration: from_duration_us(r.duration_us),
             count: to_u64(r.count),
+            call_key: r.call_key,
         })
     }
 

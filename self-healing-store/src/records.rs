@@ -42,6 +42,9 @@ pub struct EventRecord {
     pub count: u64,
     /// How it was diagnosed, with the strategy steps.
     pub diagnosis: DiagnosisRecord,
+    /// The idempotency key of the call (keyed and `queue_for_later` sites; the first call's when
+    /// folded), as 32 hex digits.
+    pub call_key: Option<String>,
 }
 
 /// Filters for [`DieselStore::events`](crate::DieselStore::events). Every field set must match.
@@ -383,6 +386,8 @@ pub struct PruneReport {
     /// Circuit news past its own retention (a day; each instance's latest state per source a
     /// week), whatever the age asked for.
     pub circuit_notices: u64,
+    /// Delivered outbox entries (pending and dead ones are kept whatever their age).
+    pub outbox: u64,
 }
 
 pub(crate) fn parse_severity(s: &str) -> Option<Severity> {

@@ -47,6 +47,8 @@ pub(crate) struct Pending {
     pub(crate) attempts: u32,
     pub(crate) duration_us: i64,
     pub(crate) count: u64,
+    /// The call's idempotency key (the first call's when folded).
+    pub(crate) call_key: Option<String>,
     pub(crate) analyzer: Cow<'static, str>,
     pub(crate) diagnosis: String,
     /// The diagnosis as JSON when an analyzer other than the rules made it (kept on patterns).
@@ -100,6 +102,7 @@ impl Pending {
             attempts: e.attempts,
             duration_us: duration_us(e.duration),
             count,
+            call_key: e.call_key.as_deref().map(|k| clean_text(k, MAX_CALL_KEY)),
             analyzer: e.diagnosis.analyzer.clone(),
             diagnosis,
             ai_diagnosis,
@@ -124,6 +127,10 @@ impl Pending {
         self.attempts = self.attempts.max(other.attempts);
         self.severity = self.severity.max(other.severity);
         self.time_us = self.time_us.min(other.time_us);
+        // The record stands for the first call: its key stays (as the runtime folds).
+        if self.call_key.is_none() {
+            self.call_key = other.call_key;
+        }
         if other.ai_diagnosis.is_some() {
             self.ai_diagnosis = other.ai_diagnosis;
         }
@@ -160,6 +167,7 @@ impl Pending {
             count: i64::try_from(self.count).unwrap_or(i64::MAX),
             analyzer: &self.analyzer,
             diagnosis: &self.diagnosis,
+            call_key: self.call_key.as_deref(),
         }
     }
 }
@@ -183,10 +191,14 @@ pub(crate) struct NewEvent<'a> {
     pub(crate) count: i64,
     pub(crate) analyzer: &'a str,
     pub(crate) diagnosis: &'a str,
+    pub(crate) call_key: Option<&'a str>,
 }
 
 /// Columns of [`NewEvent`]: bound parameters per inserted row.
-pub(crate) const EVENT_COLUMNS: usize = 15;
+pub(crate) const EVENT_COLUMNS: usize = 16;
+
+/// Longest call key kept (the runtime's are 32 hex digits; anything longer is not one of them).
+pub(crate) const MAX_CALL_KEY: usize = 128;
 
 /// A pattern row to upsert: increments, not totals.
 #[derive(Debug, Clone, Insertable)]

@@ -20,6 +20,7 @@ diesel::table! {
         count -> BigInt,
         analyzer -> Text,
         diagnosis -> Text,
+        call_key -> Nullable<Text>,
     }
 }
 
@@ -120,6 +121,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The outbox of `queue_for_later` sites: one queued call per key, replayed until delivered
+    /// or given up.
+    outbox (id) {
+        id -> BigInt,
+        key -> Text,
+        source -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at_us -> BigInt,
+        created_at_us -> BigInt,
+        updated_at_us -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     healing_events,
     healing_patterns,
@@ -129,4 +147,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     store_batches,
     circuit_notices,
     failure_families,
+    outbox,
 );

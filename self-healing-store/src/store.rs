@@ -525,6 +525,82 @@ impl EventStore for DieselStore {
     > {
         crate::circuits::poll(self, after, wait)
     }
+
+    /// [`DieselStore::queue_outbox_entry`].
+    fn outbox_put<'a>(
+        &'a self,
+        entry: &'a self_healing_runtime::outbox::OutboxEntry,
+    ) -> BoxFuture<'a, Result<bool, self_healing_runtime::event::StoreError>> {
+        crate::outbox::put(self, entry)
+    }
+
+    /// [`DieselStore::claim_outbox_entries`]: safe with several instances on one database.
+    fn outbox_claim(
+        &self,
+        now: std::time::SystemTime,
+        lease: Duration,
+        limit: usize,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            Vec<self_healing_runtime::outbox::OutboxEntry>,
+            self_healing_runtime::event::StoreError,
+        >,
+    > {
+        crate::outbox::claim(self, now, lease, limit)
+    }
+
+    /// [`DieselStore::settle_outbox_entry`].
+    fn outbox_settle<'a>(
+        &'a self,
+        key: &'a str,
+        settle: &'a self_healing_runtime::outbox::OutboxSettle,
+        now: std::time::SystemTime,
+    ) -> BoxFuture<'a, Result<(), self_healing_runtime::event::StoreError>> {
+        crate::outbox::settle(self, key, settle, now)
+    }
+
+    /// [`DieselStore::outbox_entries`].
+    fn outbox_list(
+        &self,
+        status: Option<self_healing_runtime::outbox::OutboxStatus>,
+        limit: usize,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            Vec<self_healing_runtime::outbox::OutboxEntry>,
+            self_healing_runtime::event::StoreError,
+        >,
+    > {
+        crate::outbox::list(self, status, limit)
+    }
+
+    /// [`DieselStore::retry_outbox_entry`].
+    fn outbox_retry<'a>(
+        &'a self,
+        key: &'a str,
+        now: std::time::SystemTime,
+    ) -> BoxFuture<'a, Result<bool, self_healing_runtime::event::StoreError>> {
+        crate::outbox::retry(self, key, now)
+    }
+
+    /// [`DieselStore::drop_outbox_entry`].
+    fn outbox_drop<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<bool, self_healing_runtime::event::StoreError>> {
+        crate::outbox::drop_entry(self, key)
+    }
+
+    /// [`DieselStore::count_outbox_entries`].
+    fn outbox_counts(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<self_healing_runtime::outbox::OutboxCounts, self_healing_runtime::event::StoreError>,
+    > {
+        crate::outbox::counts(self)
+    }
 }
 
 /// Counters of a [`DieselStore`]. Calls are what the runtime counts (a folded record stands for

@@ -303,7 +303,7 @@ mod sqlite {
             out.push_sql(
                 "INSERT INTO healing_events (time_us, instance, source, category, fingerprint, \
                  class, message, severity, strategy, outcome, attempts, duration_us, count, \
-                 analyzer, diagnosis) VALUES ",
+                 analyzer, diagnosis, call_key) VALUES ",
             );
             for (i, r) in self.0.iter().enumerate() {
                 out.push_sql(if i == 0 { "(" } else { ", (" });
@@ -334,6 +334,8 @@ mod sqlite {
                 out.push_bind_param::<Text, _>(r.analyzer)?;
                 out.push_sql(", ");
                 out.push_bind_param::<Text, _>(r.diagnosis)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&r.call_key)?;
                 out.push_sql(")");
             }
             Ok(())
@@ -355,16 +357,16 @@ mod postgres {
     /// The events of a chunk as one array per column.
     const INSERT_EVENTS: &str = "INSERT INTO healing_events \
         (time_us, instance, source, category, fingerprint, class, message, severity, strategy, \
-         outcome, attempts, duration_us, count, analyzer, diagnosis) \
+         outcome, attempts, duration_us, count, analyzer, diagnosis, call_key) \
         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], \
-         $12::bigint[], $13::bigint[], $14::text[], $15::text[])";
+         $12::bigint[], $13::bigint[], $14::text[], $15::text[], $16::text[])";
 
     /// One transaction: the batch marker, the events, and the pattern upserts (sorted by key,
     /// so concurrent instances lock rows in the same order).
     ///
-    /// The events go in as one `INSERT … SELECT * FROM UNNEST($1, …, $15)` per chunk: a multi-row
-    /// insert whose 15 array parameters stay far below PostgreSQL's 65,535 bound parameters
+    /// The events go in as one `INSERT … SELECT * FROM UNNEST($1, …, $16)` per chunk: a multi-row
+    /// insert whose 16 array parameters stay far below PostgreSQL's 65,535 bound parameters
     /// whatever the chunk size, and whose one short statement is prepared once. A `VALUES` list of
     /// a thousand rows is parsed and planned anew every time (measured: 3x slower here).
     pub(super) async fn write(
@@ -411,6 +413,7 @@ mod postgres {
             .bind::<Array<BigInt>, _>(col(events, |e| to_i64(e.count)))
             .bind::<Array<Text>, _>(col(events, |e| &*e.analyzer))
             .bind::<Array<Text>, _>(col(events, |e| e.diagnosis.as_str()))
+            .bind::<Array<Nullable<Text>>, _>(col(events, |e| e.call_key.as_deref()))
             .execute(c)
             .await
     }

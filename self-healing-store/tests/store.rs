@@ -1,5 +1,5 @@
 //! The store's test suite. Every case of `writes`, `queries`, `concurrency`, `schema`, `fleet`,
-//! `circuits` and `families` runs on SQLite (a temp file) and on PostgreSQL (a fresh database
+//! `circuits`, `families` and `outbox` runs on SQLite (a temp file) and on PostgreSQL (a fresh database
 //! per test, from `SELF_HEALING_TEST_POSTGRES_URL`; skipped with one line when it is unset, failed when
 //! `SELF_HEALING_REQUIRE_POSTGRES=1`). Backend-specific cases (outages) follow.
 
@@ -10,6 +10,7 @@ mod store {
     pub(crate) mod fleet;
     pub(crate) mod harness;
     pub(crate) mod outage;
+    pub(crate) mod outbox;
     pub(crate) mod queries;
     pub(crate) mod schema;
     pub(crate) mod writes;
@@ -64,6 +65,14 @@ on_both_backends!(
     schema::migrations_are_idempotent,
     writes::close_reports_and_refuses,
     writes::full_buffer_folds_and_counts,
+    outbox::outbox_put_is_once_per_key_and_round_trips,
+    outbox::outbox_claims_due_entries_oldest_first_with_a_lease,
+    outbox::outbox_settles_pending_entries_only,
+    outbox::outbox_lists_retries_and_drops,
+    outbox::outbox_prune_removes_old_delivered_entries_only,
+    outbox::concurrent_claims_never_share_an_entry,
+    outbox::outbox_outage_is_an_error,
+    outbox::events_keep_their_call_key,
 );
 
 mod sqlite_only {

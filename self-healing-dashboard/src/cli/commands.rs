@@ -29,6 +29,7 @@ pub(super) async fn run(cli: Cli) -> std::result::Result<(), Failure> {
         Command::Migrate => migrate(&url).await,
         Command::Prune { older_than, yes } => return prune(&url, older_than, yes).await,
         Command::Circuit(action) => return super::circuit::run(&url, action).await,
+        Command::Queue(action) => return super::queue::run(&url, action).await,
     };
     done.map_err(Failure::from)
 }
@@ -382,10 +383,11 @@ async fn prune(url: &str, older_than: Duration, yes: bool) -> std::result::Resul
     }
     let r = store.prune(older_than).await.map_err(|e| e.to_string())?;
     println!(
-        "pruned {} events, {} health checks and {} notifications older than {} from {} (and {} old circuit notices)",
+        "pruned {} events, {} health checks, {} notifications and {} delivered outbox entries older than {} from {} (and {} old circuit notices)",
         r.events,
         r.health_checks,
         r.notifications,
+        r.outbox,
         age(older_than),
         mask_password(url),
         r.circuit_notices

@@ -11,18 +11,25 @@
 //!   health  [--json]                        the latest stored result of each health check
 //!   migrate                                 creates or updates the tables
 //!   prune   --older-than 30d [--yes]        deletes old events, health checks, notifications
+//!                                           and delivered outbox entries
 //!                                           (under an hour: asks first, or needs --yes)
 //!   circuit open|close|reset SOURCE [--by NAME]
 //!                                           steers the circuit of SOURCE on every instance
 //!   circuit list [--json]                   each instance's circuit state per source
+//!   queue list [--status pending|delivered|dead] [--limit 50] [--json]
+//!                                           the outbox of `queue_for_later` sites, newest first
+//!   queue retry KEY                         replays a pending or dead entry at the next poll
+//!   queue drop KEY [--yes]                  removes an entry for good (asks first, or needs --yes)
 //! ```
 //!
 //! The database URL comes from `--database-url`, else `DATABASE_URL`, else
 //! `sqlite://self-healing.db`. Errors are one line on stderr and exit code 1 (2 for usage: an
-//! unknown source, an invalid filter or database URL, a short prune without `--yes`).
+//! unknown source or outbox key, an invalid filter or database URL, a short prune or a drop
+//! without `--yes`).
 
 mod circuit;
 mod commands;
+mod queue;
 mod table;
 
 use std::net::SocketAddr;
@@ -69,7 +76,8 @@ enum Command {
     Health(JsonFlag),
     /// Create or update the store's tables.
     Migrate,
-    /// Delete events, health checks and notifications older than a given age. An age under an
+    /// Delete events, health checks, notifications and delivered outbox entries older than a
+    /// given age (pending and dead outbox entries are kept). An age under an
     /// hour deletes what applications are writing now: it asks first on a terminal, and needs
     /// `--yes` otherwise.
     Prune {
@@ -83,6 +91,43 @@ enum Command {
     /// Steer a circuit on every instance sharing the store, or list each instance's circuits.
     #[command(subcommand)]
     Circuit(CircuitAction),
+    /// The outbox of `queue_for_later` sites: list its entries, replay one now, or drop one.
+    #[command(subcommand)]
+    Queue(QueueAction),
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueAction {
+    /// Outbox entries, newest first, with how many are pending, delivered and dead.
+    List(QueueListArgs),
+    /// Make a pending or dead entry due now, its tries counted afresh: a running instance
+    /// replays it at its next poll. A delivered entry is never replayed.
+    Retry {
+        /// The entry's key (32 hex digits, as `queue list` shows it).
+        key: String,
+    },
+    /// Remove an entry, whatever its status: it is never replayed. Asks first on a terminal,
+    /// and needs `--yes` otherwise.
+    Drop {
+        /// The entry's key (32 hex digits, as `queue list` shows it).
+        key: String,
+        /// Drop without asking.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct QueueListArgs {
+    /// Only entries of this status (pending, delivered, dead).
+    #[arg(long)]
+    status: Option<String>,
+    /// Entries to show (1 to 1000).
+    #[arg(long, default_value = "50")]
+    limit: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]

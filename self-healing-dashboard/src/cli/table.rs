@@ -46,8 +46,9 @@ pub(super) fn is_invisible(c: char) -> bool {
 }
 
 /// The cell as one line of visible characters: line breaks and tabs become spaces, every other
-/// invisible character (see [`is_invisible`]) its `\u{…}` escape.
-fn clean(s: &str) -> String {
+/// invisible character (see [`is_invisible`]) its `\u{…}` escape. Also for stored or typed text
+/// quoted in a message.
+pub(super) fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

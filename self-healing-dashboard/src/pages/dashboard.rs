@@ -16,6 +16,7 @@ use crate::charts::{self, Chart, OUTCOMES};
 use crate::checklist::{SiteRow, checklist, open_circuits};
 use crate::families::{FamilyView, PAGE_FAMILIES};
 use crate::health::{current_report, overall};
+use crate::outbox::{OutboxPanel, PANEL_ENTRIES};
 use crate::state::DashboardState;
 use crate::status::{Recent, badge};
 use crate::storm::{FeedRow, collapse};
@@ -150,6 +151,8 @@ struct DashboardPage {
     sites: Vec<SiteRow>,
     fingerprints: Vec<FingerprintRow>,
     families: Vec<FamilyView>,
+    /// The outbox of `queue_for_later` sites.
+    outbox: OutboxPanel,
     pipeline: Vec<CounterGroup>,
     can_logout: bool,
 }
@@ -266,8 +269,9 @@ pub(crate) async fn dashboard(
         store.latest_health_checks(),
         store.circuit_states(),
         store.families(PAGE_FAMILIES),
+        OutboxPanel::load(store, PANEL_ENTRIES),
     );
-    let (summary, page, stored_sites, stored_checks, fleet, families) = match loaded {
+    let (summary, page, stored_sites, stored_checks, fleet, families, outbox) = match loaded {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "self-healing dashboard: store query failed");
@@ -373,6 +377,7 @@ pub(crate) async fn dashboard(
             })
             .collect(),
         families: families.iter().map(FamilyView::from).collect(),
+        outbox,
         pipeline: pipeline(&state),
         can_logout: state.inner.admin.is_some(),
     };

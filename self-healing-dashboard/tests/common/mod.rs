@@ -246,6 +246,43 @@ pub async fn seed(store: &DieselStore, sites: &[&'static Site]) {
     }
 }
 
+/// Keys of the outbox entries [`seed_outbox`] queues.
+pub const OUTBOX_PENDING: &str = "0123456789abcdef0123456789abcd01";
+pub const OUTBOX_DEAD: &str = "0123456789abcdef0123456789abcd02";
+pub const OUTBOX_DELIVERED: &str = "0123456789abcdef0123456789abcd03";
+
+/// Queues three calls of `createContact` and takes them through a replay each: one is pending
+/// again (its replay failed with [`XSS`] as the error), one dead (the same error), one
+/// delivered.
+pub async fn seed_outbox(store: &DieselStore) {
+    use self_healing_runtime::outbox::{OutboxEntry, OutboxSettle};
+    let now = ago(0);
+    for key in [OUTBOX_DELIVERED, OUTBOX_DEAD, OUTBOX_PENDING] {
+        let entry = OutboxEntry::new(key, "createContact", r#"{"name":"Ada"}"#, ago(120));
+        assert!(store.outbox_put(&entry).await.expect("queue"));
+    }
+    let claimed = store
+        .outbox_claim(now, Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    let retry = OutboxSettle::RetryAt {
+        at: now + Duration::from_secs(30),
+        error: XSS.into(),
+    };
+    let dead = OutboxSettle::Dead { error: XSS.into() };
+    for (key, settle) in [
+        (OUTBOX_PENDING, retry),
+        (OUTBOX_DEAD, dead),
+        (OUTBOX_DELIVERED, OutboxSettle::Delivered),
+    ] {
+        store
+            .outbox_settle(key, &settle, now)
+            .await
+            .expect("settle");
+    }
+}
+
 /// The dashboard's state with the test token and cron secret.
 pub fn state(store: &DieselStore, feed: &LiveFeed) -> DashboardState {
     DashboardState::builder(store.clone())
@@ -327,7 +364,7 @@ pub fn post_form(uri: &str, body: &str) -> Request<Body> {
 }
 
 /// Every route that needs the admin token.
-pub const ADMIN_ROUTES: [&str; 9] = [
+pub const ADMIN_ROUTES: [&str; 10] = [
     "/platform/system-health",
     "/platform/system-health/api/events",
     "/platform/system-health/api/summary",
@@ -337,6 +374,7 @@ pub const ADMIN_ROUTES: [&str; 9] = [
     "/platform/system-health/api/stream",
     "/metrics",
     "/platform/system-health/api/families",
+    "/platform/system-health/api/outbox",
 ];
 
 /// The sites this binary registers (the integration checklist).

@@ -14,7 +14,7 @@ pub(crate) async fn schema_matches_migrations(db: &TestDb) {
     drop(store);
     let schema = include_str!("../../src/schema.rs");
     let tables = parse_schema(schema);
-    assert_eq!(tables.len(), 8);
+    assert_eq!(tables.len(), 9);
     for (table, columns) in &tables {
         let sql = match db.backend {
             Backend::Sqlite => format!(
@@ -123,8 +123,8 @@ pub(crate) async fn migrations_are_idempotent(db: &TestDb) {
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM __diesel_schema_migrations")
             .await,
-        3,
-        "the initial schema, circuit_notices and failure_families, each applied once"
+        4,
+        "the initial schema, circuit_notices, failure_families and the outbox, each applied once"
     );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM healing_events").await, 2);
     // Opting out of migrations works on a migrated database.

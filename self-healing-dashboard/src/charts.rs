@@ -55,8 +55,10 @@ fn label(x: f64, y: f64, text: impl Into<String>, anchor: &'static str) -> Label
 }
 
 /// The stacking order of outcomes, bottom up, and their CSS classes.
-pub(crate) const OUTCOMES: [(Outcome, &str); 5] = [
+pub(crate) const OUTCOMES: [(Outcome, &str); 7] = [
     (Outcome::Healed, "o-healed"),
+    (Outcome::Queued, "o-queued"),
+    (Outcome::Skipped, "o-skipped"),
     (Outcome::Failed, "o-failed"),
     (Outcome::FastFailed, "o-fast_failed"),
     (Outcome::BudgetExhausted, "o-budget_exhausted"),

@@ -114,7 +114,7 @@ fn is_email(s: &str) -> bool {
 
 async fn invite(State(crm): State<Arc<Crm>>, Json(body): Json<Value>) -> Reply {
     let email = email_field(&body, "email")?;
-    let token = crm::start_onboarding(&crm, email, crm.request_id())
+    let token = crm::start_onboarding(&crm, email)
         .await
         .map_err(|e| fail(&e))?;
     Ok(Json(json!({ "token": token })))

@@ -23,7 +23,11 @@ pub(crate) struct Crm {
     pub(crate) db: Db,
     pub(crate) faults: Faults,
     pub(crate) http: reqwest::Client,
-    pub(crate) provider: String,
+    /// The email provider's regions, primary first: `switch_endpoint` moves calls to the
+    /// standby while the primary is down.
+    pub(crate) providers: self_healing::endpoints::Endpoints,
+    /// What the provider answered, and the switch of its primary region's outage.
+    pub(crate) provider_stats: std::sync::Arc<crate::provider::ProviderStats>,
     pub(crate) token: RwLock<String>,
     pub(crate) refreshes: AtomicU64,
     pub(crate) seq: AtomicU64,
@@ -32,9 +36,41 @@ pub(crate) struct Crm {
 }
 
 impl Crm {
-    /// A fresh request id: what a non-idempotent write is tagged with, to detect duplicates.
+    /// A fresh request id, for writes made outside a keyed call (the HTTP API's).
     pub(crate) fn request_id(&self) -> String {
         format!("{}-{}", self.run, self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Posts one mail to the provider region in use. A keyed call sends its key as the
+    /// `Idempotency-Key`: a mail whose answer was lost, sent again, is not delivered twice.
+    pub(crate) async fn post_email(&self, to: &str, subject: &str) -> Result<(), CrmError> {
+        let token = self.token.read().await.clone();
+        let mut request = self
+            .http
+            .post(format!("{}/emails", self.providers.current()))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(email_body(to, subject))
+            .timeout(Duration::from_secs(5));
+        if let Some(key) = self_healing::call_key() {
+            request = request.header("idempotency-key", key.to_string());
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| CrmError::Http(e.to_string()))?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(()),
+            401 => Err(CrmError::TokenExpired),
+            429 => Err(CrmError::RateLimited(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("1")
+                    .to_owned(),
+            )),
+            code => Err(CrmError::Provider(code)),
+        }
     }
 
     /// Runs the fault layer before a statement.
@@ -68,7 +104,7 @@ impl Crm {
     pub(crate) async fn refresh_token(&self) -> Result<(), CrmError> {
         let token = self
             .http
-            .post(format!("{}/token", self.provider))
+            .post(format!("{}/token", self.providers.current()))
             .send()
             .await
             .map_err(|e| CrmError::Http(e.to_string()))?
@@ -79,6 +115,39 @@ impl Crm {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The request id of a keyed write: its call's idempotency key, the same in every attempt, so a
+/// re-run after a commit whose answer was lost finds its own row instead of writing another.
+fn request_key() -> Result<String, CrmError> {
+    self_healing::call_key()
+        .map(|key| key.to_string())
+        .ok_or_else(|| CrmError::Bug("a keyed write ran without a call key".into()))
+}
+
+/// `INSERT … ON CONFLICT (request_id) DO NOTHING RETURNING id`, or the id that an earlier
+/// attempt of the same call inserted.
+macro_rules! insert_keyed {
+    ($c:expr, $table:ident, $rid:expr, ($($value:expr),* $(,)?)) => {{
+        let inserted = diesel::insert_into($table::table)
+            .values(($($value,)* $table::request_id.eq($rid)))
+            .on_conflict($table::request_id)
+            .do_nothing()
+            .returning($table::id)
+            .get_result::<i64>(&mut *$c)
+            .await
+            .optional()?;
+        match inserted {
+            Some(id) => id,
+            None => {
+                $table::table
+                    .filter($table::request_id.eq($rid))
+                    .select($table::id)
+                    .first::<i64>(&mut *$c)
+                    .await?
+            }
+        }
+    }};
 }
 
 // ---------------------------------------------------------------- credits
@@ -100,6 +169,7 @@ async fn ledger(crm: &Crm, org: i64, delta: i64, reason: &str, rid: &str) -> Res
     // One connection for the write and the read-back: a "connection refused" after the write
     // would tell the healer the call never reached the database, and it would re-run it.
     let balance = with_conn!(crm.db, |c| {
+        // Written once per request id, however often the call runs.
         diesel::insert_into(credits::table)
             .values((
                 credits::org_id.eq(org),
@@ -107,6 +177,8 @@ async fn ledger(crm: &Crm, org: i64, delta: i64, reason: &str, rid: &str) -> Res
                 credits::reason.eq(reason),
                 credits::request_id.eq(rid),
             ))
+            .on_conflict(credits::request_id)
+            .do_nothing()
             .execute(&mut *c)
             .await?;
         credits::table
@@ -121,54 +193,108 @@ async fn ledger(crm: &Crm, org: i64, delta: i64, reason: &str, rid: &str) -> Res
     Ok(balance)
 }
 
-/// Spends credits (non-idempotent: a re-run would charge twice).
-#[self_healing(source = "useCredits", category = "database", idempotent = false)]
-pub(crate) async fn use_credits(
-    crm: &Crm,
-    org: i64,
-    amount: i64,
-    request_id: String,
-) -> Result<i64, CrmError> {
-    if balance(crm, org).await? < amount {
-        return Err(CrmError::Rule("insufficient credits".into()));
-    }
-    ledger(crm, org, -amount, "usage", &request_id).await
+/// Whether an earlier attempt of this call wrote its ledger row already.
+async fn written(crm: &Crm, rid: &str) -> Result<bool, CrmError> {
+    let n: i64 = with_conn!(crm.db, |c| {
+        credits::table
+            .filter(credits::request_id.eq(rid))
+            .count()
+            .get_result(&mut *c)
+            .await?
+    });
+    Ok(n > 0)
 }
 
-/// Adds credits (non-idempotent).
-#[self_healing(source = "addCredits", category = "database", idempotent = false)]
-pub(crate) async fn add_credits(
+/// Spends credits: keyed, so a re-run charges once.
+#[self_healing(source = "useCredits", category = "database", idempotent = "keyed")]
+pub(crate) async fn use_credits(crm: &Crm, org: i64, amount: i64) -> Result<i64, CrmError> {
+    let rid = request_key()?;
+    // The balance rule holds for the first write; a re-run after a lost commit finds it done.
+    if !written(crm, &rid).await? && balance(crm, org).await? < amount {
+        return Err(CrmError::Rule("insufficient credits".into()));
+    }
+    ledger(crm, org, -amount, "usage", &rid).await
+}
+
+/// Adds credits: keyed.
+#[self_healing(source = "addCredits", category = "database", idempotent = "keyed")]
+pub(crate) async fn add_credits(crm: &Crm, org: i64, amount: i64) -> Result<i64, CrmError> {
+    let rid = request_key()?;
+    ledger(crm, org, amount, "top-up", &rid).await
+}
+
+/// Moves credits between two organizations in one transaction: the debit and the credit are
+/// written together or not at all. Not idempotent (nothing keys it), yet healable: a
+/// serialization failure or a lock inside the transaction rolls it back whole, and
+/// `rollback::transaction` tells the healer so, which lets the `rollback` strategy run it again.
+#[self_healing(source = "transferCredits", category = "database", idempotent = false)]
+pub(crate) async fn transfer_credits(
     crm: &Crm,
-    org: i64,
+    from: i64,
+    to: i64,
     amount: i64,
-    request_id: String,
-) -> Result<i64, CrmError> {
-    ledger(crm, org, amount, "top-up", &request_id).await
+) -> Result<(), CrmError> {
+    let rid = crm.request_id();
+    let faults = &crm.faults;
+    let is_postgres = crm.db.is_postgres();
+    with_conn!(crm.db, |c| {
+        self_healing::rollback::transaction(c, async |c| {
+            diesel::insert_into(credits::table)
+                .values((
+                    credits::org_id.eq(from),
+                    credits::delta.eq(-amount),
+                    credits::reason.eq("transfer out"),
+                    credits::request_id.eq(format!("{rid}-out")),
+                ))
+                .execute(&mut *c)
+                .await?;
+            // Contention between the two statements: the database aborts the transaction.
+            if faults.db(true) == DbFault::Locked {
+                return Err(if is_postgres {
+                    CrmError::SerializationFailure
+                } else {
+                    CrmError::Locked
+                });
+            }
+            diesel::insert_into(credits::table)
+                .values((
+                    credits::org_id.eq(to),
+                    credits::delta.eq(amount),
+                    credits::reason.eq("transfer in"),
+                    credits::request_id.eq(format!("{rid}-in")),
+                ))
+                .execute(&mut *c)
+                .await?;
+            Ok(())
+        })
+        .await?
+    });
+    Ok(())
 }
 
 // ---------------------------------------------------------------- contacts
 
-/// Creates a contact (non-idempotent).
-#[self_healing(source = "createContact", category = "database", idempotent = false)]
+/// Creates a contact: keyed, so a re-run after a lost commit returns the same contact.
+#[self_healing(source = "createContact", category = "database", idempotent = "keyed")]
 pub(crate) async fn create_contact(
     crm: &Crm,
     org: i64,
     name: String,
     email: String,
-    request_id: String,
 ) -> Result<i64, CrmError> {
+    let rid = request_key()?;
     let fault = crm.before(true).await?;
     let id = with_conn!(crm.db, |c| {
-        diesel::insert_into(contacts::table)
-            .values((
+        insert_keyed!(
+            c,
+            contacts,
+            &rid,
+            (
                 contacts::org_id.eq(org),
                 contacts::name.eq(&name),
                 contacts::email.eq(&email),
-                contacts::request_id.eq(&request_id),
-            ))
-            .returning(contacts::id)
-            .get_result::<i64>(&mut *c)
-            .await?
+            )
+        )
     });
     crm.after(fault).await?;
     Ok(id)
@@ -236,28 +362,28 @@ pub(crate) async fn get_contacts(crm: &Crm, org: i64) -> Result<Vec<String>, Crm
 
 // ---------------------------------------------------------------- deals
 
-/// Creates a deal (non-idempotent).
-#[self_healing(source = "createDeal", category = "database", idempotent = false)]
+/// Creates a deal: keyed.
+#[self_healing(source = "createDeal", category = "database", idempotent = "keyed")]
 pub(crate) async fn create_deal(
     crm: &Crm,
     org: i64,
     title: String,
     amount: i64,
-    request_id: String,
 ) -> Result<i64, CrmError> {
+    let rid = request_key()?;
     let fault = crm.before(true).await?;
     let id = with_conn!(crm.db, |c| {
-        diesel::insert_into(deals::table)
-            .values((
+        insert_keyed!(
+            c,
+            deals,
+            &rid,
+            (
                 deals::org_id.eq(org),
                 deals::title.eq(&title),
                 deals::stage.eq("lead"),
                 deals::amount.eq(amount),
-                deals::request_id.eq(&request_id),
-            ))
-            .returning(deals::id)
-            .get_result::<i64>(&mut *c)
-            .await?
+            )
+        )
     });
     crm.after(fault).await?;
     Ok(id)
@@ -298,26 +424,22 @@ pub(crate) async fn move_deal(crm: &Crm, id: i64, stage: String) -> Result<usize
 
 // ---------------------------------------------------------------- projects
 
-/// Creates a project (non-idempotent: a re-run would create two).
-#[self_healing(source = "createProject", category = "database", idempotent = false)]
-pub(crate) async fn create_project(
-    crm: &Crm,
-    org: i64,
-    name: String,
-    request_id: String,
-) -> Result<i64, CrmError> {
+/// Creates a project: keyed (an unkeyed re-run would create two).
+#[self_healing(source = "createProject", category = "database", idempotent = "keyed")]
+pub(crate) async fn create_project(crm: &Crm, org: i64, name: String) -> Result<i64, CrmError> {
+    let rid = request_key()?;
     let fault = crm.before(true).await?;
     let id = with_conn!(crm.db, |c| {
-        diesel::insert_into(projects::table)
-            .values((
+        insert_keyed!(
+            c,
+            projects,
+            &rid,
+            (
                 projects::org_id.eq(org),
                 projects::name.eq(&name),
                 projects::status.eq("active"),
-                projects::request_id.eq(&request_id),
-            ))
-            .returning(projects::id)
-            .get_result::<i64>(&mut *c)
-            .await?
+            )
+        )
     });
     crm.after(fault).await?;
     Ok(id)
@@ -382,26 +504,28 @@ pub(crate) async fn seed_templates(crm: &Crm) -> Result<usize, CrmError> {
 
 // ---------------------------------------------------------------- onboarding
 
-/// Starts a client onboarding session (non-idempotent: a re-run would open two sessions).
-#[self_healing(source = "startOnboarding", category = "database", idempotent = false)]
-pub(crate) async fn start_onboarding(
-    crm: &Crm,
-    email: String,
-    request_id: String,
-) -> Result<String, CrmError> {
+/// Starts a client onboarding session: keyed (an unkeyed re-run would open two sessions).
+#[self_healing(
+    source = "startOnboarding",
+    category = "database",
+    idempotent = "keyed"
+)]
+pub(crate) async fn start_onboarding(crm: &Crm, email: String) -> Result<String, CrmError> {
+    let rid = request_key()?;
     let fault = crm.before(true).await?;
-    let token = format!("onb-{request_id}");
+    let token = format!("onb-{rid}");
     with_conn!(crm.db, |c| {
-        diesel::insert_into(onboarding_sessions::table)
-            .values((
+        insert_keyed!(
+            c,
+            onboarding_sessions,
+            &rid,
+            (
                 onboarding_sessions::token.eq(&token),
                 onboarding_sessions::email.eq(&email),
                 onboarding_sessions::status.eq("started"),
                 onboarding_sessions::responses.eq("{}"),
-                onboarding_sessions::request_id.eq(&request_id),
-            ))
-            .execute(&mut *c)
-            .await?;
+            )
+        );
     });
     crm.after(fault).await?;
     Ok(token)
@@ -453,45 +577,50 @@ pub(crate) async fn complete_onboarding(crm: &Crm, token: String) -> Result<usiz
 
 // ---------------------------------------------------------------- email API
 
-/// The provider's request for a test email to `to`: built by serde, so a `to` holding quotes
-/// stays one string and cannot add fields (`a","bcc":"x@evil`).
-pub(crate) fn test_email_body(to: &str) -> String {
-    serde_json::json!({ "to": to, "subject": "Welcome" }).to_string()
+/// The provider's request for a mail to `to`: built by serde, so a `to` holding quotes stays
+/// one string and cannot add fields (`a","bcc":"x@evil`).
+pub(crate) fn email_body(to: &str, subject: &str) -> String {
+    serde_json::json!({ "to": to, "subject": subject }).to_string()
 }
 
 /// Sends a test email through the provider (an external API).
 #[self_healing(source = "api/test-email", category = "api")]
 pub(crate) async fn send_test_email(crm: &Crm, to: String) -> Result<(), CrmError> {
-    let token = crm.token.read().await.clone();
-    let resp = crm
-        .http
-        .post(format!("{}/emails", crm.provider))
-        .bearer_auth(token)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(test_email_body(&to))
-        .timeout(Duration::from_secs(5))
-        .send()
+    crm.post_email(&to, "Welcome").await
+}
+
+/// The CRM the queued mails are sent through: set by each run, read by the outbox worker's
+/// replays (which get only the mail's own arguments).
+static MAILER: std::sync::RwLock<Option<std::sync::Arc<Crm>>> = std::sync::RwLock::new(None);
+
+/// Makes `crm` the one queued mails are sent through.
+pub(crate) fn set_mailer(crm: std::sync::Arc<Crm>) {
+    *MAILER.write().unwrap_or_else(|p| p.into_inner()) = Some(crm);
+}
+
+fn mailer() -> Result<std::sync::Arc<Crm>, CrmError> {
+    MAILER
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(|| CrmError::Setup("no CRM to send mail through".into()))
+}
+
+/// Welcomes a new contact by mail: fire-and-forget work. When the provider cannot take it now
+/// (rate-limited, down) and the re-runs do not help, the call is queued in the store's outbox
+/// and the outbox worker sends it later, under the same idempotency key.
+#[self_healing(source = "sendWelcomeEmail", category = "api", queue_for_later)]
+pub(crate) async fn send_welcome_email(to: String, name: String) -> Result<(), CrmError> {
+    mailer()?
+        .post_email(&to, &format!("Welcome aboard, {name}"))
         .await
-        .map_err(|e| CrmError::Http(e.to_string()))?;
-    match resp.status().as_u16() {
-        200..=299 => Ok(()),
-        401 => Err(CrmError::TokenExpired),
-        429 => Err(CrmError::RateLimited(
-            resp.headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("1")
-                .to_owned(),
-        )),
-        code => Err(CrmError::Provider(code)),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_test_email_body_is_built_by_serde() {
-        let body = super::test_email_body("a\",\"bcc\":\"x@evil");
+        let body = super::email_body("a\",\"bcc\":\"x@evil", "Welcome");
         let v: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
         let fields = v.as_object().expect("an object");
         assert_eq!(fields.len(), 2, "no smuggled field: {body}");

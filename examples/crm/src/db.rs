@@ -175,6 +175,18 @@ CREATE TABLE IF NOT EXISTS templates (
 CREATE TABLE IF NOT EXISTS onboarding_sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL, email TEXT NOT NULL,
     status TEXT NOT NULL, responses TEXT NOT NULL, request_id TEXT NOT NULL);
+-- Keyed writes: a request id is written once (`INSERT … ON CONFLICT (request_id) DO NOTHING`).
+-- Duplicates an older demo left behind are folded first, or the unique index could not exist.
+DELETE FROM contacts WHERE id NOT IN (SELECT MIN(id) FROM contacts GROUP BY request_id);
+DELETE FROM deals WHERE id NOT IN (SELECT MIN(id) FROM deals GROUP BY request_id);
+DELETE FROM credits WHERE id NOT IN (SELECT MIN(id) FROM credits GROUP BY request_id);
+DELETE FROM projects WHERE id NOT IN (SELECT MIN(id) FROM projects GROUP BY request_id);
+DELETE FROM onboarding_sessions WHERE id NOT IN (SELECT MIN(id) FROM onboarding_sessions GROUP BY request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS contacts_request_id ON contacts (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS deals_request_id ON deals (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS credits_request_id ON credits (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS projects_request_id ON projects (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS onboarding_sessions_request_id ON onboarding_sessions (request_id);
 ";
 
 /// The same tables on PostgreSQL. Several demo instances may start at once against one
@@ -200,6 +212,18 @@ CREATE TABLE IF NOT EXISTS templates (
 CREATE TABLE IF NOT EXISTS onboarding_sessions (
     id BIGSERIAL PRIMARY KEY, token TEXT NOT NULL, email TEXT NOT NULL,
     status TEXT NOT NULL, responses TEXT NOT NULL, request_id TEXT NOT NULL);
+-- Keyed writes: a request id is written once (`INSERT … ON CONFLICT (request_id) DO NOTHING`).
+-- Duplicates an older demo left behind are folded first, or the unique index could not exist.
+DELETE FROM contacts WHERE id NOT IN (SELECT MIN(id) FROM contacts GROUP BY request_id);
+DELETE FROM deals WHERE id NOT IN (SELECT MIN(id) FROM deals GROUP BY request_id);
+DELETE FROM credits WHERE id NOT IN (SELECT MIN(id) FROM credits GROUP BY request_id);
+DELETE FROM projects WHERE id NOT IN (SELECT MIN(id) FROM projects GROUP BY request_id);
+DELETE FROM onboarding_sessions WHERE id NOT IN (SELECT MIN(id) FROM onboarding_sessions GROUP BY request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS contacts_request_id ON contacts (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS deals_request_id ON deals (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS credits_request_id ON credits (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS projects_request_id ON projects (request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS onboarding_sessions_request_id ON onboarding_sessions (request_id);
 SELECT pg_advisory_unlock(7243105);
 ";
 

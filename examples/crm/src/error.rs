@@ -28,7 +28,7 @@ pub enum CrmError {
     #[error("email provider: HTTP 401 Unauthorized: token expired")]
     TokenExpired,
     /// The email provider answered a 5xx.
-    #[error("email provider: HTTP {0} Internal Server Error")]
+    #[error("email provider: HTTP {0} server error")]
     Provider(u16),
     /// The provider could not be reached or answered nonsense.
     #[error("email provider: {0}")]

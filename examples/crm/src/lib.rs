@@ -160,6 +160,10 @@ impl Tally {
 pub(crate) struct Calls {
     pub(crate) by_source: Mutex<BTreeMap<&'static str, (u64, u64)>>,
     pub(crate) total: AtomicU64,
+    /// Mails the caller was told were queued for later.
+    pub(crate) queued: AtomicU64,
+    /// The welcome mails in flight.
+    pub(crate) mails: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Calls {
@@ -245,6 +249,39 @@ impl Demo {
     }
 }
 
+/// The demo's outbox worker: quick polls and short backoffs, so queued mails go out within
+/// the run.
+const OUTBOX: self_healing::outbox::OutboxConfig = self_healing::outbox::OutboxConfig {
+    poll: Duration::from_millis(250),
+    lease: Duration::from_secs(30),
+    backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(4),
+    max_tries: 20,
+    batch: 16,
+};
+
+/// Replays the outbox until nothing is pending (or 60 s passed); what it holds then. Its
+/// wall clock follows tokio's, from the run's start, so that a test on the paused clock sees
+/// backoffs end too.
+async fn drain_outbox(
+    healer: &Healer,
+    started_wall: std::time::SystemTime,
+    started: Instant,
+) -> self_healing::outbox::OutboxCounts {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = healer.store().outbox_counts().await.unwrap_or_default();
+        if counts.pending == 0 || Instant::now() >= deadline {
+            return counts;
+        }
+        let now = started_wall.max(std::time::SystemTime::now()) + started.elapsed();
+        if let Err(e) = healer.replay_outbox_at(&OUTBOX, now).await {
+            eprintln!("warning: the outbox could not be read: {e}");
+        }
+        tokio::time::sleep(OUTBOX.poll).await;
+    }
+}
+
 /// How often the demo's health monitor runs the checks.
 pub const HEALTH_EVERY: Duration = Duration::from_secs(30);
 
@@ -312,8 +349,11 @@ impl ServeConfig {
 /// # Errors
 /// When a database or a loopback port cannot be opened, or a healer is installed already.
 pub async fn run(config: Config) -> anyhow::Result<Demo> {
-    let (provider_addr, provider_stats) =
+    let (regions, provider_stats) =
         provider::spawn_provider(config.provider.clone(), config.seed).await?;
+    let providers = self_healing::endpoints::Endpoints::new(format!("http://{}", regions.primary))
+        .or(format!("http://{}", regions.standby))
+        .cooldown(Duration::from_secs(2));
     let bar = progress::bar(
         match config.max_calls {
             Some(n) => progress::Span::Calls(n),
@@ -331,7 +371,8 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
         db: db::Db::open(&config.crm_database).await?,
         faults: faults::Faults::new(config.seed, config.faults.clone()),
         http: reqwest::Client::builder().build()?,
-        provider: format!("http://{provider_addr}"),
+        providers: providers.clone(),
+        provider_stats: provider_stats.clone(),
         token: tokio::sync::RwLock::new(String::new()),
         refreshes: AtomicU64::new(0),
         seq: AtomicU64::new(0),
@@ -344,6 +385,7 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
         ),
     });
     crm.refresh_token().await?;
+    crm::set_mailer(crm.clone());
 
     let store = DieselStore::connect(&config.store_url).await?;
     store.sync_sites().await?;
@@ -373,11 +415,14 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
             let crm = refresh.clone();
             async move { crm.refresh_token().await.map_err(Into::into) }
         })
+        .endpoints(Category::Api, &providers)
         .build()?;
     healer.clone().install()?;
+    let outbox = healer.spawn_outbox_worker(OUTBOX);
 
     let calls = Arc::new(Calls::default());
     let started = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for w in 0..config.workers {
@@ -425,9 +470,20 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
     for w in workers {
         w.await?;
     }
+    let mails = std::mem::take(&mut *calls.mails.lock().expect("mails"));
+    for mail in mails {
+        mail.await?;
+    }
     stop.store(true, Ordering::Relaxed);
     progress.await?;
     bar.finish_and_clear();
+    crm.provider_stats
+        .primary_down
+        .store(false, Ordering::Relaxed);
+    // The mails queued during the load are sent now that it is over (what the worker would
+    // do in a server that keeps running), so the summary can say each was delivered once.
+    outbox.abort();
+    let drained = drain_outbox(&healer, started_wall, started).await;
     // The summary reads the store: say so when some events did not make it, but show the rest.
     if let Err(e) = healer.flush().await {
         eprintln!("warning: {e}");
@@ -436,7 +492,12 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let crm_check = report::check_crm(&crm).await?;
-    let summary = report::summarize(&calls, &tally, &healer, &crm, started.elapsed());
+    let mut summary = report::summarize(&calls, &tally, &healer, &crm, started.elapsed());
+    summary.outbox = drained;
+    summary.endpoints = providers.report();
+    summary.mails_sent = provider_stats.sent.load(Ordering::Relaxed);
+    summary.mails_deduplicated = provider_stats.duplicates.load(Ordering::Relaxed);
+    summary.mails_delivered_twice = provider_stats.delivered_twice();
     Ok(Demo {
         summary,
         crm_check,
@@ -454,7 +515,7 @@ pub async fn run(config: Config) -> anyhow::Result<Demo> {
 async fn driver(
     worker: u64,
     crm: &crm::Crm,
-    calls: &Calls,
+    calls: &Arc<Calls>,
     config: &Config,
     started: Instant,
     stop: &AtomicBool,
@@ -477,21 +538,32 @@ async fn driver(
         }
         crm.faults
             .set_outage(frac >= config.outage.0 && frac < config.outage.1);
+        let (down_from, down_until) = config.provider.primary_outage;
+        crm.provider_stats
+            .primary_down
+            .store(frac >= down_from && frac < down_until, Ordering::Relaxed);
         let roll = rng.u32(..100);
         match roll {
             0..=11 => {
-                let r = crm::create_contact(
-                    crm,
-                    org,
-                    format!("Contact {n}"),
-                    format!("c{n}@example.com"),
-                    crm.request_id(),
-                )
-                .await;
+                let (name, email) = (format!("Contact {n}"), format!("c{n}@example.com"));
+                let r = crm::create_contact(crm, org, name.clone(), email.clone()).await;
                 if let Ok(id) = &r {
                     contacts.push(*id);
                 }
-                calls.record("createContact", &r);
+                if calls.record("createContact", &r) {
+                    // Fire and forget, as a web handler would: the mail is sent beside the
+                    // request, done now or queued in the outbox for the worker.
+                    let tally = calls.clone();
+                    let mail = tokio::spawn(async move {
+                        let (sent, delivery) =
+                            self_healing::outbox::track(crm::send_welcome_email(email, name)).await;
+                        tally.record("sendWelcomeEmail", &sent);
+                        if let self_healing::outbox::Delivery::Queued(_) = delivery {
+                            tally.queued.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                    calls.mails.lock().expect("mails").push(mail);
+                }
             }
             12..=19 if !contacts.is_empty() => {
                 let id = contacts[rng.usize(..contacts.len())];
@@ -513,14 +585,8 @@ async fn driver(
                 calls.record("getContacts", &r);
             }
             47..=53 => {
-                let r = crm::create_deal(
-                    crm,
-                    org,
-                    format!("Deal {n}"),
-                    1000 + rng.i64(0..9000),
-                    crm.request_id(),
-                )
-                .await;
+                let r =
+                    crm::create_deal(crm, org, format!("Deal {n}"), 1000 + rng.i64(0..9000)).await;
                 if let Ok(id) = &r {
                     deals.push(*id);
                 }
@@ -543,12 +609,11 @@ async fn driver(
                 calls.record("moveDeal", &r);
             }
             66..=70 => {
-                let r = crm::add_credits(crm, org, 100, crm.request_id()).await;
+                let r = crm::add_credits(crm, org, 100).await;
                 calls.record("addCredits", &r);
             }
             45 => {
-                let r =
-                    crm::create_project(crm, org, format!("Project {n}"), crm.request_id()).await;
+                let r = crm::create_project(crm, org, format!("Project {n}")).await;
                 if let Ok(id) = &r {
                     projects.push(*id);
                 }
@@ -565,14 +630,17 @@ async fn driver(
                     calls.record("getProjectById", &r);
                 }
             }
-            71..=78 => {
-                let r = crm::use_credits(crm, org, 5, crm.request_id()).await;
+            71..=76 => {
+                let r = crm::use_credits(crm, org, 5).await;
                 calls.record("useCredits", &r);
             }
+            77..=78 => {
+                let to = 1 + (org % 3);
+                let r = crm::transfer_credits(crm, org, to, 3).await;
+                calls.record("transferCredits", &r);
+            }
             79..=82 => {
-                let r =
-                    crm::start_onboarding(crm, format!("client{n}@example.com"), crm.request_id())
-                        .await;
+                let r = crm::start_onboarding(crm, format!("client{n}@example.com")).await;
                 if let Ok(t) = &r {
                     sessions.push(t.clone());
                 }

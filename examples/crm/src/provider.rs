@@ -1,5 +1,6 @@
-//! Loopback services the demo runs: an email provider (tokens that expire, 429 with
-//! Retry-After, occasional 500s) and the admins' webhook receiver.
+//! Loopback services the demo runs: an email provider in two regions (tokens that expire, 429
+//! with Retry-After, occasional 500s, an outage of the primary region; mails deduplicated by
+//! their `Idempotency-Key`, as real providers do) and the admins' webhook receiver.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,16 +29,19 @@ pub struct ProviderConfig {
     pub error_rate: f64,
     /// Probability of a 429 under the limit (the provider is busy with other customers).
     pub throttle_rate: f64,
+    /// When the primary region is down (503), as fractions of the run (calls or time).
+    pub primary_outage: (f64, f64),
 }
 
 impl Default for ProviderConfig {
     fn default() -> Self {
         ProviderConfig {
             token_ttl: Duration::from_secs(5),
-            rate_limit: 10,
+            rate_limit: 25,
             window: Duration::from_secs(1),
             error_rate: 0.06,
             throttle_rate: 0.03,
+            primary_outage: (0.20, 0.32),
         }
     }
 }
@@ -64,12 +68,44 @@ pub struct ProviderStats {
     pub server_errors: AtomicU64,
     /// Tokens issued.
     pub tokens_issued: AtomicU64,
+    /// 503 answers of the primary region during its outage.
+    pub primary_down_answers: AtomicU64,
+    /// Mails sent again under an `Idempotency-Key` already delivered (answered 200, not sent).
+    pub duplicates: AtomicU64,
+    /// Keys of the keyed mails sent (a request under a key sent already is not sent again).
+    pub by_key: Mutex<std::collections::HashSet<String>>,
+    /// Mails sent, by recipient: every address of the demo is used once, so a count above 1 is
+    /// a mail delivered twice (a retry or a replay under a new key).
+    pub by_recipient: Mutex<HashMap<String, u32>>,
+    /// Whether the primary region is down right now (driven by the load's schedule).
+    pub primary_down: std::sync::atomic::AtomicBool,
+}
+
+impl ProviderStats {
+    /// Recipients who were sent more than one mail (must be empty).
+    pub fn delivered_twice(&self) -> Vec<String> {
+        let by_recipient = self.by_recipient.lock().expect("by_recipient");
+        let mut twice: Vec<String> = by_recipient
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, _)| k.clone())
+            .collect();
+        twice.sort();
+        twice
+    }
+}
+
+/// The provider's two regions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Regions {
+    pub(crate) primary: SocketAddr,
+    pub(crate) standby: SocketAddr,
 }
 
 pub(crate) async fn spawn_provider(
     config: ProviderConfig,
     seed: u64,
-) -> std::io::Result<(SocketAddr, Arc<ProviderStats>)> {
+) -> std::io::Result<(Regions, Arc<ProviderStats>)> {
     let stats = Arc::new(ProviderStats::default());
     let state = Arc::new(ProviderState {
         config,
@@ -78,19 +114,27 @@ pub(crate) async fn spawn_provider(
         rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0xe3a1)),
         stats: stats.clone(),
     });
-    let app = Router::new()
-        .route("/token", post(issue_token))
-        .route("/emails", post(send_email))
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((addr, stats))
+    // One account, two regions: tokens and quotas are shared, outages are not.
+    let mut addrs = Vec::new();
+    for primary in [true, false] {
+        let app = Router::new()
+            .route("/token", post(issue_token))
+            .route("/emails", post(send_email))
+            .with_state((state.clone(), primary));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        addrs.push(listener.local_addr()?);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+    let regions = Regions {
+        primary: addrs[0],
+        standby: addrs[1],
+    };
+    Ok((regions, stats))
 }
 
-async fn issue_token(State(s): State<Arc<ProviderState>>) -> String {
+async fn issue_token(State((s, _)): State<(Arc<ProviderState>, bool)>) -> String {
     let n = s.stats.tokens_issued.fetch_add(1, Ordering::Relaxed);
     let token = format!("tok_{n}_{:08x}", s.rng.lock().expect("rng").u32(..));
     s.tokens
@@ -100,7 +144,15 @@ async fn issue_token(State(s): State<Arc<ProviderState>>) -> String {
     token
 }
 
-async fn send_email(State(s): State<Arc<ProviderState>>, headers: HeaderMap) -> Response {
+async fn send_email(
+    State((s, primary)): State<(Arc<ProviderState>, bool)>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if primary && s.stats.primary_down.load(Ordering::Relaxed) {
+        s.stats.primary_down_answers.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::SERVICE_UNAVAILABLE, "region down").into_response();
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -142,6 +194,29 @@ async fn send_email(State(s): State<Arc<ProviderState>>, headers: HeaderMap) -> 
         s.stats.server_errors.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
     }
+    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        if !s
+            .stats
+            .by_key
+            .lock()
+            .expect("by_key")
+            .insert(key.to_owned())
+        {
+            // Sent already: a retried request is acknowledged, not sent again.
+            s.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::OK, "already sent").into_response();
+        }
+    }
+    let to = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("to").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    *s.stats
+        .by_recipient
+        .lock()
+        .expect("by_recipient")
+        .entry(to)
+        .or_default() += 1;
     s.stats.sent.fetch_add(1, Ordering::Relaxed);
     (StatusCode::ACCEPTED, "queued").into_response()
 }

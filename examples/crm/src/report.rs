@@ -24,7 +24,8 @@ pub struct SourceRow {
     pub errors: u64,
     /// Failed calls the healer healed.
     pub healed: u64,
-    /// Failed calls the healer could not heal (every outcome but `healed`).
+    /// Failed calls the healer could not heal (every outcome but `healed`, `queued` and
+    /// `skipped`).
     pub failed: u64,
 }
 
@@ -35,6 +36,9 @@ pub struct StrategyRow {
     pub strategy: String,
     /// Calls it healed.
     pub healed: u64,
+    /// Calls whose work it put off or dropped as declared (queued for later, skipped): the
+    /// caller got `Ok(())`.
+    pub deferred: u64,
     /// Calls where it was the last one tried and the error went back.
     pub failed: u64,
 }
@@ -62,6 +66,18 @@ pub struct Summary {
     pub reconnects: u64,
     /// Times the refresh hook fetched a new token (the first one at start-up included).
     pub token_refreshes: u64,
+    /// Mails the callers were told were queued for later.
+    pub queued: u64,
+    /// The outbox after the run (and after it was drained).
+    pub outbox: self_healing::outbox::OutboxCounts,
+    /// The provider's regions: calls served and failures that switched away from them.
+    pub endpoints: Vec<self_healing::endpoints::EndpointHealth>,
+    /// Mails the provider sent.
+    pub mails_sent: u64,
+    /// Requests the provider acknowledged without sending: a mail under a key sent already.
+    pub mails_deduplicated: u64,
+    /// Recipients sent more than one mail (must be empty).
+    pub mails_delivered_twice: Vec<String>,
 }
 
 impl Summary {
@@ -107,6 +123,9 @@ pub(crate) fn summarize(
         if outcome == "healed" {
             row.healed += n;
             srow.healed += n;
+        } else if outcome == "queued" || outcome == "skipped" {
+            // The caller got `Ok(())`: neither healed nor failed.
+            srow.deferred += n;
         } else {
             row.failed += n;
             srow.failed += n;
@@ -150,6 +169,8 @@ pub(crate) fn summarize(
         learned,
         reconnects: crm.db.rebuilds(),
         token_refreshes: std::sync::atomic::AtomicU64::load(&crm.refreshes, Ordering::Relaxed),
+        queued: std::sync::atomic::AtomicU64::load(&calls.queued, Ordering::Relaxed),
+        ..Summary::default()
     }
 }
 
@@ -170,9 +191,17 @@ impl fmt::Display for Summary {
             )?;
         }
         writeln!(f, "  {:<20} {:>7} {:>7} {:>7} {:>7}", "TOTAL", c, e, h, x)?;
-        writeln!(f, "\n  {:<20} {:>7} {:>7}", "strategy", "healed", "failed")?;
+        writeln!(
+            f,
+            "\n  {:<20} {:>7} {:>8} {:>7}",
+            "strategy", "healed", "deferred", "failed"
+        )?;
         for r in &self.strategies {
-            writeln!(f, "  {:<20} {:>7} {:>7}", r.strategy, r.healed, r.failed)?;
+            writeln!(
+                f,
+                "  {:<20} {:>7} {:>8} {:>7}",
+                r.strategy, r.healed, r.deferred, r.failed
+            )?;
         }
         writeln!(f, "\n  outcomes: {:?}", self.outcomes)?;
         writeln!(f, "  error classes by source:")?;
@@ -191,6 +220,27 @@ impl fmt::Display for Summary {
             "  hooks: reconnect ran {} time(s), token refreshed {} time(s)",
             self.reconnects, self.token_refreshes
         )?;
+        let o = &self.outbox;
+        writeln!(
+            f,
+            "  outbox: {} mail(s) queued during the load; now {} delivered, {} pending, {} dead",
+            self.queued, o.delivered, o.pending, o.dead
+        )?;
+        writeln!(
+            f,
+            "  mails: {} sent, {} resent under a key already sent (not sent again), recipients mailed twice: {:?}",
+            self.mails_sent, self.mails_deduplicated, self.mails_delivered_twice
+        )?;
+        for e in &self.endpoints {
+            writeln!(
+                f,
+                "  provider region {}: {} call(s), switched away {} time(s){}",
+                e.url,
+                e.served,
+                e.failed,
+                if e.down { " (cooling down)" } else { "" }
+            )?;
+        }
         writeln!(
             f,
             "\n  learned preferences (fingerprint, strategy, healed/tried):"

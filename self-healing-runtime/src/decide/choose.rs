@@ -199,7 +199,9 @@ impl Decider {
             Plan::NotApplicable(_) => None,
             Plan::Rerun { delay, hook } => Some(Cost {
                 time: (*delay).max(floor).saturating_add(self.last_attempt),
-                hook: hook.is_some(),
+                // Switching endpoints touches nothing shared but a pointer: not a repair's
+                // cost.
+                hook: hook.is_some_and(|h| h != HookKind::SwitchEndpoint),
                 failed_in_call,
             }),
             Plan::RerunWhenCapacity => Some(Cost {

@@ -21,11 +21,14 @@ impl Strategy for SwitchEndpoint {
 
     fn prior(&self, diagnosis: &Diagnosis) -> f64 {
         match diagnosis.class {
-            // The endpoint is unreachable or down: another one is the cure.
-            ErrorClass::ConnectionLost | ErrorClass::CircuitOpen => 0.7,
-            ErrorClass::Timeout | ErrorClass::Transient | ErrorClass::ResourceExhausted => 0.5,
-            // Another provider has its own quota.
-            ErrorClass::RateLimited { .. } => 0.6,
+            // The endpoint is unreachable or down: another one is the cure. Below `retry` for
+            // a passing fault (a plain re-run stays where it is); a call whose re-run failed
+            // there too switches next.
+            ErrorClass::ConnectionLost | ErrorClass::CircuitOpen => 0.8,
+            ErrorClass::Transient => 0.7,
+            ErrorClass::Timeout | ErrorClass::ResourceExhausted => 0.6,
+            // Another region or provider may have quota left.
+            ErrorClass::RateLimited { .. } => 0.5,
             ErrorClass::AuthExpired | ErrorClass::Permanent | ErrorClass::Bug => 0.0,
         }
     }

@@ -76,6 +76,23 @@ pub(crate) fn validate(
         check_function(target, errors);
         check_cache_skip(options, target, errors);
         check_queue(options, target, errors);
+        if options.skip.is_some() {
+            check_unit_return(
+                target,
+                "`skip` drops work that returns `Result<(), E>`: a value cannot be skipped (declare `default = ..` instead)",
+                errors,
+            );
+        }
+    }
+}
+
+/// Reports a written `Result<T, E>` whose `T` is not `()`.
+fn check_unit_return(target: &Target<'_>, message: &str, errors: &mut Errors) {
+    if let ReturnType::Type(_, ty) = &target.func.sig.output
+        && let Some(ok) = ok_part(ty)
+        && !matches!(unwrap_type(ok), Type::Tuple(t) if t.elems.is_empty())
+    {
+        errors.push(Error::new_spanned(ok, message));
     }
 }
 
@@ -119,6 +136,24 @@ fn check_answers(options: &Options, form: Form, errors: &mut Errors) {
     }
 }
 
+/// The `T` of a written `Result<T, E>`.
+fn ok_part(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = unwrap_type(ty) else {
+        return None;
+    };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}
+
 /// `queue_for_later` replays the function later with its arguments from JSON: an `async` free
 /// function, not generic, whose arguments are all owned.
 fn check_queue(options: &Options, target: &Target<'_>, errors: &mut Errors) {
@@ -138,6 +173,11 @@ fn check_queue(options: &Options, target: &Target<'_>, errors: &mut Errors) {
             "`queue_for_later` cannot replay a generic function: the outbox keeps arguments, not their types",
         ));
     }
+    check_unit_return(
+        target,
+        "`queue_for_later` functions return `Result<(), E>`: a call done later has no value to give now",
+        errors,
+    );
     for arg in target.args {
         match arg {
             Arg::Receiver { tokens, .. } => errors.push(Error::new_spanned(

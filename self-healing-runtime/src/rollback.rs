@@ -6,7 +6,7 @@
 //! interceptor so:
 //!
 //! - a **transaction** whose work failed was rolled back by the database
-//!   ([`transaction`](crate::rollback::transaction), feature `diesel-async`, for Diesel's async
+//!   ([`transaction`], feature `diesel-async`, for Diesel's async
 //!   connections; or call [`mark_rolled_back`] after your own transaction's rollback);
 //! - a **saga** ([`Saga`]) whose completed steps were compensated, newest first.
 //!

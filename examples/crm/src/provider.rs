@@ -194,18 +194,18 @@ async fn send_email(
         s.stats.server_errors.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
     }
-    if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        if !s
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    // Sent already under this key: a retried request is acknowledged, not sent again.
+    if let Some(key) = key
+        && !s
             .stats
             .by_key
             .lock()
             .expect("by_key")
             .insert(key.to_owned())
-        {
-            // Sent already: a retried request is acknowledged, not sent again.
-            s.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-            return (StatusCode::OK, "already sent").into_response();
-        }
+    {
+        s.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::OK, "already sent").into_response();
     }
     let to = serde_json::from_str::<serde_json::Value>(&body)
         .ok()

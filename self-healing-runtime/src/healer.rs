@@ -176,7 +176,7 @@ thread_local! {
 }
 
 impl Healer {
-    /// A builder with the defaults: the ten built-in strategies, the rule analyzer, 3 attempts,
+    /// A builder with the defaults: the sixteen built-in strategies, the rule analyzer, 3 attempts,
     /// 50 ms–5 s full-jitter backoff, a 30 s elapsed cap, and the default store (see
     /// [`HealerBuilder::store`]).
     pub fn builder() -> HealerBuilder {

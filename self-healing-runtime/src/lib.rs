@@ -6,7 +6,7 @@
 //! - [`Healer`]: the configured healer, installed once per process (or scoped for tests);
 //! - the typed interceptor that `#[self_healing]` expands into;
 //! - diagnosis ([`Analyzer`], [`RuleAnalyzer`], [`Diagnosis`]);
-//! - the ten built-in [`Strategy`] implementations and the selector that ranks them;
+//! - the sixteen built-in [`Strategy`] implementations and the selector that ranks them;
 //! - events ([`HealingEvent`], [`Outcome`], [`EventStore`], [`InMemoryStore`]).
 
 pub mod backoff;

@@ -114,13 +114,13 @@ impl Context<'_> {
 /// use self_healing_runtime::strategy::{Context, Plan, Strategy};
 /// use self_healing_runtime::hooks::HookKind;
 ///
-/// /// Clears a local cache (a custom hook registered under "clear-cache") and re-runs once,
-/// /// for failures of the `catalog` source that look like stale data.
+/// /// Purges the catalog's local copy (a custom hook registered under "purge-catalog") and
+/// /// re-runs once, for failures of the `catalog` source that look like stale data.
 /// #[derive(Debug)]
-/// struct ClearCacheAndRerun;
+/// struct PurgeCatalog;
 ///
-/// impl Strategy for ClearCacheAndRerun {
-///     fn name(&self) -> &'static str { "clear_cache" }
+/// impl Strategy for PurgeCatalog {
+///     fn name(&self) -> &'static str { "purge_catalog" }
 ///
 ///     fn prior(&self, diagnosis: &Diagnosis) -> f64 {
 ///         if diagnosis.class == ErrorClass::Permanent { 0.3 } else { 0.0 }
@@ -130,12 +130,12 @@ impl Context<'_> {
 ///         if cx.site.source() != "catalog" || cx.attempt > 1 {
 ///             return Plan::NotApplicable("only the first failure of `catalog`");
 ///         }
-///         Plan::Rerun { delay: Duration::ZERO, hook: Some(HookKind::Custom("clear-cache")) }
+///         Plan::Rerun { delay: Duration::ZERO, hook: Some(HookKind::Custom("purge-catalog")) }
 ///     }
 /// }
 ///
-/// let strategy: std::sync::Arc<dyn Strategy> = std::sync::Arc::new(ClearCacheAndRerun);
-/// assert_eq!(strategy.name(), "clear_cache");
+/// let strategy: std::sync::Arc<dyn Strategy> = std::sync::Arc::new(PurgeCatalog);
+/// assert_eq!(strategy.name(), "purge_catalog");
 /// ```
 pub trait Strategy: Send + Sync + fmt::Debug + 'static {
     /// A unique, stable snake_case name: the key of learned statistics.

@@ -61,6 +61,19 @@ mod wrapped {
     pub async fn async_op(x: u64) -> Result<u64, OpError> {
         op(x)
     }
+
+    // Keyed writes draw an idempotency key per call and run the body with it: what that costs.
+    #[self_healing(source = "benchKeyedSync", category = "database", idempotent = "keyed")]
+    pub fn keyed_sync_op(x: u64) -> Result<u64, OpError> {
+        std::hint::black_box(self_healing::call_key());
+        op(x)
+    }
+
+    #[self_healing(source = "benchKeyedAsync", category = "database", idempotent = "keyed")]
+    pub async fn keyed_async_op(x: u64) -> Result<u64, OpError> {
+        std::hint::black_box(self_healing::call_key());
+        op(x)
+    }
 }
 
 fn sync_group(c: &mut Criterion) {
@@ -70,6 +83,9 @@ fn sync_group(c: &mut Criterion) {
         b.iter(|| wrapped::sync_op(black_box(7)))
     });
     let site = site!(source = "benchHealBlocking", category = "runtime");
+    g.bench_function("self_healing_keyed", |b| {
+        b.iter(|| wrapped::keyed_sync_op(black_box(7)))
+    });
     g.bench_function("self_healing_heal_blocking", |b| {
         b.iter(|| heal_blocking(site, || op(black_box(7))))
     });
@@ -136,6 +152,9 @@ fn async_group(c: &mut Criterion) {
     g.bench_function("bare", |b| b.iter_custom(|n| async_loop(&rt, n, op_async)));
     g.bench_function("self_healing_attribute", |b| {
         b.iter_custom(|n| async_loop(&rt, n, wrapped::async_op))
+    });
+    g.bench_function("self_healing_keyed", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, wrapped::keyed_async_op))
     });
     let site = site!(source = "benchHeal", category = "runtime");
     g.bench_function("self_healing_heal", |b| {

@@ -69,7 +69,11 @@ mod wrapped {
         op(x)
     }
 
-    #[self_healing(source = "benchKeyedAsync", category = "database", idempotent = "keyed")]
+    #[self_healing(
+        source = "benchKeyedAsync",
+        category = "database",
+        idempotent = "keyed"
+    )]
     pub async fn keyed_async_op(x: u64) -> Result<u64, OpError> {
         std::hint::black_box(self_healing::call_key());
         op(x)

@@ -47,20 +47,31 @@ impl Healer {
             claimed: entries.len(),
             ..ReplayReport::default()
         };
+        // The claimed entries are replayed side by side: each may wait out its dependency's
+        // Retry-After, and one slow replay must not hold the others back.
+        let mut replays = tokio::task::JoinSet::new();
         for entry in entries {
-            let settle = self.replay_one(config, &entry, now).await;
+            let healer = self.clone();
+            let config = *config;
+            replays.spawn(async move {
+                let settle = healer.replay_one(&config, &entry, now).await;
+                (entry.key, settle)
+            });
+        }
+        while let Some(done) = replays.join_next().await {
+            let Ok((key, settle)) = done else {
+                // A replay that panicked: its lease runs out and it is claimed again.
+                continue;
+            };
             match &settle {
                 OutboxSettle::Delivered => report.delivered += 1,
                 OutboxSettle::RetryAt { .. } => report.retried += 1,
                 OutboxSettle::Dead { .. } => report.dead += 1,
             }
-            if let Err(e) = store
-                .outbox_settle(&entry.key, &settle, SystemTime::now())
-                .await
-            {
+            if let Err(e) = store.outbox_settle(&key, &settle, SystemTime::now()).await {
                 // The lease runs out and the entry is replayed again: at most once per key is
                 // the function's promise (its body writes with the same call key).
-                tracing::warn!(error = %e, key = %entry.key, "self-healing: could not record an outbox replay");
+                tracing::warn!(error = %e, key = %key, "self-healing: could not record an outbox replay");
             }
         }
         Ok(report)

@@ -175,18 +175,6 @@ CREATE TABLE IF NOT EXISTS templates (
 CREATE TABLE IF NOT EXISTS onboarding_sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL, email TEXT NOT NULL,
     status TEXT NOT NULL, responses TEXT NOT NULL, request_id TEXT NOT NULL);
--- Keyed writes: a request id is written once (`INSERT … ON CONFLICT (request_id) DO NOTHING`).
--- Duplicates an older demo left behind are folded first, or the unique index could not exist.
-DELETE FROM contacts WHERE id NOT IN (SELECT MIN(id) FROM contacts GROUP BY request_id);
-DELETE FROM deals WHERE id NOT IN (SELECT MIN(id) FROM deals GROUP BY request_id);
-DELETE FROM credits WHERE id NOT IN (SELECT MIN(id) FROM credits GROUP BY request_id);
-DELETE FROM projects WHERE id NOT IN (SELECT MIN(id) FROM projects GROUP BY request_id);
-DELETE FROM onboarding_sessions WHERE id NOT IN (SELECT MIN(id) FROM onboarding_sessions GROUP BY request_id);
-CREATE UNIQUE INDEX IF NOT EXISTS contacts_request_id ON contacts (request_id);
-CREATE UNIQUE INDEX IF NOT EXISTS deals_request_id ON deals (request_id);
-CREATE UNIQUE INDEX IF NOT EXISTS credits_request_id ON credits (request_id);
-CREATE UNIQUE INDEX IF NOT EXISTS projects_request_id ON projects (request_id);
-CREATE UNIQUE INDEX IF NOT EXISTS onboarding_sessions_request_id ON onboarding_sessions (request_id);
 ";
 
 /// The same tables on PostgreSQL. Several demo instances may start at once against one
@@ -212,8 +200,13 @@ CREATE TABLE IF NOT EXISTS templates (
 CREATE TABLE IF NOT EXISTS onboarding_sessions (
     id BIGSERIAL PRIMARY KEY, token TEXT NOT NULL, email TEXT NOT NULL,
     status TEXT NOT NULL, responses TEXT NOT NULL, request_id TEXT NOT NULL);
--- Keyed writes: a request id is written once (`INSERT … ON CONFLICT (request_id) DO NOTHING`).
--- Duplicates an older demo left behind are folded first, or the unique index could not exist.
+SELECT pg_advisory_unlock(7243105);
+";
+
+/// Keyed writes: a request id is written once (`INSERT … ON CONFLICT (request_id) DO NOTHING`),
+/// on either backend. Duplicates an older demo left behind are folded first, or the unique
+/// indexes could not exist.
+const KEYED_REQUESTS: &str = "
 DELETE FROM contacts WHERE id NOT IN (SELECT MIN(id) FROM contacts GROUP BY request_id);
 DELETE FROM deals WHERE id NOT IN (SELECT MIN(id) FROM deals GROUP BY request_id);
 DELETE FROM credits WHERE id NOT IN (SELECT MIN(id) FROM credits GROUP BY request_id);
@@ -224,7 +217,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS deals_request_id ON deals (request_id);
 CREATE UNIQUE INDEX IF NOT EXISTS credits_request_id ON credits (request_id);
 CREATE UNIQUE INDEX IF NOT EXISTS projects_request_id ON projects (request_id);
 CREATE UNIQUE INDEX IF NOT EXISTS onboarding_sessions_request_id ON onboarding_sessions (request_id);
-SELECT pg_advisory_unlock(7243105);
 ";
 
 /// A single connection behind a lock, which a fault can drop and the reconnect hook rebuilds.
@@ -252,9 +244,19 @@ impl Db {
         let target = Target::parse(url)?;
         let mut conn = target.connect().await?;
         match &mut conn {
-            Conn::Sqlite(c) => c.batch_execute(SQLITE_SCHEMA).await?,
+            Conn::Sqlite(c) => {
+                c.batch_execute(SQLITE_SCHEMA).await?;
+                c.batch_execute(KEYED_REQUESTS).await?;
+            }
             #[cfg(feature = "postgres")]
-            Conn::Postgres(c) => c.batch_execute(POSTGRES_SCHEMA).await?,
+            Conn::Postgres(c) => {
+                c.batch_execute(POSTGRES_SCHEMA).await?;
+                // Under the same lock as the tables, for the same reason.
+                c.batch_execute(&format!(
+                    "SELECT pg_advisory_lock(7243105); {KEYED_REQUESTS} SELECT pg_advisory_unlock(7243105);"
+                ))
+                .await?;
+            }
         }
         Ok(Db {
             target,

@@ -258,3 +258,31 @@ async fn a_compensated_saga_is_re_run_whole() {
     healer.flush().await.unwrap();
     assert_eq!(store.events()[0].strategy.as_deref(), Some("rollback"));
 }
+
+#[self_healing(
+    source = "createInvoiceSync",
+    category = "database",
+    idempotent = "keyed"
+)]
+fn create_invoice(table: &Table, name: &str) -> Result<String, DbError> {
+    table.insert_keyed(name)
+}
+
+#[test]
+fn a_sync_keyed_write_heals_with_one_key_and_records_it() {
+    let (healer, store) = healer();
+    let table = Table::default();
+    *table.resets_after_commit.lock().unwrap() = 1;
+    let key = self_healing::with_healer(&healer, || create_invoice(&table, "Ada")).unwrap();
+    assert_eq!(table.rows.lock().unwrap().len(), 1, "one row, not two");
+    let seen = table.keys_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0], seen[1]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(healer.flush()).unwrap();
+    let events = store.events();
+    assert_eq!(events[0].call_key.as_deref(), Some(key.as_str()));
+}

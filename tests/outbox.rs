@@ -166,3 +166,20 @@ async fn queued_calls_are_replayed_once_when_the_dependency_is_back() {
     assert_eq!(report.delivered, 1);
     assert_eq!(PROVIDER.delivered.lock().unwrap().len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_worker_stops_when_the_healer_shuts_down() {
+    let store = InMemoryStore::new();
+    let healer = healer(&store);
+    let worker = healer.spawn_outbox_worker(OutboxConfig {
+        poll: Duration::from_millis(100),
+        ..OutboxConfig::default()
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(!worker.is_finished(), "it polls while the healer runs");
+    healer.shutdown(Duration::from_secs(1)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), worker)
+        .await
+        .expect("the worker stopped at its next poll")
+        .unwrap();
+}

@@ -16,7 +16,7 @@ pub use crate::error_ops::{
     ViewFn,
 };
 pub use crate::heal_fn::{
-    Run, is_fast, run_async_slow, run_sync, run_sync_cached, run_sync_with_fallback,
+    Run, is_fast, run_async_slow, run_sync, run_sync_cached, run_sync_keyed, run_sync_with_fallback,
 };
 pub use crate::outbox::{REPLAYERS, ReplayFuture, Replayer};
 pub use crate::site::{Category, SITES, Site, SiteInfo, SiteOptions};

@@ -158,6 +158,31 @@ where
     run_sync_after(Driver::new(site, ops), body, None)
 }
 
+/// [`run_sync_with_fallback`] for keyed sites (`idempotent = "keyed"`): the call's key goes
+/// into its event.
+pub fn run_sync_keyed<T, E, F>(
+    site: &'static Site,
+    ops: ErrorOps<E>,
+    start: crate::call_key::CallStart,
+    mut body: F,
+) -> Run<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    let mut driver = Driver::new(site, ops);
+    driver.set_call_start(start);
+    if site.flags() == 0 {
+        return match body() {
+            Ok(v) => {
+                site.count_ok();
+                Run::Done(Ok(v))
+            }
+            Err(e) => run_sync_after(driver, body, Some(Attempt::Done(Err(e)))),
+        };
+    }
+    run_sync_after(driver, body, None)
+}
+
 /// [`run_sync_with_fallback`] for `cache = ".."` sites (never on the fast path: their flags ask
 /// for guarding).
 pub fn run_sync_cached<T, E, F>(

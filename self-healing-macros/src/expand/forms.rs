@@ -245,7 +245,18 @@ impl Wrapper<'_> {
             }
         });
         let give_up = quote!(#k::__private::Run::Fallback(#driver) => #driver.give_up());
+        let start = &self.locals.start;
         let run = match (&self.options.cache, fallback_arm) {
+            // Keyed: the driver knows the call's key, for its event.
+            (None, arm) if self.keyed() => {
+                let arm = arm.unwrap_or(give_up);
+                quote! {
+                    match #k::__private::run_sync_keyed(&__SELF_HEALING_SITE, #ops, #start, #body) {
+                        #k::__private::Run::Done(#result) => #result,
+                        #arm
+                    }
+                }
+            }
             // The common case returns the result directly: the success path stays in registers.
             (None, None) => quote!(#k::__private::run_sync(&__SELF_HEALING_SITE, #ops, #body)),
             (None, Some(arm)) => quote! {
@@ -279,7 +290,6 @@ impl Wrapper<'_> {
         });
         // Keyed: one key per call; each attempt's body runs with it as the current key.
         let (start_decl, inner) = if self.keyed() {
-            let start = &self.locals.start;
             (
                 quote!(let #start = #k::__private::CallStart::new();),
                 quote! {

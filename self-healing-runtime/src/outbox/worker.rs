@@ -124,8 +124,9 @@ impl Healer {
     }
 
     /// Spawns the outbox worker on the current tokio runtime: every `config.poll` it replays
-    /// the entries that are due. Abort the returned handle to stop it. Several instances
-    /// sharing a store may each run one: a claimed entry is replayed by one of them at a time.
+    /// the entries that are due, until [`shutdown`](Self::shutdown) closes the healer (or the
+    /// returned handle is aborted). Several instances sharing a store may each run one: a
+    /// claimed entry is replayed by one of them at a time.
     ///
     /// # Panics
     /// Outside a tokio runtime.
@@ -136,6 +137,10 @@ impl Healer {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                if healer.inner.queue.is_closed() {
+                    // The store is being closed: what is due waits for the next start.
+                    return;
+                }
                 if let Err(e) = healer.replay_outbox(&config).await {
                     tracing::warn!(error = %e, "self-healing: the outbox could not be read");
                 }

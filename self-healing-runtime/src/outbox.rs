@@ -150,6 +150,9 @@ pub struct OutboxConfig {
     pub max_tries: u32,
     /// Entries claimed per poll.
     pub batch: usize,
+    /// Replays run side by side, at most (a slow one does not hold the others back; many at
+    /// once would meet the dependency's quota together).
+    pub concurrency: usize,
 }
 
 impl Default for OutboxConfig {
@@ -161,12 +164,23 @@ impl Default for OutboxConfig {
             max_backoff: Duration::from_secs(300),
             max_tries: 8,
             batch: 32,
+            concurrency: 4,
         }
     }
 }
 
 impl OutboxConfig {
-    /// The wait before the replay after `attempts` failed ones (at least one).
+    /// The wait before the replay after `attempts` failed ones: half of [`backoff_after`]
+    /// plus a random part of the other half (`random` in [0, 1)), so entries that failed
+    /// together do not come back together.
+    ///
+    /// [`backoff_after`]: Self::backoff_after
+    pub fn jittered_backoff_after(&self, attempts: u32, random: f64) -> Duration {
+        let full = self.backoff_after(attempts);
+        full / 2 + full.mul_f64(random.clamp(0.0, 1.0) / 2.0)
+    }
+
+    /// The longest wait before the replay after `attempts` failed ones (at least one).
     pub fn backoff_after(&self, attempts: u32) -> Duration {
         let doublings = attempts.saturating_sub(1).min(30);
         self.backoff
@@ -197,5 +211,7 @@ mod tests {
         let waits: Vec<u64> = (1..=6).map(|n| c.backoff_after(n).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
         assert_eq!(c.backoff_after(u32::MAX), Duration::from_secs(10));
+        assert_eq!(c.jittered_backoff_after(3, 0.0), Duration::from_secs(2));
+        assert_eq!(c.jittered_backoff_after(3, 7.0), Duration::from_secs(4));
     }
 }

@@ -258,9 +258,10 @@ const OUTBOX: self_healing::outbox::OutboxConfig = self_healing::outbox::OutboxC
     max_backoff: Duration::from_secs(4),
     max_tries: 20,
     batch: 16,
+    concurrency: 8,
 };
 
-/// Replays the outbox until nothing is pending (or 60 s passed); what it holds then. Its
+/// Replays the outbox until nothing is pending (or 120 s passed); what it holds then. Its
 /// wall clock follows tokio's, from the run's start, so that a test on the paused clock sees
 /// backoffs end too.
 async fn drain_outbox(
@@ -268,13 +269,15 @@ async fn drain_outbox(
     started_wall: std::time::SystemTime,
     started: Instant,
 ) -> self_healing::outbox::OutboxCounts {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let counts = healer.store().outbox_counts().await.unwrap_or_default();
         if counts.pending == 0 || Instant::now() >= deadline {
             return counts;
         }
-        let now = started_wall.max(std::time::SystemTime::now()) + started.elapsed();
+        // Whichever is later: on the paused clock, queries on the blocking pool take real time
+        // without moving tokio's.
+        let now = std::time::SystemTime::now().max(started_wall + started.elapsed());
         if let Err(e) = healer.replay_outbox_at(&OUTBOX, now).await {
             eprintln!("warning: the outbox could not be read: {e}");
         }

@@ -50,15 +50,20 @@ impl Healer {
         // The claimed entries are replayed side by side: each may wait out its dependency's
         // Retry-After, and one slow replay must not hold the others back.
         let mut replays = tokio::task::JoinSet::new();
-        for entry in entries {
-            let healer = self.clone();
-            let config = *config;
-            replays.spawn(async move {
-                let settle = healer.replay_one(&config, &entry, now).await;
-                (entry.key, settle)
-            });
-        }
-        while let Some(done) = replays.join_next().await {
+        let mut waiting = entries.into_iter();
+        loop {
+            while replays.len() < config.concurrency.max(1) {
+                let Some(entry) = waiting.next() else { break };
+                let healer = self.clone();
+                let config = *config;
+                replays.spawn(async move {
+                    let settle = healer.replay_one(&config, &entry, now).await;
+                    (entry.key, settle)
+                });
+            }
+            let Some(done) = replays.join_next().await else {
+                break;
+            };
             let Ok((key, settle)) = done else {
                 // A replay that panicked: its lease runs out and it is claimed again.
                 continue;
@@ -89,7 +94,7 @@ impl Healer {
                 OutboxSettle::Dead { error }
             } else {
                 OutboxSettle::RetryAt {
-                    at: now + config.backoff_after(entry.attempts),
+                    at: now + config.jittered_backoff_after(entry.attempts, fastrand::f64()),
                     error,
                 }
             }

@@ -258,7 +258,7 @@ const OUTBOX: self_healing::outbox::OutboxConfig = self_healing::outbox::OutboxC
     max_backoff: Duration::from_secs(4),
     max_tries: 20,
     batch: 16,
-    concurrency: 8,
+    concurrency: 16,
 };
 
 /// Replays the outbox until nothing is pending (or 120 s passed); what it holds then. Its

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::Category;
 use crate::diagnosis::{ErrorClass, Fingerprint, Severity};
-use crate::outbox::{OutboxCounts, OutboxEntry, OutboxSettle, OutboxStatus};
+use crate::outbox::{MemoryOutbox, OutboxCounts, OutboxEntry, OutboxSettle, OutboxStatus};
 use crate::selection::{Advice, PatternRow};
 
 /// What stores without an outbox answer a write to it.
@@ -453,7 +453,7 @@ struct Kept {
     capacity: usize,
     dropped: u64,
     /// The outbox, in the order entries were queued.
-    outbox: Vec<OutboxEntry>,
+    outbox: MemoryOutbox,
 }
 
 impl Default for InMemoryStore {
@@ -477,7 +477,7 @@ impl InMemoryStore {
                 events: VecDeque::with_capacity(capacity.min(1024)),
                 capacity,
                 dropped: 0,
-                outbox: Vec::new(),
+                outbox: MemoryOutbox::default(),
             })),
         }
     }
@@ -530,12 +530,7 @@ impl EventStore for InMemoryStore {
     }
 
     fn outbox_put<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let mut kept = self.lock();
-        let fresh = !kept.outbox.iter().any(|e| e.key == entry.key);
-        if fresh {
-            kept.outbox.push(entry.clone());
-        }
-        Box::pin(std::future::ready(Ok(fresh)))
+        ready(Ok(self.lock().outbox.put(entry)))
     }
 
     fn outbox_claim(
@@ -544,24 +539,7 @@ impl EventStore for InMemoryStore {
         lease: Duration,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, StoreError>> {
-        let mut kept = self.lock();
-        let mut due: Vec<&mut OutboxEntry> = kept
-            .outbox
-            .iter_mut()
-            .filter(|e| e.status == OutboxStatus::Pending && e.next_attempt_at <= now)
-            .collect();
-        due.sort_by_key(|e| e.next_attempt_at);
-        let claimed = due
-            .into_iter()
-            .take(limit)
-            .map(|e| {
-                e.attempts += 1;
-                e.next_attempt_at = now + lease;
-                e.updated_at = now;
-                e.clone()
-            })
-            .collect();
-        Box::pin(std::future::ready(Ok(claimed)))
+        ready(Ok(self.lock().outbox.claim(now, lease, limit)))
     }
 
     fn outbox_settle<'a>(
@@ -570,26 +548,8 @@ impl EventStore for InMemoryStore {
         settle: &'a OutboxSettle,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let mut kept = self.lock();
-        if let Some(e) = kept
-            .outbox
-            .iter_mut()
-            .find(|e| e.key == key && e.status == OutboxStatus::Pending)
-        {
-            e.updated_at = now;
-            match settle {
-                OutboxSettle::Delivered => e.status = OutboxStatus::Delivered,
-                OutboxSettle::RetryAt { at, error } => {
-                    e.next_attempt_at = *at;
-                    e.last_error = Some(error.clone());
-                }
-                OutboxSettle::Dead { error } => {
-                    e.status = OutboxStatus::Dead;
-                    e.last_error = Some(error.clone());
-                }
-            }
-        }
-        Box::pin(std::future::ready(Ok(())))
+        self.lock().outbox.settle(key, settle, now);
+        ready(Ok(()))
     }
 
     fn outbox_list(
@@ -597,16 +557,7 @@ impl EventStore for InMemoryStore {
         status: Option<OutboxStatus>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, StoreError>> {
-        let kept = self.lock();
-        let list = kept
-            .outbox
-            .iter()
-            .rev()
-            .filter(|e| status.is_none_or(|s| s == e.status))
-            .take(limit)
-            .cloned()
-            .collect();
-        Box::pin(std::future::ready(Ok(list)))
+        ready(Ok(self.lock().outbox.list(status, limit)))
     }
 
     fn outbox_retry<'a>(
@@ -614,41 +565,21 @@ impl EventStore for InMemoryStore {
         key: &'a str,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let mut kept = self.lock();
-        let found = kept
-            .outbox
-            .iter_mut()
-            .find(|e| e.key == key && e.status != OutboxStatus::Delivered);
-        let revived = found.is_some();
-        if let Some(e) = found {
-            e.status = OutboxStatus::Pending;
-            e.attempts = 0;
-            e.next_attempt_at = now;
-            e.updated_at = now;
-        }
-        Box::pin(std::future::ready(Ok(revived)))
+        ready(Ok(self.lock().outbox.retry(key, now)))
     }
 
     fn outbox_drop<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let mut kept = self.lock();
-        let before = kept.outbox.len();
-        kept.outbox.retain(|e| e.key != key);
-        let dropped = kept.outbox.len() != before;
-        Box::pin(std::future::ready(Ok(dropped)))
+        ready(Ok(self.lock().outbox.remove(key)))
     }
 
     fn outbox_counts(&self) -> BoxFuture<'_, Result<OutboxCounts, StoreError>> {
-        let kept = self.lock();
-        let mut counts = OutboxCounts::default();
-        for e in &kept.outbox {
-            match e.status {
-                OutboxStatus::Pending => counts.pending += 1,
-                OutboxStatus::Delivered => counts.delivered += 1,
-                OutboxStatus::Dead => counts.dead += 1,
-            }
-        }
-        Box::pin(std::future::ready(Ok(counts)))
+        ready(Ok(self.lock().outbox.counts()))
     }
+}
+
+/// A future that is ready with `value`.
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+mod memory;
 mod replay;
 mod track;
 mod worker;
 
+pub(crate) use memory::MemoryOutbox;
 #[doc(hidden)]
 pub use replay::{REPLAYERS, ReplayFn, ReplayFuture, Replayer};
 pub(crate) use track::note_queued;

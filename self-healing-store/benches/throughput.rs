@@ -131,6 +131,11 @@ fn throughput(c: &mut Criterion) {
             b.iter_custom(|iters| rt.block_on(write_all(&store, &mut events, iters)));
         });
         rt.block_on(store.close());
+        // Gigabytes were written: removing the files drops their pages still waiting to be
+        // written back, which would otherwise compete for the disk with the next configuration.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 
     #[cfg(feature = "postgres")]

@@ -255,6 +255,7 @@ impl StoreBuilder {
             buffer: Mutex::new(Buffer::default()),
             wake: Notify::new(),
             retry_now: Notify::new(),
+            checkpoint_due: Notify::new(),
             progress,
             counters: Counters::default(),
             closing: AtomicBool::new(false),
@@ -264,6 +265,9 @@ impl StoreBuilder {
         let run_id = format!("{:016x}", fastrand::u64(..));
         for w in 0..writers {
             tokio::spawn(crate::writer::run(shared.clone(), format!("{run_id}-{w}")));
+        }
+        if shared.url.backend == Backend::Sqlite && !shared.url.is_memory() {
+            tokio::spawn(crate::checkpoint::run(shared.clone()));
         }
         Ok(DieselStore::from_shared(shared))
     }

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::db::with_conn;
 use crate::error::{ErrorKind, StoreError};
 use crate::rows::{clean_text, from_time_us, time_us};
-use crate::schema::{call_sites, circuit_notices, healing_events};
+use crate::schema::{call_sites, circuit_notices, event_postings};
 use crate::store::{DieselStore, Shared};
 use crate::url::Backend;
 
@@ -404,7 +404,7 @@ impl DieselStore {
         let known: (bool, bool, bool) = with_conn!(self.shared, |conn, _B| {
             diesel::select((
                 exists(call_sites::table.filter(call_sites::source.eq(source))),
-                exists(healing_events::table.filter(healing_events::source.eq(source))),
+                exists(event_postings::table.filter(event_postings::source.eq(source))),
                 exists(circuit_notices::table.filter(circuit_notices::source.eq(source))),
             ))
             .get_result(conn)
@@ -414,8 +414,9 @@ impl DieselStore {
         Ok(known.0 || known.1 || known.2)
     }
 
-    /// Every source the store has seen (call sites, events, circuit news), sorted. Reads every
-    /// event's source: meant for error messages and tools, not for a hot path.
+    /// Every source the store has seen (call sites, events, circuit news), sorted. Reads the
+    /// source of every event posting (a few per written batch): meant for error messages and
+    /// tools, not for a hot path.
     ///
     /// # Errors
     /// When the database cannot be read.
@@ -429,8 +430,8 @@ impl DieselStore {
                 .await
                 .map_err(|e| self.shared.query_error(e))?;
             all.extend(
-                healing_events::table
-                    .select(healing_events::source)
+                event_postings::table
+                    .select(event_postings::source)
                     .distinct()
                     .load::<String>(conn)
                     .await

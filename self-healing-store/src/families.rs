@@ -19,7 +19,7 @@ use crate::db::with_conn;
 use crate::error::StoreError;
 use crate::queries::MAX_PAGE;
 use crate::rows::{clean_text, from_time_us, time_us};
-use crate::schema::{failure_families, healing_events, healing_patterns};
+use crate::schema::{event_postings, failure_families, healing_patterns};
 use crate::store::DieselStore;
 
 /// Longest `changed_by` kept.
@@ -196,9 +196,9 @@ impl DieselStore {
     pub async fn families(&self, limit: usize) -> Result<Vec<FamilyRecord>, StoreError> {
         let sql = format!(
             "SELECT a.fingerprint, a.calls, a.first_us, a.last_us, e.class, e.message FROM ( \
-               SELECT fingerprint, CAST(SUM(count) AS BIGINT) AS calls, MIN(time_us) AS first_us, \
-               MAX(time_us) AS last_us, MAX(id) AS last_id \
-               FROM healing_events GROUP BY fingerprint \
+               SELECT fingerprint, CAST(SUM(calls) AS BIGINT) AS calls, \
+               MIN(min_time_us) AS first_us, MAX(max_time_us) AS last_us, MAX(last_id) AS last_id \
+               FROM event_postings GROUP BY fingerprint \
                ORDER BY last_us DESC, fingerprint LIMIT {} \
              ) a JOIN healing_events e ON e.id = a.last_id \
              ORDER BY a.last_us DESC, a.fingerprint",
@@ -269,9 +269,9 @@ impl DieselStore {
             return Ok((Vec::new(), Vec::new(), Vec::new()));
         }
         let details = with_conn!(self.shared, |conn, _B| {
-            let sources: Vec<(String, String)> = healing_events::table
-                .select((healing_events::fingerprint, healing_events::source))
-                .filter(healing_events::fingerprint.eq_any(keys))
+            let sources: Vec<(String, String)> = event_postings::table
+                .select((event_postings::fingerprint, event_postings::source))
+                .filter(event_postings::fingerprint.eq_any(keys))
                 .distinct()
                 .load(conn)
                 .await

@@ -43,8 +43,12 @@
 //! last seen, last AI diagnosis), `health_checks`, `call_sites`, `notifications`,
 //! `store_batches` (ids of committed writer batches), `circuit_notices` (the fleet's circuit
 //! news: each instance's circuit changes and the commands given to all of them), and
-//! `failure_families` (a failure family resolved or ignored, when, by whom), and `outbox` (calls
-//! of `queue_for_later` sites waiting for a replay, delivered, or given up). Times are
+//! `failure_families` (a failure family resolved or ignored, when, by whom), `outbox` (calls
+//! of `queue_for_later` sites waiting for a replay, delivered, or given up), and
+//! `event_postings` (which events of each written batch share a fingerprint, source, category,
+//! outcome and severity: filtered event lists, family summaries and source look-ups read them,
+//! so `healing_events` keeps only its time index and a batch of thousands of events adds a few
+//! dozen posting rows instead of four index entries per event). Times are
 //! microseconds since the Unix epoch in `BIGINT` columns. The migrations are embedded, one folder per backend
 //! (`migrations/{sqlite,postgres}`, same names), and run at connect unless
 //! [`StoreBuilder::run_migrations`] turns them off; several instances may connect at once.
@@ -53,10 +57,17 @@
 //!
 //! `write_batch` only moves events into the store's bounded buffer; writer tasks drain it in
 //! batches of [`StoreBuilder::batch_size`] records, each batch one transaction: its events as
-//! multi-row inserts (SQLite: prepared `VALUES` statements of 128, 16 and 1 rows;
-//! PostgreSQL: `INSERT … SELECT FROM UNNEST` of one array per column) and the learned statistics
-//! they carry as atomic upserts (`tried = tried + excluded.tried`, …), so instances sharing a
-//! database never lose an update. Every `Healed`/`Failed` step of an event counts as one try of
+//! multi-row inserts (SQLite: prepared `VALUES` statements of 512, 128, 16 and 1 rows;
+//! PostgreSQL: `INSERT … SELECT FROM UNNEST` of one array per column), their postings, and the
+//! learned statistics they carry as atomic upserts (`tried = tried + excluded.tried`, …), so
+//! instances sharing a database never lose an update. While a batch is written, the writer
+//! prepares the next one; on SQLite a checkpointer copies the write-ahead log back into the
+//! database beside the writer.
+//!
+//! Durability: a committed batch survives a crash of the process. On SQLite (WAL,
+//! `synchronous = NORMAL`) a power loss may lose the last commits; on PostgreSQL the writer
+//! commits with `synchronous_commit = off`, so a crash of the server may lose the last commits
+//! (under a second). Neither ever loses part of a batch. Every `Healed`/`Failed` step of an event counts as one try of
 //! its strategy on the event's fingerprint, times the event's `count`.
 //!
 //! A batch is written exactly once: its id is inserted in the same transaction, so a batch
@@ -135,6 +146,7 @@
 )]
 
 mod builder;
+mod checkpoint;
 mod circuits;
 mod db;
 mod default_store;
@@ -143,6 +155,8 @@ mod families;
 mod file_watch;
 mod maintenance;
 mod outbox;
+mod posting_queries;
+mod postings;
 mod queries;
 mod records;
 mod rows;

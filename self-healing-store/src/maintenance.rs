@@ -9,6 +9,7 @@ use self_healing_runtime::Site;
 
 use crate::db::with_conn;
 use crate::error::StoreError;
+use crate::postings::entries;
 use crate::records::{HealthCheckRecord, NotificationRecord, PruneReport};
 use crate::rows::{clean_text, duration_us, json_str, time_us};
 use crate::schema::{call_sites, health_checks, notifications};
@@ -242,15 +243,24 @@ impl DieselStore {
                 .unwrap_or(std::time::UNIX_EPOCH),
         );
         let batch = batch.max(1);
+        let events = self
+            .prune_table(
+                "healing_events",
+                "id",
+                &format!("time_us < {cutoff}"),
+                batch,
+            )
+            .await?;
+        self.prune_table(
+            "event_postings",
+            "id",
+            &format!("max_time_us < {cutoff}"),
+            batch,
+        )
+        .await?;
+        self.trim_postings(cutoff).await?;
         Ok(PruneReport {
-            events: self
-                .prune_table(
-                    "healing_events",
-                    "id",
-                    &format!("time_us < {cutoff}"),
-                    batch,
-                )
-                .await?,
+            events,
             health_checks: self
                 .prune_table("health_checks", "id", &format!("time_us < {cutoff}"), batch)
                 .await?,
@@ -275,6 +285,59 @@ impl DieselStore {
                 )
                 .await?,
         })
+    }
+
+    /// Rewrites the postings that name events on both sides of `cutoff` (the events before it
+    /// were just deleted) so that they name only the events kept: family totals and filtered
+    /// lists then count exactly what is stored.
+    async fn trim_postings(&self, cutoff: i64) -> Result<(), StoreError> {
+        use crate::schema::event_postings::dsl as p;
+        use crate::schema::healing_events::dsl as e;
+        let straddling: Vec<(i64, String)> = with_conn!(self.shared, |conn, _B| {
+            p::event_postings
+                .select((p::id, p::entries))
+                .filter(p::min_time_us.lt(cutoff))
+                .load(conn)
+                .await
+                .map_err(|e| self.shared.query_error(e))?
+        });
+        for (posting, text) in straddling {
+            let kept: Vec<(i64, i64)> = entries(&text).filter(|&(t, _)| t >= cutoff).collect();
+            let ids: Vec<i64> = kept.iter().map(|&(_, id)| id).collect();
+            with_conn!(self.shared, |conn, _B| {
+                let counts: Vec<i64> = e::healing_events
+                    .select(e::count)
+                    .filter(e::id.eq_any(&ids))
+                    .load(conn)
+                    .await
+                    .map_err(|e| self.shared.query_error(e))?;
+                let target = p::event_postings.filter(p::id.eq(posting));
+                let done = match (kept.iter().map(|k| k.0).min(), ids.iter().max()) {
+                    (Some(min_time), Some(&last)) => {
+                        let mut listed = String::new();
+                        for (t, id) in &kept {
+                            if !listed.is_empty() {
+                                listed.push(' ');
+                            }
+                            listed.push_str(&format!("{t}:{id}"));
+                        }
+                        diesel::update(target)
+                            .set((
+                                p::min_time_us.eq(min_time),
+                                p::last_id.eq(last),
+                                p::events.eq(i64::try_from(kept.len()).unwrap_or(i64::MAX)),
+                                p::calls.eq(counts.iter().fold(0i64, |a, c| a.saturating_add(*c))),
+                                p::entries.eq(listed),
+                            ))
+                            .execute(conn)
+                            .await
+                    }
+                    _ => diesel::delete(target).execute(conn).await,
+                };
+                done.map_err(|e| self.shared.query_error(e))?
+            });
+        }
+        Ok(())
     }
 
     /// Deletes the rows of `table` matching `condition` (only integers are interpolated into

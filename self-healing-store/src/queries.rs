@@ -29,9 +29,9 @@ pub const MAX_PAGE: usize = 1_000;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = healing_events)]
-struct EventRow {
-    id: i64,
-    time_us: i64,
+pub(crate) struct EventRow {
+    pub(crate) id: i64,
+    pub(crate) time_us: i64,
     instance: String,
     source: String,
     category: String,
@@ -224,46 +224,12 @@ impl DieselStore {
         after: Option<EventCursor>,
         limit: usize,
     ) -> Result<EventPage, StoreError> {
-        use crate::schema::healing_events::dsl as e;
         let limit = limit.clamp(1, MAX_PAGE);
-        let rows: Vec<EventRow> = with_conn!(self.shared, |conn, B| {
-            let mut q = e::healing_events
-                .select(EventRow::as_select())
-                .into_boxed::<B>();
-            if let Some(v) = &filter.source {
-                q = q.filter(e::source.eq(v.clone()));
-            }
-            if let Some(v) = filter.category {
-                q = q.filter(e::category.eq(v.as_str()));
-            }
-            if let Some(v) = filter.outcome {
-                q = q.filter(e::outcome.eq(v.as_str()));
-            }
-            if let Some(v) = filter.severity {
-                q = q.filter(e::severity.eq(v.as_str()));
-            }
-            if let Some(v) = filter.fingerprint {
-                q = q.filter(e::fingerprint.eq(v.to_hex()));
-            }
-            if let Some(v) = filter.since {
-                q = q.filter(e::time_us.ge(time_us(v)));
-            }
-            if let Some(v) = filter.until {
-                q = q.filter(e::time_us.lt(time_us(v)));
-            }
-            if let Some(c) = after {
-                q = q.filter(
-                    e::time_us
-                        .lt(c.time_us)
-                        .or(e::time_us.eq(c.time_us).and(e::id.lt(c.id))),
-                );
-            }
-            q.order((e::time_us.desc(), e::id.desc()))
-                .limit(limit as i64 + 1)
-                .load(conn)
-                .await
-                .map_err(|e| self.shared.query_error(e))?
-        });
+        let rows: Vec<EventRow> = if filter.uses_postings() {
+            self.events_by_postings(filter, after, limit + 1).await?
+        } else {
+            self.events_by_time(filter, after, limit + 1).await?
+        };
         let more = rows.len() > limit;
         let events = rows
             .into_iter()
@@ -278,6 +244,40 @@ impl DieselStore {
             }
         });
         Ok(EventPage { events, next })
+    }
+
+    /// The first `want` events in the time window of `filter` (which narrows nothing else)
+    /// after `after`, newest first: the time index serves it.
+    async fn events_by_time(
+        &self,
+        filter: &EventFilter,
+        after: Option<EventCursor>,
+        want: usize,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        use crate::schema::healing_events::dsl as e;
+        Ok(with_conn!(self.shared, |conn, B| {
+            let mut q = e::healing_events
+                .select(EventRow::as_select())
+                .into_boxed::<B>();
+            if let Some(v) = filter.since {
+                q = q.filter(e::time_us.ge(time_us(v)));
+            }
+            if let Some(v) = filter.until {
+                q = q.filter(e::time_us.lt(time_us(v)));
+            }
+            if let Some(c) = after {
+                q = q.filter(
+                    e::time_us
+                        .lt(c.time_us)
+                        .or(e::time_us.eq(c.time_us).and(e::id.lt(c.id))),
+                );
+            }
+            q.order((e::time_us.desc(), e::id.desc()))
+                .limit(i64::try_from(want).unwrap_or(i64::MAX))
+                .load(conn)
+                .await
+                .map_err(|e| self.shared.query_error(e))?
+        }))
     }
 
     /// Calls per hour (UTC) and outcome in `[since, until)`, oldest hour first.

@@ -235,6 +235,8 @@ pub(crate) struct Batch {
     pub(crate) id: String,
     pub(crate) events: Vec<Pending>,
     pub(crate) patterns: Vec<NewPattern>,
+    /// The events grouped as their postings will list them.
+    pub(crate) groups: Vec<crate::postings::Group>,
     pub(crate) calls: u64,
 }
 
@@ -271,10 +273,12 @@ impl Batch {
         let mut patterns: Vec<NewPattern> = agg.into_values().collect();
         patterns.sort_by(|a, b| (&a.fingerprint, &a.strategy).cmp(&(&b.fingerprint, &b.strategy)));
         let calls = events.iter().map(|e| e.count).sum();
+        let groups = crate::postings::group(&events);
         Batch {
             id,
             events,
             patterns,
+            groups,
             calls,
         }
     }
@@ -349,20 +353,28 @@ pub(crate) fn clean_text(s: &str, max: usize) -> String {
 /// Appends `s` to `out` as a JSON string literal.
 pub(crate) fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
+    // Runs of characters that need no escape are copied whole (every character that does is
+    // ASCII, so a byte search finds them on character boundaries).
+    let mut rest = s;
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+    {
+        out.push_str(&rest[..at]);
+        match rest.as_bytes()[at] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
             // NUL is escaped too, so the JSON text itself never holds one.
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+            b => {
+                let _ = write!(out, "\\u{:04x}", b);
             }
-            c => out.push(c),
         }
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
     out.push('"');
 }
 

@@ -138,8 +138,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Which events of one committed batch share a fingerprint, source, category, outcome and
+    /// severity: `entries` lists them as space-separated `time_us:id` pairs.
+    event_postings (id) {
+        id -> BigInt,
+        fingerprint -> Text,
+        source -> Text,
+        category -> Text,
+        outcome -> Text,
+        severity -> Text,
+        min_time_us -> BigInt,
+        max_time_us -> BigInt,
+        last_id -> BigInt,
+        events -> BigInt,
+        calls -> BigInt,
+        entries -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     healing_events,
+    event_postings,
     healing_patterns,
     health_checks,
     call_sites,

@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     /// Cuts the writer's backoff short (a flush wants to know now).
     pub(crate) retry_now: Notify,
+    /// Wakes the SQLite checkpointer: the writer committed, or stopped.
+    pub(crate) checkpoint_due: Notify,
     /// Bumped after every write attempt and when the writer stops.
     pub(crate) progress: watch::Sender<u64>,
     pub(crate) counters: Counters,

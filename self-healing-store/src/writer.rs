@@ -17,30 +17,66 @@ enum Written {
 }
 
 /// Runs until the store closes: takes batches in arrival order (plus whatever the fold table
-/// holds) and writes each until it commits.
+/// holds) and writes each until it commits. While a batch is being written, the next one is
+/// taken and prepared (statistics, posting groups) beside it, so that the database waits on the
+/// writer as little as possible.
 pub(crate) async fn run(shared: Arc<Shared>, writer_id: String) {
     let mut seq: u64 = 0;
+    let mut prepared: Option<Arc<Batch>> = None;
     loop {
-        let taken = take(&shared);
-        let Some(events) = taken else {
-            if shared.closing.load(Ordering::SeqCst) {
-                break;
+        let batch = match prepared.take() {
+            Some(batch) => batch,
+            None => {
+                let Some(events) = take(&shared) else {
+                    if shared.closing.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    shared.wake.notified().await;
+                    continue;
+                };
+                // More may be waiting: let another writer take it.
+                shared.wake.notify_one();
+                seq += 1;
+                Arc::new(Batch::new(format!("{writer_id}-{seq}"), events))
             }
-            shared.wake.notified().await;
-            continue;
         };
-        // More may be waiting: let another writer take it.
-        shared.wake.notify_one();
-        seq += 1;
-        let batch = Arc::new(Batch::new(format!("{writer_id}-{seq}"), events));
-        if !write_until_committed(&shared, &batch).await {
+        let write = tokio::spawn(write_until_committed(shared.clone(), batch));
+        if let Some(events) = take(&shared) {
+            shared.wake.notify_one();
+            seq += 1;
+            prepared = Some(Arc::new(Batch::new(format!("{writer_id}-{seq}"), events)));
+        }
+        // A panic in the write is a bug; the batch is then lost like one written while closing.
+        if !write.await.unwrap_or(false) {
+            if let Some(batch) = prepared.take() {
+                drop_taken(&shared, &batch);
+            }
             break;
         }
     }
     shared.writers_running.fetch_sub(1, Ordering::SeqCst);
-    // Wake the other writers so that they see the store closing too.
+    // Wake the other writers so that they see the store closing too, and the checkpointer for
+    // its last checkpoint.
     shared.wake.notify_one();
+    shared.checkpoint_due.notify_one();
     shared.bump_progress();
+}
+
+/// Counts a batch taken but never written (the store closed while the database failed) as
+/// dropped.
+fn drop_taken(shared: &Shared, batch: &Batch) {
+    let mut b = shared.lock();
+    b.in_flight -= batch.events.len();
+    b.in_flight_calls -= batch.calls;
+    shared
+        .counters
+        .dropped
+        .fetch_add(batch.calls, Ordering::Relaxed);
+    tracing::error!(
+        records = batch.events.len(),
+        calls = batch.calls,
+        "self-healing store: closed while the database is unavailable; a prepared batch is lost"
+    );
 }
 
 /// Takes the next batch out of the buffer: up to `batch_size` records from the front of the
@@ -63,7 +99,8 @@ fn take(shared: &Shared) -> Option<Vec<crate::rows::Pending>> {
 
 /// Writes `batch` until it commits. Returns false when the store is closing and the database
 /// failed: what is left is then counted as dropped.
-async fn write_until_committed(shared: &Shared, batch: &Arc<Batch>) -> bool {
+async fn write_until_committed(shared: Arc<Shared>, batch: Arc<Batch>) -> bool {
+    let (shared, batch) = (&*shared, &batch);
     let settings = &shared.settings;
     let mut delay = settings.backoff_min;
     loop {
@@ -169,6 +206,7 @@ async fn write_once(shared: &Shared, batch: &Arc<Batch>) -> Result<Written, Stor
     match result {
         Ok(()) => {
             shared.check_file(&generation)?;
+            shared.checkpoint_due.notify_one();
             Ok(Written::Committed)
         }
         Err(diesel::result::Error::DatabaseError(
@@ -234,17 +272,28 @@ mod sqlite {
     use diesel::sqlite::Sqlite;
 
     use crate::rows::{Batch, NewEvent, Pending};
-    use crate::schema::store_batches;
+    use crate::schema::{event_postings, store_batches};
+
+    /// The first id after every event id ever used (`sqlite_sequence` remembers deleted ones).
+    const NEXT_EVENT_ID: &str = "SELECT MAX(\
+        COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'healing_events'), 0), \
+        COALESCE((SELECT MAX(id) FROM healing_events), 0)) + 1 AS next";
+
+    #[derive(QueryableByName)]
+    struct NextId {
+        #[diesel(sql_type = BigInt)]
+        next: i64,
+    }
 
     /// Rows per `INSERT` statement on SQLite: the largest of these that fits what is left (and
     /// `rows_per_statement`) is used. Each size is its own statement, prepared once and cached by
     /// Diesel under a static query id, so a batch only binds values. A `VALUES` list whose length
     /// is known only at run time is instead rebuilt as SQL text, hashed and looked up for every
     /// statement: about a fifth of the writer's time in a profile with 2,000-row statements.
-    const STATEMENT_ROWS: [usize; 3] = [128, 16, 1];
+    const STATEMENT_ROWS: [usize; 4] = [512, 128, 16, 1];
 
-    /// One immediate transaction: the batch marker, the events in multi-row `INSERT`s, and the
-    /// pattern upserts. Sync Diesel on the wrapped connection: multi-row inserts through
+    /// One immediate transaction: the batch marker, the events in multi-row `INSERT`s, their
+    /// postings, and the pattern upserts. Sync Diesel on the wrapped connection: multi-row inserts through
     /// diesel-async do not compile for SQLite (diesel_async#277).
     pub(super) fn write(
         c: &mut SqliteConnection,
@@ -257,19 +306,38 @@ mod sqlite {
                 .values(batch.marker(now))
                 .execute(c)?;
             let events: Vec<NewEvent<'_>> = batch.events.iter().map(Pending::as_new).collect();
+            // The transaction is immediate: no other connection writes until it commits, so
+            // the ids after the largest ever used are ours (explicit ids keep AUTOINCREMENT's
+            // never-reused guarantee: SQLite moves the sequence past them).
+            let first = diesel::sql_query(NEXT_EVENT_ID)
+                .get_result::<NextId>(c)?
+                .next;
+            let ids: Vec<i64> = (first..).take(events.len()).collect();
             let mut rest: &[NewEvent<'_>] = &events;
+            let mut rest_ids: &[i64] = &ids;
             while !rest.is_empty() {
                 let n = STATEMENT_ROWS
                     .into_iter()
                     .find(|&n| n <= rest.len() && n <= rows)
                     .unwrap_or(1);
                 let (head, tail) = rest.split_at(n);
+                let (head_ids, tail_ids) = rest_ids.split_at(n);
                 match n {
-                    128 => InsertEvents::<128>(head).execute(c)?,
-                    16 => InsertEvents::<16>(head).execute(c)?,
-                    _ => InsertEvents::<1>(head).execute(c)?,
+                    512 => InsertEvents::<512>(head, head_ids).execute(c)?,
+                    128 => InsertEvents::<128>(head, head_ids).execute(c)?,
+                    16 => InsertEvents::<16>(head, head_ids).execute(c)?,
+                    _ => InsertEvents::<1>(head, head_ids).execute(c)?,
                 };
                 rest = tail;
+                rest_ids = tail_ids;
+            }
+            let postings = crate::postings::rows(&batch.events, &batch.groups, &ids);
+            // One row per statement: the statement is prepared once per connection, where a
+            // multi-row one would be built and prepared anew for every batch.
+            for posting in &postings {
+                diesel::insert_into(event_postings::table)
+                    .values(posting)
+                    .execute(c)?;
             }
             // Diesel has no multi-row upsert for SQLite; the rows are few (one per fingerprint ×
             // strategy in the batch) and the statement is prepared once.
@@ -283,7 +351,7 @@ mod sqlite {
     /// `INSERT INTO healing_events (…) VALUES (…), …` of exactly `N` rows (the caller passes
     /// `N`). Diesel's own multi-row insert cannot be cached by type for borrowed rows (its query
     /// id would have to be `'static`), hence this small query of our own.
-    struct InsertEvents<'a, const N: usize>(&'a [NewEvent<'a>]);
+    struct InsertEvents<'a, const N: usize>(&'a [NewEvent<'a>], &'a [i64]);
 
     /// The statement cache key of [`InsertEvents`]: one prepared statement per `N`.
     struct InsertEventsId<const N: usize>;
@@ -295,18 +363,25 @@ mod sqlite {
 
     impl<const N: usize> QueryFragment<Sqlite> for InsertEvents<'_, N> {
         fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-            if self.0.len() != N {
+            if self.0.len() != N || self.1.len() != N {
                 return Err(diesel::result::Error::QueryBuilderError(
-                    format!("{} rows for a statement of {N}", self.0.len()).into(),
+                    format!(
+                        "{} rows and {} ids for a statement of {N}",
+                        self.0.len(),
+                        self.1.len()
+                    )
+                    .into(),
                 ));
             }
             out.push_sql(
-                "INSERT INTO healing_events (time_us, instance, source, category, fingerprint, \
+                "INSERT INTO healing_events (id, time_us, instance, source, category, fingerprint, \
                  class, message, severity, strategy, outcome, attempts, duration_us, count, \
                  analyzer, diagnosis, call_key) VALUES ",
             );
-            for (i, r) in self.0.iter().enumerate() {
+            for (i, (r, id)) in self.0.iter().zip(self.1).enumerate() {
                 out.push_sql(if i == 0 { "(" } else { ", (" });
+                out.push_bind_param::<BigInt, _>(id)?;
+                out.push_sql(", ");
                 out.push_bind_param::<BigInt, _>(&r.time_us)?;
                 for text in [
                     r.instance,
@@ -351,24 +426,40 @@ mod postgres {
     use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+    use crate::postings::POSTING_COLUMNS;
     use crate::rows::{Batch, PATTERN_COLUMNS, Pending, to_i64};
-    use crate::schema::store_batches;
+    use crate::schema::{event_postings, store_batches};
 
     /// The events of a chunk as one array per column.
     const INSERT_EVENTS: &str = "INSERT INTO healing_events \
-        (time_us, instance, source, category, fingerprint, class, message, severity, strategy, \
-         outcome, attempts, duration_us, count, analyzer, diagnosis, call_key) \
-        SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], \
-         $12::bigint[], $13::bigint[], $14::text[], $15::text[], $16::text[])";
+        (id, time_us, instance, source, category, fingerprint, class, message, severity, \
+         strategy, outcome, attempts, duration_us, count, analyzer, diagnosis, call_key) \
+        OVERRIDING SYSTEM VALUE \
+        SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+         $12::int4[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[])";
 
-    /// One transaction: the batch marker, the events, and the pattern upserts (sorted by key,
-    /// so concurrent instances lock rows in the same order).
+    /// Ids for the events of a batch, taken from the table's identity sequence up front so that
+    /// the postings can name them (other writers take theirs from the same sequence).
+    /// (The sequence is looked up once, in the `FROM` list: in the select list it would be
+    /// looked up for every row.)
+    const TAKE_EVENT_IDS: &str = "SELECT nextval(s.seq) AS id \
+        FROM (SELECT pg_get_serial_sequence('healing_events', 'id')::regclass AS seq) s, \
+        generate_series(1, $1)";
+
+    #[derive(QueryableByName)]
+    struct EventId {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+
+    /// One transaction: the batch marker, the events, their postings, and the pattern upserts
+    /// (sorted by key, so concurrent instances lock rows in the same order).
     ///
-    /// The events go in as one `INSERT … SELECT * FROM UNNEST($1, …, $16)` per chunk: a multi-row
-    /// insert whose 16 array parameters stay far below PostgreSQL's 65,535 bound parameters
-    /// whatever the chunk size, and whose one short statement is prepared once. A `VALUES` list of
-    /// a thousand rows is parsed and planned anew every time (measured: 3x slower here).
+    /// The events go in as one `INSERT … SELECT * FROM UNNEST($1, …, $17)` per chunk: a multi-row
+    /// insert whose 17 array parameters stay far below PostgreSQL's 65,535 bound parameters
+    /// whatever the chunk size, and whose one short statement is prepared once. A `VALUES` list
+    /// of a thousand rows is parsed and planned anew every time (measured: 3x slower here).
     pub(super) async fn write(
         conn: &mut AsyncPgConnection,
         batch: &Batch,
@@ -376,12 +467,38 @@ mod postgres {
         now: i64,
     ) -> QueryResult<()> {
         conn.transaction(async |c| {
+            // The commit does not wait for the server to flush its log: a crash of the server
+            // may lose the last commits (never part of one), as SQLite's `synchronous = NORMAL`
+            // may on a power loss. Waiting for every batch's flush left the writers idle.
+            diesel::sql_query("SET LOCAL synchronous_commit = off")
+                .execute(c)
+                .await?;
             diesel::insert_into(store_batches::table)
                 .values(batch.marker(now))
                 .execute(c)
                 .await?;
-            for chunk in batch.events.chunks(rows) {
-                insert_events(c, chunk).await?;
+            let count = i64::try_from(batch.events.len()).unwrap_or(i64::MAX);
+            let ids: Vec<i64> = diesel::sql_query(TAKE_EVENT_IDS)
+                .bind::<BigInt, _>(count)
+                .load::<EventId>(c)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            if ids.len() != batch.events.len() {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    format!("{} ids for {} events", ids.len(), batch.events.len()).into(),
+                ));
+            }
+            for (chunk, chunk_ids) in batch.events.chunks(rows).zip(ids.chunks(rows)) {
+                insert_events(c, chunk, chunk_ids).await?;
+            }
+            let postings = crate::postings::rows(&batch.events, &batch.groups, &ids);
+            for chunk in postings.chunks(65_535 / POSTING_COLUMNS) {
+                diesel::insert_into(event_postings::table)
+                    .values(chunk)
+                    .execute(c)
+                    .await?;
             }
             for chunk in batch.patterns.chunks(65_535 / PATTERN_COLUMNS) {
                 pattern_upsert!(chunk).execute(c).await?;
@@ -391,11 +508,16 @@ mod postgres {
         .await
     }
 
-    async fn insert_events(c: &mut AsyncPgConnection, events: &[Pending]) -> QueryResult<usize> {
+    async fn insert_events(
+        c: &mut AsyncPgConnection,
+        events: &[Pending],
+        ids: &[i64],
+    ) -> QueryResult<usize> {
         fn col<'a, T>(events: &'a [Pending], f: impl Fn(&'a Pending) -> T) -> Vec<T> {
             events.iter().map(f).collect()
         }
         diesel::sql_query(INSERT_EVENTS)
+            .bind::<Array<BigInt>, _>(ids)
             .bind::<Array<BigInt>, _>(col(events, |e| e.time_us))
             .bind::<Array<Text>, _>(col(events, |e| &*e.instance))
             .bind::<Array<Text>, _>(col(events, |e| &*e.source))

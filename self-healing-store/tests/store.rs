@@ -1,5 +1,5 @@
 //! The store's test suite. Every case of `writes`, `queries`, `concurrency`, `schema`, `fleet`,
-//! `circuits`, `families` and `outbox` runs on SQLite (a temp file) and on PostgreSQL (a fresh database
+//! `circuits`, `families`, `outbox` and `postings` runs on SQLite (a temp file) and on PostgreSQL (a fresh database
 //! per test, from `SELF_HEALING_TEST_POSTGRES_URL`; skipped with one line when it is unset, failed when
 //! `SELF_HEALING_REQUIRE_POSTGRES=1`). Backend-specific cases (outages) follow.
 
@@ -11,6 +11,7 @@ mod store {
     pub(crate) mod harness;
     pub(crate) mod outage;
     pub(crate) mod outbox;
+    pub(crate) mod postings;
     pub(crate) mod queries;
     pub(crate) mod schema;
     pub(crate) mod writes;
@@ -73,6 +74,9 @@ on_both_backends!(
     outbox::concurrent_claims_never_share_an_entry,
     outbox::outbox_outage_is_an_error,
     outbox::events_keep_their_call_key,
+    postings::postings_lists_agree_with_a_scan,
+    postings::the_migration_backfill_rebuilds_postings,
+    postings::retention_trims_postings,
 );
 
 mod sqlite_only {
@@ -84,6 +88,12 @@ mod sqlite_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn file_deleted_or_replaced_while_running() {
         super::store::outage::sqlite_file_deleted_or_replaced(&super::TestDb::sqlite()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_stays_short_under_steady_writes() {
+        super::store::writes::sqlite_log_stays_short_under_steady_writes(&super::TestDb::sqlite())
+            .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

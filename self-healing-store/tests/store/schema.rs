@@ -14,7 +14,7 @@ pub(crate) async fn schema_matches_migrations(db: &TestDb) {
     drop(store);
     let schema = include_str!("../../src/schema.rs");
     let tables = parse_schema(schema);
-    assert_eq!(tables.len(), 9);
+    assert_eq!(tables.len(), 10);
     for (table, columns) in &tables {
         let sql = match db.backend {
             Backend::Sqlite => format!(
@@ -123,8 +123,9 @@ pub(crate) async fn migrations_are_idempotent(db: &TestDb) {
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM __diesel_schema_migrations")
             .await,
-        4,
-        "the initial schema, circuit_notices, failure_families and the outbox, each applied once"
+        5,
+        "the initial schema, circuit_notices, failure_families, the outbox and event_postings, \
+         each applied once"
     );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM healing_events").await, 2);
     // Opting out of migrations works on a migrated database.

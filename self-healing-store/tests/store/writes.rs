@@ -403,8 +403,10 @@ pub(crate) async fn sqlite_log_stays_short_under_steady_writes(db: &TestDb) {
         db.scalar("SELECT COUNT(*) FROM healing_events").await,
         600 * 64
     );
+    // 11–35 MB in runs on an idle machine, ~150 MB without the checkpointer: a loose bound
+    // here; the emptied log below is the sharp check.
     assert!(
-        longest < 64 << 20,
+        longest < 128 << 20,
         "the log grew to {longest} bytes: checkpoints did not keep up"
     );
     // A quiet moment: the checkpointer empties the log (waits up to 10 s on a loaded machine).

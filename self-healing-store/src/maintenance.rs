@@ -9,7 +9,7 @@ use self_healing_runtime::Site;
 
 use crate::db::with_conn;
 use crate::error::StoreError;
-use crate::postings::entries;
+use crate::postings::{entries, write_entries};
 use crate::records::{HealthCheckRecord, NotificationRecord, PruneReport};
 use crate::rows::{clean_text, duration_us, json_str, time_us};
 use crate::schema::{call_sites, health_checks, notifications};
@@ -314,13 +314,7 @@ impl DieselStore {
                 let target = p::event_postings.filter(p::id.eq(posting));
                 let done = match (kept.iter().map(|k| k.0).min(), ids.iter().max()) {
                     (Some(min_time), Some(&last)) => {
-                        let mut listed = String::new();
-                        for (t, id) in &kept {
-                            if !listed.is_empty() {
-                                listed.push(' ');
-                            }
-                            listed.push_str(&format!("{t}:{id}"));
-                        }
+                        let listed = write_entries(kept.iter().copied());
                         diesel::update(target)
                             .set((
                                 p::min_time_us.eq(min_time),

@@ -68,19 +68,17 @@ pub(crate) fn group(events: &[Pending]) -> Vec<Group> {
                 && first.source == e.source
                 && first.category == e.category
         });
-        let g = match found {
-            Some(g) => &mut groups[g],
-            None => {
-                same.push(groups.len());
-                groups.push(Group {
-                    members: Vec::new(),
-                    min_time_us: e.time_us,
-                    max_time_us: e.time_us,
-                    calls: 0,
-                });
-                groups.last_mut().expect("just pushed")
-            }
-        };
+        let g = found.unwrap_or_else(|| {
+            same.push(groups.len());
+            groups.push(Group {
+                members: Vec::new(),
+                min_time_us: e.time_us,
+                max_time_us: e.time_us,
+                calls: 0,
+            });
+            groups.len() - 1
+        });
+        let g = &mut groups[g];
         g.members.push(i);
         g.min_time_us = g.min_time_us.min(e.time_us);
         g.max_time_us = g.max_time_us.max(e.time_us);
@@ -92,23 +90,12 @@ pub(crate) fn group(events: &[Pending]) -> Vec<Group> {
 /// The postings of `groups`, once `events[i]` has been stored with id `ids[i]`.
 pub(crate) fn rows(events: &[Pending], groups: &[Group], ids: &[i64]) -> Vec<NewPosting> {
     debug_assert_eq!(events.len(), ids.len());
-    let mut digits = itoa::Buffer::new();
     groups
         .iter()
         .map(|g| {
             let first = &events[g.members[0]];
-            // "time_us:id" pairs: at most 20 + 1 + 20 digits and a space each.
-            let mut entries = String::with_capacity(g.members.len() * 36);
-            let mut last_id = i64::MIN;
-            for &m in &g.members {
-                if !entries.is_empty() {
-                    entries.push(' ');
-                }
-                entries.push_str(digits.format(events[m].time_us));
-                entries.push(':');
-                entries.push_str(digits.format(ids[m]));
-                last_id = last_id.max(ids[m]);
-            }
+            let pairs = g.members.iter().map(|&m| (events[m].time_us, ids[m]));
+            let last_id = g.members.iter().map(|&m| ids[m]).max().unwrap_or(i64::MIN);
             NewPosting {
                 fingerprint: first.fingerprint_hex.clone(),
                 source: first.source.to_string(),
@@ -120,10 +107,26 @@ pub(crate) fn rows(events: &[Pending], groups: &[Group], ids: &[i64]) -> Vec<New
                 last_id,
                 events: to_i64(g.members.len() as u64),
                 calls: g.calls,
-                entries,
+                entries: write_entries(pairs),
             }
         })
         .collect()
+}
+
+/// A posting's `entries`: `(time_us, id)` pairs as space-separated `time_us:id`.
+pub(crate) fn write_entries(pairs: impl ExactSizeIterator<Item = (i64, i64)>) -> String {
+    // At most 20 + 1 + 20 characters and a space per pair; ~25 for today's times and ids.
+    let mut out = String::with_capacity(pairs.len() * 26);
+    let mut digits = itoa::Buffer::new();
+    for (t, id) in pairs {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(digits.format(t));
+        out.push(':');
+        out.push_str(digits.format(id));
+    }
+    out
 }
 
 /// The `(time_us, id)` pairs of a posting's `entries`. A malformed pair is skipped: it can only
@@ -137,40 +140,15 @@ pub(crate) fn entries(text: &str) -> impl Iterator<Item = (i64, i64)> + '_ {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-    use std::sync::Arc;
     use std::time::{Duration, SystemTime};
 
-    use self_healing_runtime::diagnosis::{ErrorClass, Fingerprint, Severity};
-    use self_healing_runtime::event::{DiagnosisRecord, HealingEvent};
-    use self_healing_runtime::{Category, Outcome};
-
     use super::*;
+    use crate::rows::test_event;
 
     fn pending(source: &'static str, outcome: Outcome, count: u64, at_us: u64) -> Pending {
-        let event = HealingEvent {
-            time: SystemTime::UNIX_EPOCH + Duration::from_micros(at_us),
-            instance: Arc::from("unit"),
-            source: Cow::Borrowed(source),
-            category: Category::Database,
-            fingerprint: Fingerprint::new(source, &ErrorClass::Transient, "boom"),
-            class: ErrorClass::Transient,
-            message: "boom".into(),
-            severity: Severity::Medium,
-            strategy: None,
-            outcome,
-            attempts: 1,
-            duration: Duration::from_millis(1),
-            diagnosis: DiagnosisRecord {
-                analyzer: Cow::Borrowed("rules"),
-                confidence: 1.0,
-                reason: Cow::Borrowed("test"),
-                never_reached: false,
-                steps: Vec::new(),
-            },
-            count,
-            call_key: None,
-        };
+        let mut event = test_event(source, outcome);
+        event.time = SystemTime::UNIX_EPOCH + Duration::from_micros(at_us);
+        event.count = count;
         Pending::from_event(&event, 1024)
     }
 

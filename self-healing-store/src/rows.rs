@@ -414,6 +414,37 @@ fn diagnosis_json(e: &HealingEvent) -> String {
     out
 }
 
+/// A plain failing event for the crate's unit tests: `source`, a transient error, no steps.
+#[cfg(test)]
+pub(crate) fn test_event(source: &'static str, outcome: Outcome) -> HealingEvent {
+    use self_healing_runtime::Category;
+    use self_healing_runtime::diagnosis::ErrorClass;
+    use self_healing_runtime::event::DiagnosisRecord;
+    HealingEvent {
+        time: SystemTime::now(),
+        instance: Arc::from("unit"),
+        source: Cow::Borrowed(source),
+        category: Category::Database,
+        fingerprint: Fingerprint::new(source, &ErrorClass::Transient, "boom"),
+        class: ErrorClass::Transient,
+        message: "boom".into(),
+        severity: Severity::Medium,
+        strategy: None,
+        outcome,
+        attempts: 1,
+        duration: Duration::from_millis(1),
+        diagnosis: DiagnosisRecord {
+            analyzer: Cow::Borrowed("rules"),
+            confidence: 1.0,
+            reason: Cow::Borrowed("test"),
+            never_reached: false,
+            steps: Vec::new(),
+        },
+        count: 1,
+        call_key: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -543,41 +543,10 @@ mod postgres {
 
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
-    use std::borrow::Cow;
-    use std::time::{Duration, SystemTime};
-
-    use self_healing_runtime::diagnosis::{ErrorClass, Fingerprint, Severity};
-    use self_healing_runtime::event::{DiagnosisRecord, HealingEvent};
-    use self_healing_runtime::{Category, Outcome};
+    use self_healing_runtime::Outcome;
 
     use super::*;
-    use crate::rows::Pending;
-
-    fn event() -> HealingEvent {
-        HealingEvent {
-            time: SystemTime::now(),
-            instance: Arc::from("unit"),
-            source: Cow::Borrowed("dedupe"),
-            category: Category::Database,
-            fingerprint: Fingerprint(42),
-            class: ErrorClass::Transient,
-            message: "deadlock detected".into(),
-            severity: Severity::Medium,
-            strategy: None,
-            outcome: Outcome::NotApplicable,
-            attempts: 1,
-            duration: Duration::from_millis(1),
-            diagnosis: DiagnosisRecord {
-                analyzer: Cow::Borrowed("rules"),
-                confidence: 1.0,
-                reason: Cow::Borrowed("test"),
-                never_reached: false,
-                steps: Vec::new(),
-            },
-            count: 1,
-            call_key: None,
-        }
-    }
+    use crate::rows::{Pending, test_event};
 
     // Regression guard: a batch whose commit acknowledgement was lost is retried; the retry
     // must find its marker and write nothing.
@@ -588,7 +557,10 @@ mod tests {
         let store = crate::DieselStore::connect(&url).await.unwrap();
         let batch = Arc::new(Batch::new(
             "unit-1".into(),
-            vec![Pending::from_event(&event(), 2048)],
+            vec![Pending::from_event(
+                &test_event("dedupe", Outcome::NotApplicable),
+                2048,
+            )],
         ));
         let first = write_once(&store.shared, &batch).await.unwrap();
         assert!(matches!(first, Written::Committed));

@@ -74,8 +74,10 @@ impl StoreBuilder {
     }
 
     /// Writer tasks committing batches concurrently, each on its own connection. PostgreSQL
-    /// default 2 (so the server can use two cores); SQLite always 1, since it has one write lock.
-    /// With more than one, batches may commit out of arrival order (events keep their times).
+    /// default 2 (so the server can use two cores), each with a connection of its own beside the
+    /// pool (the store then holds up to `pool_size + writers` connections); SQLite always 1,
+    /// since it has one write lock. With more than one, batches may commit out of arrival order
+    /// (events keep their times).
     pub fn writers(mut self, writers: usize) -> Self {
         self.writers = Some(writers);
         self
@@ -103,11 +105,10 @@ impl StoreBuilder {
         self
     }
 
-    /// Rows per `INSERT` statement at most. SQLite inserts with prepared multi-row `VALUES`
-    /// statements of 128, 16 and 1 rows (each prepared once per connection), the largest that
-    /// fits both what is left of the batch and this bound (default 2,000, so 128). PostgreSQL
-    /// (default 4,096) inserts with one `INSERT … SELECT FROM UNNEST` of 16 array parameters per
-    /// chunk, so no parameter limit applies.
+    /// Rows per `INSERT` statement at most, on SQLite. SQLite inserts with prepared multi-row
+    /// `VALUES` statements of 512, 128, 16 and 1 rows (each prepared once per connection), the
+    /// largest that fits both what is left of the batch and this bound (default 2,000, so 512).
+    /// PostgreSQL copies each batch in one binary `COPY` stream and ignores it.
     pub fn rows_per_statement(mut self, rows: usize) -> Self {
         self.rows_per_statement = Some(rows);
         self
@@ -236,6 +237,11 @@ impl StoreBuilder {
             Backend::Sqlite => 1,
             Backend::Postgres => self.writers.unwrap_or(2),
         };
+        #[cfg(feature = "postgres")]
+        let pg_writers = crate::pg_writer::Connections::new(crate::db::with_connect_timeout(
+            &url.target,
+            self.connect_timeout,
+        ));
         let (progress, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             db,
@@ -261,6 +267,8 @@ impl StoreBuilder {
             closing: AtomicBool::new(false),
             writers_running: AtomicUsize::new(writers),
             circuits: Default::default(),
+            #[cfg(feature = "postgres")]
+            pg_writers,
         });
         let run_id = format!("{:016x}", fastrand::u64(..));
         for w in 0..writers {

@@ -330,7 +330,7 @@ pub(crate) fn query_error(
 }
 
 /// Picks the kind and the advice from the driver's message.
-fn classify(url: &DatabaseUrl, detail: String, default: ErrorKind) -> StoreError {
+pub(crate) fn classify(url: &DatabaseUrl, detail: String, default: ErrorKind) -> StoreError {
     let d = detail.to_ascii_lowercase();
     let kind = if d.contains("password authentication failed")
         || d.contains("no pg_hba.conf entry")
@@ -496,6 +496,9 @@ mod sqlite {
 }
 
 #[cfg(feature = "postgres")]
+pub(crate) use postgres::with_connect_timeout;
+
+#[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
     use diesel::Connection;
@@ -504,7 +507,7 @@ mod postgres {
     use diesel_migrations::MigrationHarness;
 
     /// Adds `connect_timeout` (whole seconds) unless the URL sets one.
-    fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    pub(crate) fn with_connect_timeout(url: &str, timeout: Duration) -> String {
         if url.contains("connect_timeout=") {
             return url.to_owned();
         }

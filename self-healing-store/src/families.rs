@@ -197,10 +197,12 @@ impl DieselStore {
         let sql = format!(
             "SELECT a.fingerprint, a.calls, a.first_us, a.last_us, e.class, e.message FROM ( \
                SELECT fingerprint, CAST(SUM(calls) AS BIGINT) AS calls, \
-               MIN(min_time_us) AS first_us, MAX(max_time_us) AS last_us, MAX(last_id) AS last_id \
+               MIN(min_time_us) AS first_us, MAX(max_time_us) AS last_us \
                FROM event_postings GROUP BY fingerprint \
                ORDER BY last_us DESC, fingerprint LIMIT {} \
-             ) a JOIN healing_events e ON e.id = a.last_id \
+             ) a JOIN healing_events e ON e.time_us = a.last_us AND e.id = ( \
+               SELECT MAX(l.id) FROM healing_events l \
+               WHERE l.time_us = a.last_us AND l.fingerprint = a.fingerprint) \
              ORDER BY a.last_us DESC, a.fingerprint",
             limit.clamp(1, MAX_PAGE)
         );

@@ -48,21 +48,24 @@
 //! `event_postings` (which events of each written batch share a fingerprint, source, category,
 //! outcome and severity: filtered event lists, family summaries and source look-ups read them,
 //! so `healing_events` keeps only its time index and a batch of thousands of events adds a few
-//! dozen posting rows instead of four index entries per event). Times are
-//! microseconds since the Unix epoch in `BIGINT` columns. The migrations are embedded, one folder per backend
-//! (`migrations/{sqlite,postgres}`, same names), and run at connect unless
+//! dozen posting rows instead of four index entries per event). On PostgreSQL that index is
+//! the primary key, `(time_us, id)`; on SQLite the events' rowid is `id`. Times are
+//! microseconds since the Unix epoch in `BIGINT` columns. The migrations are embedded, one
+//! folder per backend (`migrations/{sqlite,postgres}`; PostgreSQL has one more, for its key),
+//! and run at connect unless
 //! [`StoreBuilder::run_migrations`] turns them off; several instances may connect at once.
 //!
 //! # Writing
 //!
 //! `write_batch` only moves events into the store's bounded buffer; writer tasks drain it in
-//! batches of [`StoreBuilder::batch_size`] records, each batch one transaction: its events as
-//! multi-row inserts (SQLite: prepared `VALUES` statements of 512, 128, 16 and 1 rows;
-//! PostgreSQL: `INSERT … SELECT FROM UNNEST` of one array per column), their postings, and the
-//! learned statistics they carry as atomic upserts (`tried = tried + excluded.tried`, …), so
-//! instances sharing a database never lose an update. While a batch is written, the writer
-//! prepares the next one; on SQLite a checkpointer copies the write-ahead log back into the
-//! database beside the writer.
+//! batches of [`StoreBuilder::batch_size`] records, each batch one transaction: its events
+//! (SQLite: prepared multi-row `VALUES` statements of 512, 128, 16 and 1 rows; PostgreSQL: one
+//! binary `COPY … FROM STDIN` stream, on writer connections of their own beside the pool, since
+//! Diesel's async connection cannot send `COPY`), their postings, and the learned statistics
+//! they carry as atomic upserts (`tried = tried + excluded.tried`, …), so instances sharing a
+//! database never lose an update. While a batch is written, the writer prepares the next one;
+//! on SQLite a checkpointer copies the write-ahead log back into the database beside the
+//! writer.
 //!
 //! Durability: a committed batch survives a crash of the process. On SQLite (WAL,
 //! `synchronous = NORMAL`) a power loss may lose the last commits; on PostgreSQL the writer
@@ -155,6 +158,10 @@ mod families;
 mod file_watch;
 mod maintenance;
 mod outbox;
+#[cfg(feature = "postgres")]
+mod pg_copy;
+#[cfg(feature = "postgres")]
+mod pg_writer;
 mod posting_queries;
 mod postings;
 mod queries;

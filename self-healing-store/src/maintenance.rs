@@ -246,7 +246,7 @@ impl DieselStore {
         let events = self
             .prune_table(
                 "healing_events",
-                "id",
+                "time_us, id",
                 &format!("time_us < {cutoff}"),
                 batch,
             )
@@ -303,11 +303,13 @@ impl DieselStore {
         });
         for (posting, text) in straddling {
             let kept: Vec<(i64, i64)> = entries(&text).filter(|&(t, _)| t >= cutoff).collect();
+            let times: Vec<i64> = kept.iter().map(|&(t, _)| t).collect();
             let ids: Vec<i64> = kept.iter().map(|&(_, id)| id).collect();
             with_conn!(self.shared, |conn, _B| {
+                // By time and id: PostgreSQL keys events by both.
                 let counts: Vec<i64> = e::healing_events
                     .select(e::count)
-                    .filter(e::id.eq_any(&ids))
+                    .filter(e::time_us.eq_any(&times).and(e::id.eq_any(&ids)))
                     .load(conn)
                     .await
                     .map_err(|e| self.shared.query_error(e))?;
@@ -335,7 +337,7 @@ impl DieselStore {
     }
 
     /// Deletes the rows of `table` matching `condition` (only integers are interpolated into
-    /// it), `batch` per statement.
+    /// it), `batch` per statement, in the order of `key` (its primary key's columns).
     async fn prune_table(
         &self,
         table: &str,
@@ -344,7 +346,7 @@ impl DieselStore {
         batch: usize,
     ) -> Result<u64, StoreError> {
         let sql = format!(
-            "DELETE FROM {table} WHERE {key} IN \
+            "DELETE FROM {table} WHERE ({key}) IN \
              (SELECT {key} FROM {table} WHERE {condition} ORDER BY {key} LIMIT {batch})"
         );
         let mut total = 0u64;

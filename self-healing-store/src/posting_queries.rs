@@ -77,12 +77,14 @@ impl DieselStore {
         if found.is_empty() {
             return Ok(Vec::new());
         }
+        // By time and id: PostgreSQL keys events by both (see the events_time_key migration).
+        let times: Vec<i64> = found.iter().map(|&(t, _)| t).collect();
         let ids: Vec<i64> = found.iter().map(|&(_, id)| id).collect();
         let mut rows: Vec<EventRow> = with_conn!(self.shared, |conn, _B| {
             use crate::schema::healing_events::dsl as e;
             e::healing_events
                 .select(EventRow::as_select())
-                .filter(e::id.eq_any(&ids))
+                .filter(e::time_us.eq_any(&times).and(e::id.eq_any(&ids)))
                 .load(conn)
                 .await
                 .map_err(|e| self.shared.query_error(e))?

@@ -15,9 +15,6 @@ use self_healing_runtime::diagnosis::{Fingerprint, Severity};
 use crate::rows::{Pending, to_i64};
 use crate::schema::event_postings;
 
-/// Columns of [`NewPosting`]: bound parameters per inserted row.
-pub(crate) const POSTING_COLUMNS: usize = 11;
-
 /// One posting to insert.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = event_postings)]

@@ -215,9 +215,6 @@ pub(crate) struct NewPattern {
     pub(crate) ai_diagnosis: Option<String>,
 }
 
-/// Columns of [`NewPattern`].
-pub(crate) const PATTERN_COLUMNS: usize = 9;
-
 /// The marker row of a committed batch.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = store_batches)]

@@ -2,7 +2,8 @@
 //! `schema_matches_migrations` compares it with the tables the migrations create on each backend.
 
 diesel::table! {
-    /// One failing call (or a folded family of them) and what healing did.
+    /// One failing call (or a folded family of them) and what healing did. Stored keyed by
+    /// `(time_us, id)` on PostgreSQL (the rowid `id` on SQLite): look events up by both.
     healing_events (id) {
         id -> BigInt,
         time_us -> BigInt,

@@ -86,6 +86,9 @@ pub(crate) struct Shared {
     pub(crate) writers_running: AtomicUsize,
     /// Circuit news: pollers' wake-ups, the PostgreSQL listener (see `circuits.rs`).
     pub(crate) circuits: crate::circuits::Circuits,
+    /// The PostgreSQL writers' own connections (see `pg_writer.rs`).
+    #[cfg(feature = "postgres")]
+    pub(crate) pg_writers: crate::pg_writer::Connections,
 }
 
 impl Shared {

@@ -171,41 +171,36 @@ async fn write_until_committed(shared: Arc<Shared>, batch: Arc<Batch>) -> bool {
 async fn write_once(shared: &Shared, batch: &Arc<Batch>) -> Result<Written, StoreError> {
     let generation = shared.ready_connections().await?;
     let now = time_us(SystemTime::now());
-    let rows = shared.settings.rows_per_statement;
-    let result = match generation.pools {
+    match generation.pools {
         #[cfg(feature = "sqlite")]
         crate::db::Pools::Sqlite(ref pool) => {
-            // No timeout here: SQLite waits at most its busy timeout for a lock, and a write
-            // abandoned mid-way would keep the connection busy on its blocking thread.
-            let mut conn = pool.get().await.map_err(|e| shared.pool_error(e))?;
-            let batch = batch.clone();
-            conn.spawn_blocking(move |c| sqlite::write(c, &batch, rows, now))
-                .await
+            write_sqlite(shared, &generation, pool, batch, now).await
         }
         #[cfg(feature = "postgres")]
-        crate::db::Pools::Postgres(ref pool) => {
-            let attempt = async {
-                let mut conn = pool.get().await.map_err(|e| shared.pool_error(e))?;
-                Ok::<_, StoreError>(postgres::write(&mut conn, batch, rows, now).await)
-            };
-            match tokio::time::timeout(shared.settings.write_timeout, attempt).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(StoreError::new(
-                        ErrorKind::Unavailable,
-                        &shared.url.masked,
-                        format!(
-                            "writing a batch took longer than {:?}",
-                            shared.settings.write_timeout
-                        ),
-                    ));
-                }
-            }
-        }
-    };
+        crate::db::Pools::Postgres(_) => write_postgres(shared, batch, now).await,
+    }
+}
+
+/// One attempt on SQLite, on a pooled connection's blocking thread.
+#[cfg(feature = "sqlite")]
+async fn write_sqlite(
+    shared: &Shared,
+    generation: &Arc<crate::db::Generation>,
+    pool: &crate::db::SqlitePool,
+    batch: &Arc<Batch>,
+    now: i64,
+) -> Result<Written, StoreError> {
+    let rows = shared.settings.rows_per_statement;
+    // No timeout here: SQLite waits at most its busy timeout for a lock, and a write abandoned
+    // mid-way would keep the connection busy on its blocking thread.
+    let mut conn = pool.get().await.map_err(|e| shared.pool_error(e))?;
+    let batch = batch.clone();
+    let result = conn
+        .spawn_blocking(move |c| sqlite::write(c, &batch, rows, now))
+        .await;
     match result {
         Ok(()) => {
-            shared.check_file(&generation)?;
+            shared.check_file(generation)?;
             shared.checkpoint_due.notify_one();
             Ok(Written::Committed)
         }
@@ -217,6 +212,41 @@ async fn write_once(shared: &Shared, batch: &Arc<Batch>) -> Result<Written, Stor
             &shared.url,
             ErrorKind::Unavailable,
             e,
+        )),
+    }
+}
+
+/// One attempt on PostgreSQL, on a writer connection of its own (see `pg_writer.rs`). The
+/// connection goes back for the next batch only when the attempt ended cleanly: after an error
+/// or a timeout its state is unknown, and dropping it closes it.
+#[cfg(feature = "postgres")]
+async fn write_postgres(
+    shared: &Shared,
+    batch: &Arc<Batch>,
+    now: i64,
+) -> Result<Written, StoreError> {
+    use crate::pg_writer::Outcome;
+    let attempt = async {
+        let mut conn = shared.pg_writers.take(&shared.url).await?;
+        let outcome = conn
+            .write(batch, now)
+            .await
+            .map_err(|f| f.into_store_error(&shared.url))?;
+        shared.pg_writers.give_back(conn);
+        Ok(match outcome {
+            Outcome::Committed => Written::Committed,
+            Outcome::Duplicate => Written::Duplicate,
+        })
+    };
+    match tokio::time::timeout(shared.settings.write_timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::new(
+            ErrorKind::Unavailable,
+            &shared.url.masked,
+            format!(
+                "writing a batch took longer than {:?}",
+                shared.settings.write_timeout
+            ),
         )),
     }
 }
@@ -420,127 +450,6 @@ mod sqlite {
     impl<const N: usize> RunQueryDsl<SqliteConnection> for InsertEvents<'_, N> {}
 }
 
-#[cfg(feature = "postgres")]
-mod postgres {
-    use diesel::prelude::*;
-    use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-
-    use crate::postings::POSTING_COLUMNS;
-    use crate::rows::{Batch, PATTERN_COLUMNS, Pending, to_i64};
-    use crate::schema::{event_postings, store_batches};
-
-    /// The events of a chunk as one array per column.
-    const INSERT_EVENTS: &str = "INSERT INTO healing_events \
-        (id, time_us, instance, source, category, fingerprint, class, message, severity, \
-         strategy, outcome, attempts, duration_us, count, analyzer, diagnosis, call_key) \
-        OVERRIDING SYSTEM VALUE \
-        SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-         $12::int4[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[])";
-
-    /// Ids for the events of a batch, taken from the table's identity sequence up front so that
-    /// the postings can name them (other writers take theirs from the same sequence).
-    /// (The sequence is looked up once, in the `FROM` list: in the select list it would be
-    /// looked up for every row.)
-    const TAKE_EVENT_IDS: &str = "SELECT nextval(s.seq) AS id \
-        FROM (SELECT pg_get_serial_sequence('healing_events', 'id')::regclass AS seq) s, \
-        generate_series(1, $1)";
-
-    #[derive(QueryableByName)]
-    struct EventId {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
-
-    /// One transaction: the batch marker, the events, their postings, and the pattern upserts
-    /// (sorted by key, so concurrent instances lock rows in the same order).
-    ///
-    /// The events go in as one `INSERT … SELECT * FROM UNNEST($1, …, $17)` per chunk: a multi-row
-    /// insert whose 17 array parameters stay far below PostgreSQL's 65,535 bound parameters
-    /// whatever the chunk size, and whose one short statement is prepared once. A `VALUES` list
-    /// of a thousand rows is parsed and planned anew every time (measured: 3x slower here).
-    pub(super) async fn write(
-        conn: &mut AsyncPgConnection,
-        batch: &Batch,
-        rows: usize,
-        now: i64,
-    ) -> QueryResult<()> {
-        conn.transaction(async |c| {
-            // The commit does not wait for the server to flush its log: a crash of the server
-            // may lose the last commits (never part of one), as SQLite's `synchronous = NORMAL`
-            // may on a power loss. Waiting for every batch's flush left the writers idle.
-            diesel::sql_query("SET LOCAL synchronous_commit = off")
-                .execute(c)
-                .await?;
-            diesel::insert_into(store_batches::table)
-                .values(batch.marker(now))
-                .execute(c)
-                .await?;
-            let count = i64::try_from(batch.events.len()).unwrap_or(i64::MAX);
-            let ids: Vec<i64> = diesel::sql_query(TAKE_EVENT_IDS)
-                .bind::<BigInt, _>(count)
-                .load::<EventId>(c)
-                .await?
-                .into_iter()
-                .map(|r| r.id)
-                .collect();
-            if ids.len() != batch.events.len() {
-                return Err(diesel::result::Error::QueryBuilderError(
-                    format!("{} ids for {} events", ids.len(), batch.events.len()).into(),
-                ));
-            }
-            for (chunk, chunk_ids) in batch.events.chunks(rows).zip(ids.chunks(rows)) {
-                insert_events(c, chunk, chunk_ids).await?;
-            }
-            let postings = crate::postings::rows(&batch.events, &batch.groups, &ids);
-            for chunk in postings.chunks(65_535 / POSTING_COLUMNS) {
-                diesel::insert_into(event_postings::table)
-                    .values(chunk)
-                    .execute(c)
-                    .await?;
-            }
-            for chunk in batch.patterns.chunks(65_535 / PATTERN_COLUMNS) {
-                pattern_upsert!(chunk).execute(c).await?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn insert_events(
-        c: &mut AsyncPgConnection,
-        events: &[Pending],
-        ids: &[i64],
-    ) -> QueryResult<usize> {
-        fn col<'a, T>(events: &'a [Pending], f: impl Fn(&'a Pending) -> T) -> Vec<T> {
-            events.iter().map(f).collect()
-        }
-        diesel::sql_query(INSERT_EVENTS)
-            .bind::<Array<BigInt>, _>(ids)
-            .bind::<Array<BigInt>, _>(col(events, |e| e.time_us))
-            .bind::<Array<Text>, _>(col(events, |e| &*e.instance))
-            .bind::<Array<Text>, _>(col(events, |e| &*e.source))
-            .bind::<Array<Text>, _>(col(events, |e| e.category))
-            .bind::<Array<Text>, _>(col(events, |e| e.fingerprint_hex.as_str()))
-            .bind::<Array<Text>, _>(col(events, |e| e.class))
-            .bind::<Array<Text>, _>(col(events, |e| e.message.as_str()))
-            .bind::<Array<Text>, _>(col(events, |e| e.severity.as_str()))
-            .bind::<Array<Nullable<Text>>, _>(col(events, |e| e.strategy.as_deref()))
-            .bind::<Array<Text>, _>(col(events, |e| e.outcome.as_str()))
-            .bind::<Array<Integer>, _>(col(events, |e| {
-                i32::try_from(e.attempts).unwrap_or(i32::MAX)
-            }))
-            .bind::<Array<BigInt>, _>(col(events, |e| e.duration_us))
-            .bind::<Array<BigInt>, _>(col(events, |e| to_i64(e.count)))
-            .bind::<Array<Text>, _>(col(events, |e| &*e.analyzer))
-            .bind::<Array<Text>, _>(col(events, |e| e.diagnosis.as_str()))
-            .bind::<Array<Nullable<Text>>, _>(col(events, |e| e.call_key.as_deref()))
-            .execute(c)
-            .await
-    }
-}
-
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use self_healing_runtime::Outcome;
@@ -548,28 +457,89 @@ mod tests {
     use super::*;
     use crate::rows::{Pending, test_event};
 
-    // Regression guard: a batch whose commit acknowledgement was lost is retried; the retry
-    // must find its marker and write nothing.
+    fn batch(id: &str) -> Arc<Batch> {
+        Arc::new(Batch::new(
+            id.into(),
+            vec![Pending::from_event(
+                &test_event("dedupe", Outcome::NotApplicable),
+                2048,
+            )],
+        ))
+    }
+
+    async fn stored(store: &crate::DieselStore) -> usize {
+        let filter = crate::EventFilter::default();
+        store.events(&filter, None, 10).await.unwrap().events.len()
+    }
+
+    /// A batch whose commit acknowledgement was lost is retried; the retry must find its marker
+    /// and write nothing.
+    async fn retried_batch_is_not_written_twice(store: &crate::DieselStore) {
+        let batch = batch("unit-1");
+        let first = write_once(&store.shared, &batch).await.unwrap();
+        assert!(matches!(first, Written::Committed));
+        let again = write_once(&store.shared, &batch).await.unwrap();
+        assert!(matches!(again, Written::Duplicate));
+        assert_eq!(stored(store).await, 1);
+    }
+
+    // Regression guard for the batch marker, on each backend.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_retried_batch_is_not_written_twice() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("store.db").display());
         let store = crate::DieselStore::connect(&url).await.unwrap();
-        let batch = Arc::new(Batch::new(
-            "unit-1".into(),
-            vec![Pending::from_event(
-                &test_event("dedupe", Outcome::NotApplicable),
-                2048,
-            )],
-        ));
-        let first = write_once(&store.shared, &batch).await.unwrap();
-        assert!(matches!(first, Written::Committed));
-        let again = write_once(&store.shared, &batch).await.unwrap();
-        assert!(matches!(again, Written::Duplicate));
-        let page = store
-            .events(&crate::EventFilter::default(), None, 10)
+        retried_batch_is_not_written_twice(&store).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_batch_is_not_written_twice_on_postgres() {
+        let Some(pg) = self_healing_testkit::FreshPostgres::create(
+            "sh_writer",
+            "writer unit tests",
+            true,
+            "`--features postgres`",
+        )
+        .await
+        else {
+            return;
+        };
+        let store = crate::DieselStore::builder(pg.url())
+            .writers(1)
+            .connect()
             .await
             .unwrap();
-        assert_eq!(page.events.len(), 1);
+        retried_batch_is_not_written_twice(&store).await;
+        // The duplicate rolled its transaction back and left the connection usable.
+        let next = write_once(&store.shared, &batch("unit-2")).await.unwrap();
+        assert!(matches!(next, Written::Committed));
+        assert_eq!(stored(&store).await, 2);
+
+        // A writer connection the server closed is replaced by the next write: the first
+        // attempt may fail on it, and a retry (as the writer's loop makes) commits.
+        let killed = pg_scalar(
+            pg.url(),
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await;
+        assert!(killed >= 1, "the writer's connection was open");
+        let retried = batch("unit-3");
+        if write_once(&store.shared, &retried).await.is_err() {
+            let second = write_once(&store.shared, &retried).await.unwrap();
+            assert!(matches!(second, Written::Committed));
+        }
+        assert_eq!(stored(&store).await, 3);
+        store.close().await;
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn pg_scalar(url: &str, sql: &str) -> i64 {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client.query_one(sql, &[]).await.unwrap().get(0)
     }
 }

@@ -120,12 +120,17 @@ pub(crate) async fn migrations_are_idempotent(db: &TestDb) {
         .await
         .unwrap();
     second.flush().await.unwrap();
+    // PostgreSQL has one more: events keyed by (time_us, id), as SQLite's rowid needs no key.
+    let migrations = match db.backend {
+        self_healing_store::Backend::Sqlite => 5,
+        self_healing_store::Backend::Postgres => 6,
+    };
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM __diesel_schema_migrations")
             .await,
-        5,
-        "the initial schema, circuit_notices, failure_families, the outbox and event_postings, \
-         each applied once"
+        migrations,
+        "the initial schema, circuit_notices, failure_families, the outbox, event_postings (and \
+         the events' time key on PostgreSQL), each applied once"
     );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM healing_events").await, 2);
     // Opting out of migrations works on a migrated database.

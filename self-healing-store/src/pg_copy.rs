@@ -4,8 +4,7 @@
 //! row a 16-bit field count and per field a 32-bit length (-1 for `NULL`) and the value in the
 //! type's binary form (big-endian integers, UTF-8 text), and a -1 word at the end. Encoding it
 //! here rather than through a value-per-field writer saves a dynamic call, a type check and a
-//! buffer hand-off per value: the writer's largest cost on the client side (measured in
-//! `BENCHMARKS.md`).
+//! buffer hand-off per value, on the writer's side of a batch that the server waits for.
 
 /// The signature every binary `COPY` stream starts with.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";

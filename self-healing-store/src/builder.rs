@@ -75,7 +75,9 @@ impl StoreBuilder {
 
     /// Writer tasks committing batches concurrently, each on its own connection. PostgreSQL
     /// default 2 (so the server can use two cores), each with a connection of its own beside the
-    /// pool (the store then holds up to `pool_size + writers` connections); SQLite always 1,
+    /// pool (the store then holds up to `pool_size + writers` connections; `pg_stat_activity`
+    /// names them `self-healing store writer` unless the URL sets `application_name`), closed
+    /// by [`DieselStore::close`](crate::DieselStore::close); SQLite always 1,
     /// since it has one write lock. With more than one, batches may commit out of arrival order
     /// (events keep their times).
     pub fn writers(mut self, writers: usize) -> Self {
@@ -238,10 +240,7 @@ impl StoreBuilder {
             Backend::Postgres => self.writers.unwrap_or(2),
         };
         #[cfg(feature = "postgres")]
-        let pg_writers = crate::pg_writer::Connections::new(crate::db::with_connect_timeout(
-            &url.target,
-            self.connect_timeout,
-        ));
+        let pg_writers = crate::pg_writer::Connections::new(&url.target, self.connect_timeout);
         let (progress, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             db,

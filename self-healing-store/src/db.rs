@@ -496,9 +496,6 @@ mod sqlite {
 }
 
 #[cfg(feature = "postgres")]
-pub(crate) use postgres::with_connect_timeout;
-
-#[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
     use diesel::Connection;
@@ -507,7 +504,7 @@ mod postgres {
     use diesel_migrations::MigrationHarness;
 
     /// Adds `connect_timeout` (whole seconds) unless the URL sets one.
-    pub(crate) fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    fn with_connect_timeout(url: &str, timeout: Duration) -> String {
         if url.contains("connect_timeout=") {
             return url.to_owned();
         }

@@ -64,10 +64,13 @@ const UPSERT_PATTERNS: &str = "INSERT INTO healing_patterns \
      last_seen_us = GREATEST(healing_patterns.last_seen_us, EXCLUDED.last_seen_us), \
      ai_diagnosis = COALESCE(EXCLUDED.ai_diagnosis, healing_patterns.ai_diagnosis)";
 
+/// What writer connections are named in `pg_stat_activity`, unless the URL names them.
+pub(crate) const APPLICATION_NAME: &str = "self-healing store writer";
+
 /// Idle writer connections, taken by a write and given back when it succeeds.
 pub(crate) struct Connections {
-    /// The database URL with its connect timeout.
-    target: String,
+    /// How to connect, or why the URL cannot be used (reported by each attempt).
+    config: Result<tokio_postgres::Config, String>,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -128,10 +131,23 @@ pub(crate) enum Outcome {
 }
 
 impl Connections {
-    /// No connections yet: the first write opens one to `target`.
-    pub(crate) fn new(target: String) -> Self {
+    /// No connections yet: the first write opens one to `target` (a PostgreSQL URL), waiting
+    /// at most `connect_timeout` unless the URL sets its own.
+    pub(crate) fn new(target: &str, connect_timeout: std::time::Duration) -> Self {
+        let config = target
+            .parse::<tokio_postgres::Config>()
+            .map(|mut config| {
+                if config.get_connect_timeout().is_none() {
+                    config.connect_timeout(connect_timeout);
+                }
+                if config.get_application_name().is_none() {
+                    config.application_name(APPLICATION_NAME);
+                }
+                config
+            })
+            .map_err(|e| e.to_string());
         Connections {
-            target,
+            config,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -147,9 +163,24 @@ impl Connections {
                 None => break,
             }
         }
-        Connection::open(&self.target)
+        let config = match &self.config {
+            Ok(config) => config,
+            Err(e) => {
+                return Err(crate::db::classify(
+                    url,
+                    format!("invalid connection string: {e}"),
+                    ErrorKind::InvalidUrl,
+                ));
+            }
+        };
+        Connection::open(config)
             .await
             .map_err(|e| error(url, ErrorKind::Connect, e))
+    }
+
+    /// Closes the idle connections (the store closed; a write still running keeps its own).
+    pub(crate) fn close_idle(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Gives a connection back for the next write.
@@ -162,8 +193,8 @@ impl Connections {
 }
 
 impl Connection {
-    async fn open(target: &str) -> Result<Self, tokio_postgres::Error> {
-        let (client, connection) = tokio_postgres::connect(target, NoTls).await?;
+    async fn open(config: &tokio_postgres::Config) -> Result<Self, tokio_postgres::Error> {
+        let (client, connection) = config.connect(NoTls).await?;
         // Ends when the client is dropped or the server goes away; the next write then fails
         // and its connection is replaced.
         tokio::spawn(async move {

@@ -408,6 +408,9 @@ impl DieselStore {
                 break;
             }
         }
+        // The writers have stopped: their connections are not needed any more.
+        #[cfg(feature = "postgres")]
+        shared.pg_writers.close_idle();
         self.stats()
     }
 

@@ -531,7 +531,24 @@ mod tests {
             assert!(matches!(second, Written::Committed));
         }
         assert_eq!(stored(&store).await, 3);
+
+        // Closing the store closes its writer connection (named for `pg_stat_activity`).
+        let writers = format!(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = '{}'",
+            crate::pg_writer::APPLICATION_NAME
+        );
+        assert_eq!(pg_scalar(pg.url(), &writers).await, 1);
         store.close().await;
+        let mut open = 1;
+        for _ in 0..100 {
+            open = pg_scalar(pg.url(), &writers).await;
+            if open == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(open, 0, "the writer connection outlived the store");
     }
 
     #[cfg(feature = "postgres")]

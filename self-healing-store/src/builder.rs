@@ -223,18 +223,11 @@ impl StoreBuilder {
                 busy_timeout: self.busy_timeout,
             },
         )?;
-        let max_rows = match url.backend {
-            Backend::Sqlite => 32_766 / crate::rows::EVENT_COLUMNS,
-            Backend::Postgres => usize::MAX,
-        };
-        let default_rows = match url.backend {
-            Backend::Sqlite => 2_000,
-            Backend::Postgres => 4_096,
-        };
+        // SQLite binds at most 32,766 values per statement; PostgreSQL copies and ignores it.
         let rows_per_statement = self
             .rows_per_statement
-            .unwrap_or(default_rows)
-            .min(max_rows);
+            .unwrap_or(2_000)
+            .min(32_766 / crate::rows::EVENT_COLUMNS);
         let writers = match url.backend {
             Backend::Sqlite => 1,
             Backend::Postgres => self.writers.unwrap_or(2),

@@ -21,6 +21,7 @@ use crate::pg_copy::CopyRows;
 use crate::postings::NewPosting;
 use crate::rows::{Batch, Pending, to_i64};
 use crate::url::DatabaseUrl;
+use crate::writer::Written;
 
 /// The batch marker: its primary key makes a retried batch fail as a duplicate.
 const INSERT_MARKER: &str =
@@ -123,13 +124,6 @@ impl Failure {
     }
 }
 
-/// How a write ended when it did not fail.
-pub(crate) enum Outcome {
-    Committed,
-    /// The batch's marker was there already: an earlier attempt committed it.
-    Duplicate,
-}
-
 impl Connections {
     /// No connections yet: the first write opens one to `target` (a PostgreSQL URL), waiting
     /// at most `connect_timeout` unless the URL sets its own.
@@ -223,7 +217,7 @@ impl Connection {
 
     /// Writes `batch` in one transaction: its marker, its events, their postings and the
     /// pattern increments.
-    pub(crate) async fn write(&mut self, batch: &Batch, now: i64) -> Result<Outcome, Failure> {
+    pub(crate) async fn write(&mut self, batch: &Batch, now: i64) -> Result<Written, Failure> {
         let tx = self.client.transaction().await?;
         // The commit does not wait for the server to flush its log: a crash of the server may
         // lose the last commits (never part of one), as SQLite's `synchronous = NORMAL` may on
@@ -234,7 +228,7 @@ impl Connection {
         if let Err(e) = tx.execute(&self.marker, &[&batch.id, &now, &records]).await {
             if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
                 // Dropping the transaction rolls it back.
-                return Ok(Outcome::Duplicate);
+                return Ok(Written::Duplicate);
             }
             return Err(e.into());
         }
@@ -280,7 +274,7 @@ impl Connection {
             .await?;
         }
         tx.commit().await?;
-        Ok(Outcome::Committed)
+        Ok(Written::Committed)
     }
 }
 

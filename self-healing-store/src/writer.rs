@@ -9,7 +9,7 @@ use crate::rows::{Batch, time_us};
 use crate::store::Shared;
 
 /// How a write attempt ended when it did not fail.
-enum Written {
+pub(crate) enum Written {
     /// Committed now.
     Committed,
     /// The batch id was already there: an earlier attempt committed it.
@@ -225,18 +225,14 @@ async fn write_postgres(
     batch: &Arc<Batch>,
     now: i64,
 ) -> Result<Written, StoreError> {
-    use crate::pg_writer::Outcome;
     let attempt = async {
         let mut conn = shared.pg_writers.take(&shared.url).await?;
-        let outcome = conn
+        let written = conn
             .write(batch, now)
             .await
             .map_err(|f| f.into_store_error(&shared.url))?;
         shared.pg_writers.give_back(conn);
-        Ok(match outcome {
-            Outcome::Committed => Written::Committed,
-            Outcome::Duplicate => Written::Duplicate,
-        })
+        Ok(written)
     };
     match tokio::time::timeout(shared.settings.write_timeout, attempt).await {
         Ok(result) => result,
